@@ -1,0 +1,63 @@
+"""``disloc``: one command line tool for every core job.
+
+Each subcommand lives in its own module of this package with two functions:
+``register(subparsers)`` adds its parser (and ``set_defaults(func=run)``),
+``run(args) -> int`` does the work. Modules must import quickly: torch and
+friends are imported inside ``run``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .. import __version__
+from ..errors import Cancelled, DislocError
+
+# Order = order in ``disloc --help``.
+COMMAND_MODULES = [
+    "synth",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="disloc",
+        description="Dislocation Studio: synthetic TEM data, segmentation, splines and tracking of dislocations. "
+        "Run without arguments to open the desktop app.",
+    )
+    parser.add_argument("--version", action="version", version=f"disloc {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if not argv and "gui" in COMMAND_MODULES:
+        argv = ["gui"]
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except DislocError as e:
+        print(f"disloc: error: {e}", file=sys.stderr)
+        return 2
+    except (Cancelled, KeyboardInterrupt):
+        print("disloc: stopped; finished work is kept, run the same command again to resume", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("disloc: error: out of memory; try a smaller --batch-size or fewer --workers", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

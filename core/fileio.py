@@ -1,0 +1,75 @@
+"""Atomic file writes: write next to the target, then rename.
+
+A crash or a full disk in the middle of a save leaves the previous file
+intact and never a half-written one under the final name.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+PathLike = Union[str, os.PathLike]
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (same-directory temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: PathLike, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def atomic_write_png(path: PathLike, image: np.ndarray) -> None:
+    """Save an 8/16-bit gray or RGB(A) array as PNG, atomically."""
+    import imageio.v3 as iio
+
+    buf = iio.imwrite("<bytes>", image, extension=".png")
+    atomic_write_bytes(path, buf)
+
+
+def atomic_write_npz(path: PathLike, **arrays: np.ndarray) -> None:
+    """Save arrays as a compressed ``.npz``, atomically."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_json(path: PathLike) -> Any:
+    """Read JSON, turning syntax errors into a message that names the file."""
+    from .errors import DislocError
+
+    path = Path(path)
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DislocError(f"{path}: file not found") from None
+    except json.JSONDecodeError as e:
+        raise DislocError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DislocError(f"{path}: cannot be read ({e})") from None
