@@ -45,10 +45,14 @@ def atomic_write_json(path: PathLike, obj: Any) -> None:
 
 
 def atomic_write_png(path: PathLike, image: np.ndarray) -> None:
-    """Save an 8/16-bit gray or RGB(A) array as PNG, atomically."""
+    """Save an 8/16-bit gray or RGB(A) array as PNG, atomically.
+
+    Compression level 1: files barely larger, written 2-3x faster (dataset
+    writing is dominated by PNG compression).
+    """
     import imageio.v3 as iio
 
-    buf = iio.imwrite("<bytes>", image, extension=".png")
+    buf = iio.imwrite("<bytes>", image, extension=".png", compress_level=1)
     atomic_write_bytes(path, buf)
 
 

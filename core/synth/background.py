@@ -1,0 +1,165 @@
+"""Backgrounds: Perlin noise (method §1a) and blended real crops (§1b).
+
+Both return float32 (H, W) in [0, 1] and a record (plain dict) of what was
+drawn, which goes into the sample's params JSON.
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import DislocError
+from .params import SynthParams
+from .perlin import perlin
+
+PATCH_SUFFIXES = (".png", ".tif", ".tiff")
+_F = np.float32
+
+
+def _gauss(a: np.ndarray, sigma: float) -> np.ndarray:
+    return ndimage.gaussian_filter(a, sigma, mode="reflect") if sigma > 0 else a
+
+
+def perlin_background(params: SynthParams, texture_rng: np.random.Generator,
+                      noise_rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """The paper's Perlin background (§3.1, Table 1), float32 in [0, 1].
+
+    ::
+
+        P3 = P(lambda1) + w_perlin * P(lambda2);  P3* = minmax(P3)
+        P4 = P3* + w_white * X1      X1 ~ U[-1, 1] per pixel
+        P5 = gauss(P4, s1)
+        P6 = P5 + r_noise * std(P4) * X2
+        P7 = gauss(P6, s2);  background = clip(P7, 0, 1)
+
+    The Perlin fields come from ``texture_rng`` and the white noise from
+    ``noise_rng``, so a video can keep the texture and renew the noise.
+    """
+    n = params.size
+    p1 = perlin(n, n, params.lambda1, texture_rng, params.perlin_backend)
+    p2 = perlin(n, n, params.lambda2, texture_rng, params.perlin_backend)
+    p3 = p1 + _F(params.w_perlin) * p2
+    lo, hi = float(p3.min()), float(p3.max())
+    p3 = (p3 - _F(lo)) * _F(1.0 / (hi - lo)) if hi > lo else np.zeros_like(p3)
+    x1 = noise_rng.random((n, n), dtype=_F) * _F(2) - _F(1)
+    p4 = p3 + _F(params.w_white) * x1
+    p5 = _gauss(p4, params.s1)
+    ww2 = params.r_noise * float(p4.std())
+    x2 = noise_rng.random((n, n), dtype=_F) * _F(2) - _F(1)
+    p6 = p5 + _F(ww2) * x2
+    p7 = _gauss(p6, params.s2)
+    np.clip(p7, 0.0, 1.0, out=p7)
+    return p7.astype(_F, copy=False), {"kind": "perlin", "ww2": ww2}
+
+
+class PatchLibrary:
+    """The background crops of one folder, loaded lazily and cached.
+
+    Files are the folder's ``*.png``, ``*.tif``, ``*.tiff`` sorted by name
+    (8/16-bit, gray or RGB, any size). A corrupt file raises
+    :class:`DislocError` naming it when it is first read; :meth:`check`
+    reads them all up front.
+    """
+
+    def __init__(self, folder) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise DislocError(f"{self.folder}: background folder not found (patch_dir)")
+        self.files = sorted(p for p in self.folder.iterdir()
+                            if p.suffix.lower() in PATCH_SUFFIXES and not p.name.startswith("."))
+        if not self.files:
+            raise DislocError(f"{self.folder}: no background images (PNG/TIFF) in this folder (patch_dir)")
+        self._cache: "OrderedDict[Path, np.ndarray]" = OrderedDict()
+
+    def load(self, path: Path) -> np.ndarray:
+        if path in self._cache:
+            self._cache.move_to_end(path)
+            return self._cache[path]
+        from ..dataset import load_image
+
+        try:
+            img = load_image(path)
+        except DislocError as e:
+            msg = str(e)
+            raise DislocError(msg if str(path) in msg else f"{path}: {msg}") from None
+        if min(img.shape) < 8:
+            raise DislocError(f"{path}: background crop is only {img.shape[1]}x{img.shape[0]} px; need at least 8x8")
+        self._cache[path] = img
+        if len(self._cache) > 64:  # bounded: a library of large crops must not fill memory
+            self._cache.popitem(last=False)
+        return img
+
+    def check(self) -> int:
+        """Read every file once; raise DislocError naming the first bad one."""
+        for p in self.files:
+            self.load(p)
+        return len(self.files)
+
+
+_LIBRARIES: "OrderedDict[tuple, PatchLibrary]" = OrderedDict()
+
+
+def patch_library(folder) -> PatchLibrary:
+    """A cached :class:`PatchLibrary` (refreshed when the folder changes)."""
+    folder = Path(folder).resolve()
+    try:
+        stamp = os.stat(folder).st_mtime_ns
+    except OSError:
+        raise DislocError(f"{folder}: background folder not found (patch_dir)") from None
+    key = (folder, stamp)
+    lib = _LIBRARIES.get(key)
+    if lib is None:
+        lib = PatchLibrary(folder)
+        _LIBRARIES[key] = lib
+        while len(_LIBRARIES) > 4:
+            _LIBRARIES.popitem(last=False)
+    return lib
+
+
+def _orient(a: np.ndarray, k: int) -> np.ndarray:
+    a = np.rot90(a, k % 4)
+    return a[:, ::-1] if k >= 4 else a
+
+
+def _crop(img: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, list]:
+    h, w = img.shape
+    side = min(h, w, size)
+    y0 = int(rng.integers(0, h - side + 1))
+    x0 = int(rng.integers(0, w - side + 1))
+    k = int(rng.integers(0, 8))
+    crop = _orient(img[y0:y0 + side, x0:x0 + side], k)
+    if side != size:  # small crops are stretched; larger ones keep their pixel scale
+        crop = ndimage.zoom(crop, size / side, order=1, mode="nearest", grid_mode=True)
+        crop = crop[:size, :size]
+    return np.ascontiguousarray(crop, dtype=_F), [x0, y0, side, k]
+
+
+def patch_background(params: SynthParams, rng: np.random.Generator,
+                     library: Optional[PatchLibrary] = None) -> tuple[np.ndarray, dict]:
+    """Two random crops of real backgrounds blended: ``B = (1 - a) B1 + a B2``, a ~ U(0, 1).
+
+    The record holds the two file names, the crops ``[x0, y0, side, orientation]``
+    (orientation 0-7: quarter turns, +4 mirrored) and ``a``.
+    """
+    lib = library or patch_library(params.patch_dir)
+    i1, i2 = (int(i) for i in rng.integers(0, len(lib.files), 2))
+    b1, c1 = _crop(lib.load(lib.files[i1]), params.size, rng)
+    b2, c2 = _crop(lib.load(lib.files[i2]), params.size, rng)
+    a = float(rng.random())
+    bg = (_F(1 - a) * b1 + _F(a) * b2).astype(_F)
+    np.clip(bg, 0.0, 1.0, out=bg)
+    rec = {"kind": "patches", "files": [lib.files[i1].name, lib.files[i2].name], "crops": [c1, c2], "a": a}
+    return bg, rec
+
+
+def make_background(params: SynthParams, texture_rng: np.random.Generator,
+                    noise_rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """The background chosen by ``params.background``."""
+    if params.background == "patches":
+        return patch_background(params, texture_rng)
+    return perlin_background(params, texture_rng, noise_rng)

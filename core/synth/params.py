@@ -1,0 +1,309 @@
+"""Concrete generator parameters: :class:`SynthParams` and :class:`PileupParams`.
+
+A :class:`SynthParams` holds one value per parameter (no ranges); together
+with a seed it fixes a sample bit for bit. Ranges live in presets
+(:mod:`core.synth.presets`). Every parameter is described once in
+:data:`PARAM_SPECS` (type, allowed bounds, unit, meaning), which validation,
+presets, the CLI and the GUI designer all read.
+
+Lengths are in pixels of the generated image, angles in degrees measured
+from the image x axis towards +y (image rows go down), contrasts are
+fractions of the local background intensity.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+from ..errors import DislocError
+
+SCHEMA_VERSION = 1
+MAX_DISLOCATIONS = 20  # the segmentation model predicts 20 masks (paper §4)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """How one parameter may be set.
+
+    ``kind`` is ``"float"``, ``"int"``, ``"choice"`` or ``"str"``; ``lo``/``hi``
+    are the allowed bounds (wider than any preset: presets pick sub-ranges);
+    ``level`` is ``"image"`` or ``"pileup"``; ``length`` marks pixel lengths
+    that scale with the image size when a preset made for one size is used at
+    another.
+    """
+
+    name: str
+    kind: str
+    lo: float = 0.0
+    hi: float = 0.0
+    choices: tuple = ()
+    level: str = "image"
+    unit: str = ""
+    doc: str = ""
+    length: bool = False
+
+
+def _f(name, lo, hi, unit, doc, level="image", length=False):
+    return ParamSpec(name, "float", lo, hi, level=level, unit=unit, doc=doc, length=length)
+
+
+def _i(name, lo, hi, unit, doc, level="image"):
+    return ParamSpec(name, "int", lo, hi, level=level, unit=unit, doc=doc)
+
+
+def _c(name, choices, doc, level="image"):
+    return ParamSpec(name, "choice", choices=tuple(choices), level=level, doc=doc)
+
+
+_IMAGE_SPECS = [
+    _i("size", 16, 4096, "px", "image height and width"),
+    _c("background", ("perlin", "patches"), "Perlin noise (§1a) or blended real background crops (§1b)"),
+    _c("perlin_backend", ("fast", "paper"), "vectorised gradient noise, or the paper's noise.pnoise2 point by point"),
+    _f("lambda1", 2.0, 1024.0, "px", "main wavelength of the first Perlin field (Table 1 O1: 10-100)"),
+    _f("lambda2", 2.0, 1024.0, "px", "main wavelength of the second Perlin field (Table 1 O2: 10-100)"),
+    _f("w_perlin", 0.0, 2.0, "", "weight of the second Perlin field (Table 1: 0.2-0.4)"),
+    _f("w_white", 0.0, 2.0, "", "weight ww1 of the first white noise (Table 1: 0.5-0.7)"),
+    _f("s1", 0.0, 10.0, "px", "sigma of the first Gaussian filter (Table 1: 1.0)"),
+    _f("r_noise", 0.0, 2.0, "", "second white noise weight as a fraction of std(P4) (Table 1: 0.2-0.4)"),
+    _f("s2", 0.0, 10.0, "px", "sigma of the second Gaussian filter (Table 1: 0.6-0.8)"),
+    ParamSpec("patch_dir", "str", doc="folder of background crops (PNG/TIFF) for background='patches'"),
+    _f("bg_contrast", 0.05, 1.0, "", "background contrast kept around its mean (1 = the paper's full range)"),
+    _f("black_level", 0.0, 0.5, "", "gray value the background's 0 is lifted to, so dark lines stay darker"),
+    _c("line_profile", ("gaussian", "realistic"), "Gaussian line, or dark core with bright fringes and noise"),
+    _f("fringe", 0.0, 0.5, "", "bright fringe strength relative to the core (realistic profile)"),
+    _f("line_noise", 0.0, 0.5, "", "per-pixel relative noise of the line darkening (realistic profile)"),
+    _f("contrast_modulation", 0.0, 0.5, "", "smooth relative contrast variation along a line (realistic profile)"),
+    _f("blur", 0.0, 3.0, "px", "sigma of a Gaussian blur of the drawn lines (convolved into their profile)"),
+    _i("max_dislocations", 1, MAX_DISLOCATIONS, "", "cap on dislocations per image"),
+    _f("min_visible", 0.0, 200.0, "px", "dislocations with a shorter centre line inside the image are dropped"),
+    ParamSpec("shape_dir", "str", doc="folder of labelme files whose line strips give support points"),
+]
+
+_PILEUP_SPECS = [
+    _f("angle", -360.0, 360.0, "deg", "direction of the slip traces; the pileup advances along it", "pileup"),
+    _f("slip_width", 2.0, 8192.0, "px", "distance between the two slip traces (Δd)", "pileup", True),
+    _f("p0_x", -8192.0, 8192.0, "px", "x of the first dislocation's start on the first slip trace", "pileup", True),
+    _f("p0_y", -8192.0, 8192.0, "px", "y of the first dislocation's start on the first slip trace", "pileup", True),
+    _i("n_dislocations", 1, MAX_DISLOCATIONS, "", "dislocations in the pileup", "pileup"),
+    _f("spacing", 0.5, 8192.0, "px", "offset along the trace from the first to the second dislocation", "pileup", True),
+    _f("spacing_ratio", 0.25, 4.0, "", "each next offset is the previous one times this", "pileup"),
+    _f("spacing_jitter", 0.0, 0.9, "", "relative random variation of each offset", "pileup"),
+    _f("inclination", -80.0, 80.0, "deg", "tilt of a dislocation's chord from the trace normal", "pileup"),
+    _f("curvature", -1.9, 1.9, "", "average curvature times chord length (0 straight, ±2 half circle)", "pileup"),
+    _f("curvature_jitter", 0.0, 2.0, "", "per-dislocation variation of the curvature (std)", "pileup"),
+    _f("shape_jitter", 0.0, 0.5, "", "support point variation (std) as a fraction of the slip width", "pileup"),
+    _i("n_support", 2, 16, "", "support points of a random dislocation spline", "pileup"),
+    _c("shape_source", ("random", "labelme"), "random support points, or line strips from shape_dir", "pileup"),
+    _f("contrast", 0.01, 0.95, "", "relative darkening at a dislocation's core", "pileup"),
+    _f("contrast_jitter", 0.0, 0.5, "", "relative per-dislocation variation of the contrast", "pileup"),
+    _f("width", 0.8, 20.0, "px", "line width (full width at half maximum)", "pileup"),
+    _f("width_jitter", 0.0, 0.9, "", "relative per-dislocation variation of the width", "pileup"),
+    _f("trace_contrast", -0.5, 0.5, "", "slip trace darkening (negative: a light trace)", "pileup"),
+    _f("trace_width", 0.5, 10.0, "px", "slip trace width (full width at half maximum)", "pileup"),
+]
+
+#: Every parameter of :class:`SynthParams` and :class:`PileupParams`, by name.
+PARAM_SPECS: dict[str, ParamSpec] = {s.name: s for s in _IMAGE_SPECS + _PILEUP_SPECS}
+IMAGE_KEYS = tuple(s.name for s in _IMAGE_SPECS)
+PILEUP_KEYS = tuple(s.name for s in _PILEUP_SPECS)
+
+
+def check_value(name: str, value: Any, where: str = "") -> Any:
+    """Check one value against its spec; return it normalised (int/float/str).
+
+    Raises
+    ------
+    DislocError
+        Naming ``where`` + the key when the value has the wrong type or is
+        outside the allowed bounds.
+    """
+    spec = PARAM_SPECS.get(name)
+    label = f"{where}{name}"
+    if spec is None:
+        raise DislocError(f"{label}: unknown parameter (known: {', '.join(PARAM_SPECS)})")
+    if spec.kind == "str":
+        if not isinstance(value, str):
+            raise DislocError(f"{label}: must be a string, got {value!r}")
+        return value
+    if spec.kind == "choice":
+        if value not in spec.choices:
+            raise DislocError(f"{label}: {value!r} is not one of {', '.join(map(repr, spec.choices))}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DislocError(f"{label}: must be a number, got {value!r}")
+    if spec.kind == "int":
+        if float(value) != int(value):
+            raise DislocError(f"{label}: must be a whole number, got {value!r}")
+        value = int(value)
+    else:
+        value = float(value)
+        if not math.isfinite(value):
+            raise DislocError(f"{label}: must be finite, got {value!r}")
+    if not spec.lo <= value <= spec.hi:
+        raise DislocError(f"{label}: {value!r} is outside the allowed range [{spec.lo:g}, {spec.hi:g}] {spec.unit}".rstrip())
+    return value
+
+
+def _validate(obj, keys: tuple, where: str) -> None:
+    for k in keys:
+        v = check_value(k, getattr(obj, k), where)
+        object.__setattr__(obj, k, v)  # frozen: normalise int-valued floats etc. once, here
+
+
+@dataclass(frozen=True)
+class PileupParams:
+    """One pileup on one slip system (paper §3.3), concrete values.
+
+    The first slip trace passes through ``(p0_x, p0_y)`` along ``angle``; the
+    second is ``slip_width`` px away on the left-hand side of the direction
+    (towards +normal = (-sin, cos)). Dislocation ``j`` starts on the first
+    trace at ``u_j`` px along the trace and ends on the second.
+    """
+
+    angle: float = 0.0
+    slip_width: float = 120.0
+    p0_x: float = 200.0
+    p0_y: float = 200.0
+    n_dislocations: int = 4
+    spacing: float = 30.0
+    spacing_ratio: float = 1.0
+    spacing_jitter: float = 0.2
+    inclination: float = 0.0
+    curvature: float = 0.5
+    curvature_jitter: float = 0.2
+    shape_jitter: float = 0.03
+    n_support: int = 5
+    shape_source: str = "random"
+    contrast: float = 0.35
+    contrast_jitter: float = 0.15
+    width: float = 2.5
+    width_jitter: float = 0.2
+    trace_contrast: float = 0.05
+    trace_width: float = 1.5
+
+    def __post_init__(self) -> None:
+        _validate(self, PILEUP_KEYS, "")
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in PILEUP_KEYS}
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    """Every parameter of one synthetic sample (concrete values, no ranges).
+
+    Build one with :func:`core.synth.sample_params` from a preset, or by
+    hand; change one with ``params.replace(lambda1=40)``. Invalid values raise
+    :class:`~core.errors.DislocError` naming the key.
+    """
+
+    size: int = 512
+    background: str = "perlin"
+    perlin_backend: str = "fast"
+    lambda1: float = 60.0
+    lambda2: float = 20.0
+    w_perlin: float = 0.3
+    w_white: float = 0.6
+    s1: float = 1.0
+    r_noise: float = 0.3
+    s2: float = 0.7
+    patch_dir: str = ""
+    bg_contrast: float = 0.7
+    black_level: float = 0.12
+    line_profile: str = "realistic"
+    fringe: float = 0.2
+    line_noise: float = 0.15
+    contrast_modulation: float = 0.2
+    blur: float = 0.0
+    max_dislocations: int = MAX_DISLOCATIONS
+    min_visible: float = 8.0
+    shape_dir: str = ""
+    pileups: tuple = field(default_factory=lambda: (PileupParams(),))
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _validate(self, IMAGE_KEYS, "")
+        pileups = tuple(self.pileups)
+        for i, p in enumerate(pileups):
+            if not isinstance(p, PileupParams):
+                raise DislocError(f"pileups[{i}]: must be a PileupParams, got {type(p).__name__}")
+        object.__setattr__(self, "pileups", pileups)
+        if self.background == "patches" and not self.patch_dir:
+            raise DislocError("patch_dir: background='patches' needs a folder of background crops")
+        if any(p.shape_source == "labelme" for p in pileups) and not self.shape_dir:
+            raise DislocError("shape_dir: shape_source='labelme' needs a folder of labelme files")
+
+    @property
+    def n_dislocations(self) -> int:
+        """Dislocations asked for (before dropping those outside the image)."""
+        return sum(p.n_dislocations for p in self.pileups)
+
+    def replace(self, **changes) -> "SynthParams":
+        """A copy with some values changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (``schema_version``, every key, ``pileups`` list)."""
+        d: dict[str, Any] = {"schema_version": self.schema_version}
+        d.update({k: getattr(self, k) for k in IMAGE_KEYS})
+        d["pileups"] = [p.to_dict() for p in self.pileups]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str = "params") -> "SynthParams":
+        """Strict inverse of :meth:`to_dict`; errors name ``source`` and the key."""
+        if not isinstance(d, Mapping):
+            raise DislocError(f"{source}: parameters must be a JSON object")
+        version = d.get("schema_version", SCHEMA_VERSION)
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise DislocError(f"{source}: schema_version {version!r} is newer than this program ({SCHEMA_VERSION})")
+        unknown = [k for k in d if k not in IMAGE_KEYS and k not in ("pileups", "schema_version")]
+        if unknown:
+            raise DislocError(f"{source}: {unknown[0]}: unknown parameter")
+        pl = d.get("pileups", [])
+        if not isinstance(pl, list):
+            raise DislocError(f"{source}: pileups: must be a list")
+        pileups = []
+        for i, pd in enumerate(pl):
+            where = f"pileups[{i}]."
+            if not isinstance(pd, Mapping):
+                raise DislocError(f"{source}: pileups[{i}]: must be an object")
+            for k in pd:
+                if k not in PILEUP_KEYS:
+                    raise DislocError(f"{source}: {where}{k}: unknown parameter")
+            for k, v in pd.items():
+                _wrap(source, lambda: check_value(k, v, where))
+            pileups.append(PileupParams(**pd))
+        for k in IMAGE_KEYS:
+            if k in d:
+                _wrap(source, lambda: check_value(k, d[k]))
+        kwargs = {k: d[k] for k in IMAGE_KEYS if k in d}
+        return _wrap(source, lambda: cls(pileups=tuple(pileups), **kwargs))
+
+
+def _wrap(source: str, fn):
+    try:
+        return fn()
+    except DislocError as e:
+        raise DislocError(f"{source}: {e}") from None
+
+
+def default_params(size: int = 512, **changes) -> SynthParams:
+    """Reasonable single-pileup parameters for a ``size`` image (for tests and the GUI)."""
+    s = size / 512.0
+    pile = PileupParams(slip_width=120 * s, p0_x=150 * s, p0_y=170 * s, spacing=30 * s)
+    return SynthParams(size=size, pileups=(pile,), **changes)
+
+
+def describe(name: str) -> Optional[str]:
+    """One-line help for a parameter (bounds, unit, meaning), or None."""
+    s = PARAM_SPECS.get(name)
+    if s is None:
+        return None
+    if s.kind in ("float", "int"):
+        return f"{s.name} [{s.lo:g}, {s.hi:g}] {s.unit}: {s.doc}".replace("  ", " ")
+    if s.kind == "choice":
+        return f"{s.name} ({' | '.join(s.choices)}): {s.doc}"
+    return f"{s.name}: {s.doc}"
