@@ -1,0 +1,291 @@
+"""Predicted probability masks -> one clean mask per dislocation (paper §6.3).
+
+Per frame, in this order:
+
+1. threshold each of the N predicted masks at 0.5;
+2. remove specks: connected pieces smaller than ``min_size_px``; drop
+   masks covering more than ``max_area_fraction`` of the frame (a line is
+   thin: such a blob is a failed prediction, not a dislocation);
+3. split a mask whose pieces lie far apart (a gap of at least
+   ``split_gap_px``): each group of pieces becomes its own mask, flagged
+   ``split``; pieces closer than that stay together, flagged
+   ``several_components`` (probably one broken line, maybe two lines);
+4. merge duplicates: masks whose Dice loss (1 - Dice) is below 0.5 show the
+   same dislocation; the one with the higher mean probability is kept (the
+   larger one on a tie) and the others are listed in ``merged_from``;
+5. flag masks whose skeleton branches (a side branch of at least
+   ``splines.BRANCH_MIN_PX``) or closes into a loop: they likely hold more
+   than one dislocation.
+
+Splitting goes before merging so that a mask holding two far-apart lines
+cannot swallow, as a "duplicate", a clean mask of one of them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from .errors import DislocError
+from .splines import SkeletonPath, skeleton_path
+
+_EIGHT = np.ones((3, 3), bool)
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    """Settings of :func:`postprocess` (px are image pixels)."""
+
+    threshold: float = 0.5
+    min_size_px: int = 20
+    merge_dice_loss: float = 0.5
+    split_gap_px: float = 12.0
+    max_area_fraction: float = 0.25
+    check_branches: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise DislocError(f"postprocess threshold must be in (0, 1), got {self.threshold}")
+        if self.min_size_px < 0:
+            raise DislocError(f"postprocess min_size_px must be >= 0, got {self.min_size_px}")
+        if not 0.0 <= self.merge_dice_loss <= 1.0:
+            raise DislocError(f"postprocess merge_dice_loss must be in [0, 1], got {self.merge_dice_loss}")
+        if self.split_gap_px <= 0:
+            raise DislocError(f"postprocess split_gap_px must be > 0, got {self.split_gap_px}")
+        if not 0.0 < self.max_area_fraction <= 1.0:
+            raise DislocError(f"postprocess max_area_fraction must be in (0, 1], got {self.max_area_fraction}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PostprocessConfig":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise DislocError(f"postprocess settings: unknown key '{sorted(unknown)[0]}'")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class FrameMasks:
+    """The clean masks of one frame.
+
+    Attributes
+    ----------
+    masks : ndarray, bool (K, H, W)
+        One mask per dislocation found.
+    scores : ndarray, float32 (K,)
+        Mean predicted probability inside each mask (1.0 for boolean input).
+    channels : list[int]
+        The model output (0..N-1) each mask came from.
+    merged_from : list[list[int]]
+        Model outputs merged into each mask as duplicates.
+    flags : list[tuple[str, ...]]
+        ``split``, ``several_components``, ``branched``, ``loop``.
+    paths : list[SkeletonPath or None]
+        Skeleton paths (reused by the spline fit); None when not computed.
+    """
+
+    masks: np.ndarray
+    scores: np.ndarray
+    channels: list[int] = field(default_factory=list)
+    merged_from: list[list[int]] = field(default_factory=list)
+    flags: list[tuple[str, ...]] = field(default_factory=list)
+    paths: list[Optional[SkeletonPath]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.masks.shape[0])
+
+    @property
+    def combined(self) -> np.ndarray:
+        """The "all dislocations" mask: bool (H, W), the union of all masks."""
+        return self.masks.any(axis=0) if len(self) else np.zeros(self.masks.shape[1:], bool)
+
+    @property
+    def n_flagged(self) -> int:
+        return sum(1 for f in self.flags if set(f) & {"several_components", "branched", "loop"})
+
+
+def postprocess(probs: np.ndarray, config: PostprocessConfig = PostprocessConfig()) -> FrameMasks:
+    """Clean the predicted masks of one frame.
+
+    Parameters
+    ----------
+    probs : ndarray (N, H, W)
+        Probabilities in [0, 1] (float) or boolean masks, one per model output.
+    config : PostprocessConfig
+
+    Returns
+    -------
+    FrameMasks
+    """
+    from scipy import ndimage
+
+    probs = np.asarray(probs)
+    if probs.ndim != 3:
+        raise ValueError(f"probs must be (N, H, W), got shape {probs.shape}")
+    n, h, w = probs.shape
+    binary = probs if probs.dtype == bool else probs > config.threshold
+    cand_masks, cand_scores, cand_ch, cand_flags = [], [], [], []
+    max_area = config.max_area_fraction * h * w
+    areas = np.count_nonzero(binary.reshape(n, -1), axis=1)
+    for c in np.nonzero(areas)[0]:
+        if areas[c] > 2 * max_area:  # no set of thin lines covers this much: skip the work
+            continue
+        b = binary[c]
+        rows = np.nonzero(b.any(axis=1))[0]
+        cols = np.nonzero(b.any(axis=0))[0]
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        crop = b[r0:r1, c0:c1]
+        lab, k = ndimage.label(crop, structure=_EIGHT)
+        sizes = np.bincount(lab.ravel(), minlength=k + 1)
+        keep = np.nonzero(sizes >= max(config.min_size_px, 1))[0]
+        keep = keep[keep > 0]
+        if keep.size == 0:
+            continue
+        groups = _group_pieces(lab, keep, config.split_gap_px) if keep.size > 1 else [list(keep)]
+        group_of = np.zeros(k + 1, np.int64)  # piece label -> 1 + group index (0: dropped)
+        for gi, g in enumerate(groups):
+            group_of[g] = gi + 1
+        grouped = group_of[lab]
+        for gi, g in enumerate(groups):
+            piece = grouped == gi + 1
+            if np.count_nonzero(piece) > max_area:
+                continue
+            full = np.zeros((h, w), bool)
+            full[r0:r1, c0:c1] = piece
+            fl = []
+            if len(groups) > 1:
+                fl.append("split")
+            if len(g) > 1:
+                fl.append("several_components")
+            score = 1.0 if probs.dtype == bool else float(probs[c, r0:r1, c0:c1][piece].mean())
+            cand_masks.append(full)
+            cand_scores.append(score)
+            cand_ch.append(int(c))
+            cand_flags.append(fl)
+    if not cand_masks:
+        return FrameMasks(np.zeros((0, h, w), bool), np.zeros(0, np.float32))
+    masks = np.stack(cand_masks)
+    scores = np.asarray(cand_scores, np.float32)
+    keep_idx, merged = _merge_duplicates(masks, scores, config.merge_dice_loss)
+    out_flags, out_paths = [], []
+    for i in keep_idx:
+        fl = cand_flags[i] + (["merged"] if merged[i] else [])
+        path = None
+        if config.check_branches:
+            path = skeleton_path(masks[i])
+            if path is not None and path.branched:
+                fl.append("branched")
+            if path is not None and path.loop:
+                fl.append("loop")
+        out_flags.append(tuple(fl))
+        out_paths.append(path)
+    return FrameMasks(
+        masks=masks[keep_idx],
+        scores=scores[keep_idx],
+        channels=[cand_ch[i] for i in keep_idx],
+        merged_from=[sorted({cand_ch[j] for j in merged[i]}) for i in keep_idx],
+        flags=out_flags,
+        paths=out_paths,
+    )
+
+
+def _group_pieces(lab: np.ndarray, keep: np.ndarray, gap: float) -> list[list[int]]:
+    """Groups of labelled pieces that lie within about ``gap`` px of each other (single linkage).
+
+    Growing every piece by ``gap / 2`` (a distance transform) and labelling
+    the result joins exactly the pieces closer than ``gap``; one pass,
+    whatever the number of pieces (an untrained or confused network can
+    leave hundreds).
+    """
+    from scipy import ndimage
+
+    kept = np.zeros(lab.max() + 1, bool)
+    kept[keep] = True
+    solid = kept[lab]
+    grown = ndimage.distance_transform_edt(~solid) <= gap / 2.0
+    glab, _ = ndimage.label(grown, structure=_EIGHT)
+    where = np.flatnonzero(solid.ravel())
+    piece_group = np.zeros(lab.max() + 1, np.int64)
+    piece_group[lab.ravel()[where]] = glab.ravel()[where]
+    groups: dict[int, list[int]] = {}
+    for k in keep:
+        groups.setdefault(int(piece_group[k]), []).append(int(k))
+    return [sorted(g) for g in groups.values()]
+
+
+def dice_matrix(masks: np.ndarray) -> np.ndarray:
+    """Pairwise Dice coefficient of boolean masks (K, H, W) -> (K, K) float64.
+
+    Intersections are counted only where two masks' bounding boxes overlap:
+    dislocation masks are thin, so most pairs are skipped outright (and no
+    BLAS call competes for the cores the network needs).
+    """
+    k = masks.shape[0]
+    out = np.zeros((k, k))
+    boxes = []
+    areas = np.zeros(k)
+    for i in range(k):
+        rows = np.flatnonzero(masks[i].any(axis=1))
+        if rows.size == 0:
+            boxes.append(None)
+            continue
+        cols = np.flatnonzero(masks[i, rows[0]:rows[-1] + 1].any(axis=0))
+        boxes.append((rows[0], rows[-1] + 1, cols[0], cols[-1] + 1))
+        areas[i] = np.count_nonzero(masks[i, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+    for i in range(k):
+        if boxes[i] is None:
+            continue
+        out[i, i] = 1.0
+        r0, r1, c0, c1 = boxes[i]
+        for j in range(i + 1, k):
+            if boxes[j] is None:
+                continue
+            s0, s1, d0, d1 = boxes[j]
+            y0, y1, x0, x1 = max(r0, s0), min(r1, s1), max(c0, d0), min(c1, d1)
+            if y0 >= y1 or x0 >= x1:
+                continue
+            inter = np.count_nonzero(masks[i, y0:y1, x0:x1] & masks[j, y0:y1, x0:x1])
+            out[i, j] = out[j, i] = 2.0 * inter / (areas[i] + areas[j])
+    return out
+
+
+def _merge_duplicates(masks: np.ndarray, scores: np.ndarray, max_loss: float):
+    """Indices of the masks to keep (in input order) and, per mask, the ones merged into it.
+
+    Duplicates are merged into the best mask directly, never through chains:
+    a mask that covers two different dislocations (a duplicate of each, while
+    they are not duplicates of each other) is a "union" mask; it is dropped in
+    favour of the two clean ones, whatever its score.
+    """
+    k = masks.shape[0]
+    merged: list[list[int]] = [[] for _ in range(k)]
+    if k < 2:
+        return list(range(k)), merged
+    dice = dice_matrix(masks)
+    dup = (1.0 - dice) < max_loss
+    np.fill_diagonal(dup, False)
+    areas = masks.reshape(k, -1).sum(axis=1)
+    union = np.zeros(k, bool)
+    for u in range(k):
+        d = np.nonzero(dup[u] & (areas < areas[u]))[0]
+        if d.size >= 2 and not dup[np.ix_(d, d)].all(where=~np.eye(d.size, dtype=bool)):
+            union[u] = True
+    # Best first: higher mean probability, then larger; ties broken by input order.
+    order = sorted(np.nonzero(~union)[0], key=lambda i: (-round(float(scores[i]), 6), -int(areas[i]), i))
+    taken = union.copy()
+    keep = []
+    for i in order:
+        if taken[i]:
+            continue
+        taken[i] = True
+        keep.append(int(i))
+        for j in np.nonzero(dup[i] & ~taken)[0]:
+            taken[j] = True
+            merged[i].append(int(j))
+    for u in np.nonzero(union)[0]:
+        best = max(keep, key=lambda i: dice[u, i])
+        merged[best].append(int(u))
+    return sorted(keep), merged

@@ -1,0 +1,336 @@
+"""Batch segmentation of a video or stack: masks, splines, track ids, CSV.
+
+Output folder::
+
+    OUT/masks/frame_000123.npz   clean masks of frame 123 (core.dataset.save_masks, bool (K, H, W))
+    OUT/splines.csv              50 spline points per dislocation and frame (core.export)
+    OUT/segment_state.json       progress, for resuming (and the run's fps and pixel size)
+
+Frames go through the network in batches; each finished frame's mask file
+is written, then its CSV rows are appended (flushed and fsynced), then the
+state file is replaced atomically with the frame count, the byte length of
+splines.csv and the tracker's state. A run that is killed or stopped starts
+again at the first unfinished frame, after cutting splines.csv back to the
+recorded length, so no row is ever written twice. Track ids are given
+during segmentation (core.tracking), so the CSV has ``dislocation_id`` as
+soon as a frame is done; ``disloc track`` reads them for pair distances.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .dataset import save_masks
+from .errors import DislocError
+from .export import AppendOnlyCsv, spline_columns, spline_rows
+from .fileio import PathLike, atomic_write_json, read_json
+from .io import FrameReadError, is_blank, open_frames
+from .postprocess import FrameMasks, PostprocessConfig, postprocess
+from .progress import Progress, check_stop
+from .splines import N_POINTS, Spline, mask_to_spline
+from .tracking import DEFAULT_GATE_PX, Tracker
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "segment_state.json"
+SPLINES_CSV = "splines.csv"
+MASK_DIR = "masks"
+STATE_SCHEMA = 1
+STAGES = ("read", "model", "postprocess", "splines", "tracking", "write")
+_MAX_LISTED = 200  # bad/blank frames listed in the state file (the count is always exact)
+
+
+@dataclass
+class SegmentResult:
+    """What a segmentation run did.
+
+    Attributes
+    ----------
+    frames_done : int
+        Frames finished, out of ``n_frames`` (all of them unless stopped).
+    bad_frames : list[int]
+        Frames that could not be read (no masks, no rows).
+    blank_frames : list[int]
+        Frames with no contrast (all pixels equal): no dislocations.
+    n_tracks : int
+        Distinct dislocation ids given so far.
+    seconds : dict[str, float]
+        Time per stage in this session (read, model, postprocess, splines, tracking, write).
+    """
+
+    out_dir: Path
+    n_frames: int
+    frames_done: int
+    resumed_from: int = 0
+    bad_frames: list[int] = field(default_factory=list)
+    blank_frames: list[int] = field(default_factory=list)
+    n_tracks: int = 0
+    seconds: dict = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.frames_done >= self.n_frames
+
+
+@dataclass
+class FrameResult:
+    """Masks, splines and ids of one frame (``splines[k]`` None when mask k is too small)."""
+
+    masks: FrameMasks
+    splines: list[Optional[Spline]]
+    ids: list[int]
+
+
+def mask_path(out_dir: PathLike, frame: int) -> Path:
+    """Where the masks of ``frame`` are saved."""
+    return Path(out_dir) / MASK_DIR / f"frame_{int(frame):06d}.npz"
+
+
+def analyse_probs(probs: np.ndarray, config: PostprocessConfig = PostprocessConfig(),
+                  n_points: int = N_POINTS) -> tuple[FrameMasks, list[Optional[Spline]]]:
+    """Post-process one frame's probabilities (N, H, W) and fit a spline per mask."""
+    fm = postprocess(probs, config)
+    splines = [mask_to_spline(fm.masks[k], n_points, path=fm.paths[k] if fm.paths else None) for k in range(len(fm))]
+    return fm, splines
+
+
+def track_frame(tracker: Tracker, frame: int, splines: list[Optional[Spline]]) -> list[int]:
+    """Give ids to the splines of a frame (0 for None) and orient them like their tracks."""
+    live = [k for k, s in enumerate(splines) if s is not None]
+    ids = tracker.update(frame, [splines[k].xy for k in live])
+    out = [0] * len(splines)
+    for j, k in enumerate(live):
+        out[k] = ids[j]
+        if tracker.flips[j]:
+            splines[k] = splines[k].reversed()
+    return out
+
+
+def load_predictor(checkpoint, batch_size: int = 4, device=None):
+    """A :class:`core.predict.Predictor` for ``checkpoint`` (path), or ``checkpoint`` itself if already one."""
+    if hasattr(checkpoint, "predict") and hasattr(checkpoint, "n_masks"):
+        return checkpoint
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise DislocError(f"{path}: model checkpoint not found; pass --model with a .pt file written by 'disloc train'")
+    from .predict import Predictor
+
+    try:
+        return Predictor(path, device=device, batch_size=batch_size)
+    except DislocError:
+        raise
+    except Exception as e:  # anything else from torch while rebuilding the net
+        raise DislocError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from None
+
+
+def segment_video(input_path: PathLike, checkpoint, out_dir: PathLike, batch_size: int = 4,
+                  on_progress=None, should_stop=None, pixel_size_nm: Optional[float] = None,
+                  fps: Optional[float] = None, *, postprocess_config: Optional[PostprocessConfig] = None,
+                  gate_px: float = DEFAULT_GATE_PX, max_gap: int = 2, device=None,
+                  restart: bool = False) -> SegmentResult:
+    """Segment every frame of a video, stack or folder; resumable.
+
+    Parameters
+    ----------
+    input_path : path
+        Anything :func:`core.io.open_frames` reads.
+    checkpoint : path or Predictor
+        A model checkpoint (``.pt``), or a loaded :class:`core.predict.Predictor`.
+    out_dir : path
+        Output folder (created). Running again on the same folder resumes.
+    batch_size : int
+        Frames per forward pass.
+    on_progress, should_stop : callables
+        Progress reports (frames) and a stop request, checked after every frame;
+        a stop raises :class:`~core.errors.Cancelled` with all finished frames saved.
+    pixel_size_nm, fps : float, optional
+        Override the file's calibration (nm per px) and frame rate (1/s).
+    postprocess_config : PostprocessConfig, optional
+    gate_px, max_gap : tracking settings (see :class:`core.tracking.Tracker`).
+    restart : bool
+        Discard earlier results in ``out_dir`` and start from frame 0.
+
+    Returns
+    -------
+    SegmentResult
+
+    Raises
+    ------
+    DislocError
+        Unreadable input or model, ``out_dir`` holding another run, disk full
+        (what was written is kept; free space and run again to resume).
+    """
+    out = Path(out_dir)
+    cfg = postprocess_config or PostprocessConfig()
+    if batch_size < 1:
+        raise DislocError(f"batch size must be >= 1, got {batch_size}")
+    src = open_frames(input_path, fps=fps, pixel_size_nm=pixel_size_nm)
+    try:
+        predictor = load_predictor(checkpoint, batch_size, device)
+        return _run(src, predictor, checkpoint, out, batch_size, on_progress, should_stop, cfg, gate_px,
+                    max_gap, restart)
+    finally:
+        src.close()
+
+
+def _identity(src, checkpoint) -> dict:
+    st = src.path.stat()
+    model = str(Path(checkpoint).resolve()) if isinstance(checkpoint, (str, os.PathLike)) else None
+    return {"input": str(src.path.resolve()), "input_bytes": st.st_size if src.path.is_file() else None,
+            "n_frames": len(src), "model": model}
+
+
+def _run(src, predictor, checkpoint, out, batch_size, on_progress, should_stop, cfg, gate_px, max_gap,
+         restart) -> SegmentResult:
+    state_path = out / STATE_FILE
+    ident = _identity(src, checkpoint)
+    columns = spline_columns(bool(src.pixel_size_nm))
+    state = None
+    if restart:
+        _clear(out)
+    elif state_path.exists():
+        state = read_json(state_path)
+        _check_same_run(state, ident, state_path)
+    try:
+        (out / MASK_DIR).mkdir(parents=True, exist_ok=True)
+        if state is None:
+            state = {"schema_version": STATE_SCHEMA, "format": "disloc-segment-state", **ident,
+                     "fps": src.fps, "pixel_size_nm": src.pixel_size_nm, "n_masks": int(predictor.n_masks),
+                     "postprocess": cfg.to_dict(), "frames_done": 0, "csv_bytes": None, "finished": False,
+                     "bad_frames": [], "n_bad_frames": 0, "blank_frames": [], "n_blank_frames": 0,
+                     "tracker": Tracker(gate_px, max_gap).state()}
+        csv = AppendOnlyCsv(out / SPLINES_CSV, columns, resume_size=state["csv_bytes"])
+    except OSError as e:
+        raise _os_error(e, out) from None
+    tracker = Tracker.from_state(state["tracker"])
+    start = int(state["frames_done"])
+    result = SegmentResult(out, len(src), start, resumed_from=start, n_tracks=tracker.next_id - 1,
+                           seconds={k: 0.0 for k in STAGES})
+    state["csv_bytes"] = csv.size
+    if start:
+        log.info("%s: resuming at frame %d of %d", out, start, len(src))
+    sec = result.seconds
+    try:
+        i = start
+        while i < len(src):
+            t0 = time.perf_counter()
+            batch = []  # (index, frame or None, reason)
+            while len(batch) < batch_size and i < len(src):
+                try:
+                    batch.append((i, src[i], None))
+                except FrameReadError as e:
+                    batch.append((i, None, str(e)))
+                i += 1
+            good = [(j, f) for j, f, _ in batch if f is not None and not is_blank(f)]
+            t1 = time.perf_counter()
+            sec["read"] += t1 - t0
+            probs = predictor.predict(np.stack([f for _, f in good])) if good else None
+            sec["model"] += time.perf_counter() - t1
+            pos = {j: b for b, (j, _) in enumerate(good)}
+            for j, frame, reason in batch:
+                rows = ""
+                if frame is None:
+                    log.warning("%s", reason)
+                    _note(state, "bad_frames", j)
+                elif j not in pos:
+                    log.warning("%s: frame %d is blank (all pixels equal); no dislocations", src.path, j)
+                    _note(state, "blank_frames", j)
+                    t = time.perf_counter()
+                    save_masks(mask_path(out, j), np.zeros((0, *src.shape), bool))
+                    sec["write"] += time.perf_counter() - t
+                else:
+                    rows = _frame_rows(src, j, probs[pos[j]], cfg, tracker, out, sec)
+                t = time.perf_counter()
+                csv.append(rows)
+                state.update(frames_done=j + 1, csv_bytes=csv.size, tracker=tracker.state(),
+                             finished=j + 1 >= len(src))
+                atomic_write_json(out / STATE_FILE, state)
+                sec["write"] += time.perf_counter() - t
+                result.frames_done = j + 1
+                if on_progress is not None:
+                    done = j + 1 - start
+                    spent = sum(sec.values())
+                    on_progress(Progress(j + 1, len(src), "segmenting",
+                                         {"frames/s": round(done / spent, 3) if spent > 0 else 0.0}))
+                check_stop(should_stop)
+    except OSError as e:
+        raise _os_error(e, out) from None
+    finally:
+        csv.close()
+        result.bad_frames = list(state["bad_frames"])
+        result.blank_frames = list(state["blank_frames"])
+        result.n_tracks = tracker.next_id - 1
+    if state["n_bad_frames"]:
+        log.warning("%s: %d frame(s) could not be read, first: %s", src.path, state["n_bad_frames"],
+                    state["bad_frames"][:5])
+    return result
+
+
+def _frame_rows(src, j, probs, cfg, tracker, out, sec) -> str:
+    t = time.perf_counter()
+    fm = postprocess(probs, cfg)
+    t1 = time.perf_counter()
+    splines = [mask_to_spline(fm.masks[k], path=fm.paths[k] if fm.paths else None) for k in range(len(fm))]
+    t2 = time.perf_counter()
+    ids = track_frame(tracker, j, splines)
+    t3 = time.perf_counter()
+    save_masks(mask_path(out, j), fm.masks)
+    time_s = src.frame_time(j)
+    rows = "".join(spline_rows(j, time_s, ids[k], sp, k, src.pixel_size_nm)
+                   for k, sp in enumerate(splines) if sp is not None)
+    sec["postprocess"] += t1 - t
+    sec["splines"] += t2 - t1
+    sec["tracking"] += t3 - t2
+    sec["write"] += time.perf_counter() - t3
+    return rows
+
+
+def _note(state: dict, key: str, index: int) -> None:
+    state["n_" + key] += 1
+    if len(state[key]) < _MAX_LISTED:
+        state[key].append(int(index))
+
+
+def _check_same_run(state: dict, ident: dict, path: Path) -> None:
+    if not isinstance(state, dict) or state.get("format") != "disloc-segment-state":
+        raise DislocError(f"{path}: not a segmentation state file; choose another --out folder")
+    for key in ("input", "input_bytes", "n_frames", "model"):
+        if key == "model" and (state.get(key) is None or ident[key] is None):
+            continue
+        if state.get(key) != ident[key]:
+            raise DislocError(f"{path.parent}: holds results of another run ({key} was {state.get(key)!r}, now "
+                              f"{ident[key]!r}); choose another --out folder or pass --restart to overwrite")
+
+
+def _clear(out: Path) -> None:
+    for p in (out / STATE_FILE, out / SPLINES_CSV):
+        if p.exists():
+            p.unlink()
+    if (out / MASK_DIR).is_dir():
+        for p in (out / MASK_DIR).glob("frame_*.npz"):
+            p.unlink()
+
+
+def _os_error(e: OSError, out: Path) -> DislocError:
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return DislocError(f"{out}: disk full; the finished frames are kept; free some space and run the same "
+                           "command again to resume")
+    return DislocError(f"{out}: cannot write results ({e.strerror or e})")
+
+
+def read_state(out_dir: PathLike) -> dict:
+    """The state file of a segmentation folder (fps, pixel size, progress)."""
+    path = Path(out_dir) / STATE_FILE
+    if not path.exists():
+        raise DislocError(f"{out_dir}: no {STATE_FILE}; run 'disloc segment INPUT --out {out_dir}' first")
+    state = read_json(path)
+    if not isinstance(state, dict) or state.get("format") != "disloc-segment-state":
+        raise DislocError(f"{path}: not a segmentation state file")
+    return state

@@ -1,0 +1,134 @@
+"""core.postprocess on ground-truth masks with injected faults."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from core.errors import DislocError
+from core.labelme import rasterize_polyline
+from core.postprocess import PostprocessConfig, dice_matrix, postprocess
+
+SHAPE = (96, 128)
+
+
+def line(x0, x1=None, width=4.0, y0=6.0, y1=90.0):
+    """A gently bent line from top to bottom, ``width`` px wide."""
+    x1 = x0 if x1 is None else x1
+    pts = np.array([[x0, y0], [0.5 * (x0 + x1) + 3, 0.5 * (y0 + y1)], [x1, y1]])
+    return rasterize_polyline(pts, SHAPE, width)
+
+
+@pytest.fixture
+def gt():
+    return np.stack([line(20), line(45), line(70), line(95)])
+
+
+def probs_from(masks, value=0.9, n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.0, 0.2, size=(n, *SHAPE)).astype(np.float32)
+    for k, m in enumerate(masks):
+        p[k][m] = value
+    return p
+
+
+def test_clean_masks_pass_through(gt):
+    fm = postprocess(probs_from(gt))
+    assert len(fm) == 4
+    assert fm.channels == [0, 1, 2, 3]
+    np.testing.assert_array_equal(fm.masks, gt)
+    np.testing.assert_allclose(fm.scores, 0.9, atol=1e-6)
+    assert all(f == () for f in fm.flags)
+    assert fm.merged_from == [[], [], [], []]
+    np.testing.assert_array_equal(fm.combined, gt.any(axis=0))
+
+
+def test_dilated_duplicate_is_merged_into_the_better_mask(gt):
+    p = probs_from(gt)
+    dup = ndimage.binary_dilation(gt[1], iterations=1)
+    assert 1 - dice_matrix(np.stack([dup, gt[1]]))[0, 1] < 0.5  # really a duplicate by the paper's rule
+    p[5][dup] = 0.7  # a weaker duplicate in another output
+    fm = postprocess(p)
+    assert len(fm) == 4
+    k = fm.channels.index(1)
+    assert fm.merged_from[k] == [5]
+    assert "merged" in fm.flags[k]
+    np.testing.assert_array_equal(fm.masks[k], gt[1])  # the better (higher probability) mask is kept
+    # When the duplicate is the more confident one, it wins instead.
+    p[5][dup] = 0.97
+    fm = postprocess(p)
+    k = fm.channels.index(5)
+    assert fm.merged_from[k] == [1] and 1 not in fm.channels
+    np.testing.assert_array_equal(fm.masks[k], dup)
+
+
+def test_specks_are_removed_and_threshold_is_half(gt):
+    p = probs_from(gt[:2])
+    p[2, 40:43, 60:63] = 0.95  # 9 px speck
+    p[3][gt[3]] = 0.49  # below threshold
+    fm = postprocess(p, PostprocessConfig(min_size_px=20))
+    assert fm.channels == [0, 1]
+    p[3][gt[3]] = 0.51
+    assert postprocess(p).channels == [0, 1, 3]
+
+
+def test_far_apart_lines_in_one_mask_are_split(gt):
+    p = probs_from([gt[0] | gt[3]])
+    fm = postprocess(p)
+    assert len(fm) == 2 and fm.channels == [0, 0]
+    assert all("split" in f for f in fm.flags)
+    got = sorted(fm.masks, key=lambda m: np.nonzero(m)[1].mean())
+    np.testing.assert_array_equal(got[0], gt[0])
+    np.testing.assert_array_equal(got[1], gt[3])
+
+
+def test_close_pieces_are_kept_together_and_flagged():
+    a = line(40)
+    b = line(48)  # 8 px apart centre to centre: a gap of about 4 px
+    fm = postprocess(probs_from([a | b]), PostprocessConfig(split_gap_px=12))
+    assert len(fm) == 1
+    assert "several_components" in fm.flags[0]
+    assert fm.n_flagged == 1
+
+
+def test_union_mask_does_not_swallow_two_clean_masks(gt):
+    # Output 0 holds two neighbouring dislocations merged into one blob; outputs 1 and 2 hold them cleanly.
+    a, b = line(40, width=5), line(46, width=5)
+    p = probs_from([a | b, a, b], value=0.9)
+    p[0][a | b] = 0.99  # the union mask is even the most confident one
+    fm = postprocess(p)
+    assert sorted(fm.channels) == [1, 2]
+    assert sum(fm.merged_from, []) == [0]
+
+
+def test_branched_mask_is_flagged():
+    t_shape = line(60) | rasterize_polyline(np.array([[60.0, 50.0], [110.0, 50.0]]), SHAPE, 4)
+    fm = postprocess(probs_from([t_shape]))
+    assert len(fm) == 1 and "branched" in fm.flags[0]
+    assert fm.paths[0] is not None and fm.paths[0].side_branch_px >= 10
+
+
+def test_bool_input_and_empty_frame():
+    fm = postprocess(np.zeros((5, *SHAPE), bool))
+    assert len(fm) == 0 and fm.masks.shape == (0, *SHAPE) and not fm.combined.any()
+    m = np.zeros((2, *SHAPE), bool)
+    m[0] = line(30)
+    fm = postprocess(m)
+    assert len(fm) == 1 and fm.scores[0] == 1.0
+
+
+def test_config_is_validated():
+    with pytest.raises(DislocError, match="threshold"):
+        PostprocessConfig(threshold=1.5)
+    with pytest.raises(DislocError, match="unknown key 'treshold'"):
+        PostprocessConfig.from_dict({"treshold": 0.4})
+    c = PostprocessConfig(min_size_px=5)
+    assert PostprocessConfig.from_dict(c.to_dict()) == c
+
+
+def test_blob_covering_the_frame_is_not_a_dislocation(gt):
+    p = probs_from(gt[:1])
+    p[3] = 0.8  # a failed output: everything "on"
+    p[4, :, :70] = 0.8  # more than a quarter of the frame
+    fm = postprocess(p)
+    assert fm.channels == [0]
