@@ -1,0 +1,221 @@
+"""The main window: composes the panels, the menus, the status bar and the message strip."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PySide6 import QtCore, QtWidgets
+
+from core.errors import DislocError
+from core.project import PROJECT_FILE, Project
+
+from . import workers
+from .actions import fill_menu, make_action, set_icons
+from .context import AppContext
+from .help import show_getting_started
+from .panels.annotate import AnnotatePanel
+from .panels.placeholders import PlaceholderPanel
+from .widgets.messages import MessageArea
+
+MAX_RECENT = 8
+PANELS = ("designer", "annotate", "train", "segment", "analyse")
+
+
+def default_settings() -> QtCore.QSettings:
+    """The user's settings (window state, recent projects)."""
+    return QtCore.QSettings("DislocationStudio", "Dislocation Studio")
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """Tabs of panels over one :class:`AppContext`.
+
+    Parameters
+    ----------
+    settings : QSettings, optional
+        Where window state and recent projects live (tests pass a temporary one).
+    """
+
+    def __init__(self, settings: Optional[QtCore.QSettings] = None, parent=None) -> None:
+        super().__init__(parent)
+        self.settings = settings if settings is not None else default_settings()
+        self.ctx = AppContext(self)
+        self.setWindowTitle("Dislocation Studio")
+        self.panels: dict[str, QtWidgets.QWidget] = {}
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self._add_panels()
+        self.messages = MessageArea()
+        central = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.tabs, 1)
+        lay.addWidget(self.messages)
+        self.setCentralWidget(central)
+        self.pixel_label = QtWidgets.QLabel("")
+        self.pixel_label.setMinimumWidth(230)
+        self.statusBar().addPermanentWidget(self.pixel_label)
+        self.ctx.pixel.connect(self.pixel_label.setText)
+        self.ctx.message.connect(self._on_message)
+        self.ctx.projectChanged.connect(self._on_project)
+        self._build_menus()
+        self.tabs.currentChanged.connect(self._on_tab)
+        self._restore_state()
+        self._on_tab(self.tabs.currentIndex())
+
+    # -- composition -------------------------------------------------------------------
+    def _add_panels(self) -> None:
+        try:
+            from .panels.designer import DesignerPanel
+        except ImportError as e:  # the generator is not installed: say so in its tab
+            designer = QtWidgets.QLabel(f"The designer needs core.synth ({e}).")
+            designer.title = "Designer"
+        else:
+            designer = DesignerPanel(self.ctx)
+        self.panels["designer"] = designer
+        self.panels["annotate"] = AnnotatePanel(self.ctx)
+        for name in ("Train", "Segment", "Analyse"):
+            self.panels[name.lower()] = PlaceholderPanel(name)
+        for i, (key, p) in enumerate(self.panels.items()):
+            self.tabs.addTab(p, p.title)
+            self.tabs.setTabToolTip(i, f"{p.title} (Ctrl+{i + 1})")
+
+    def _build_menus(self) -> None:
+        A = make_action
+        mb = self.menuBar()
+        self.file_menu = mb.addMenu("&File")
+        self.act_new = A(self, "&New project…", "Ctrl+N", "Create a project folder", self.new_project_dialog)
+        self.act_open = A(self, "&Open project…", "Ctrl+O", "Open a project folder", self.open_project_dialog)
+        self.recent_menu = QtWidgets.QMenu("Open &recent", self)
+        self.act_frames = A(self, "Set &frames…", "Ctrl+Shift+O",
+                            "Choose the project's video, TIFF stack or image folder", self.set_frames_dialog)
+        self.act_quit = A(self, "&Quit", "Ctrl+Q", "Close the window", self.close)
+        set_icons([(self.act_open, "open")])
+        fill_menu(self.file_menu, [self.act_new, self.act_open])
+        self.file_menu.addMenu(self.recent_menu)
+        fill_menu(self.file_menu, [None, self.act_frames, None, self.act_quit])
+        self._fill_recent()
+        menus = {"Edit": mb.addMenu("&Edit"), "View": mb.addMenu("&View")}
+        for i, key in enumerate(self.panels):
+            menus["View"].addAction(A(self, f"{self.panels[key].title} panel", f"Ctrl+{i + 1}", "",
+                                      lambda k=key: self.show_panel(k)))
+        menus["View"].addSeparator()
+        for key, p in self.panels.items():
+            for menu_name, actions in (p.menu_actions() if hasattr(p, "menu_actions") else {}).items():
+                if menu_name not in menus:
+                    menus[menu_name] = mb.addMenu(f"&{menu_name}")
+                fill_menu(menus[menu_name], actions + [None])
+        help_menu = mb.addMenu("&Help")
+        fill_menu(help_menu, [A(self, "&Getting started", "F1", "A short guide", lambda: show_getting_started(self))])
+
+    # -- panels ---------------------------------------------------------------------------
+    def show_panel(self, name: str) -> QtWidgets.QWidget:
+        """Bring a panel to the front by key (designer, annotate, train, segment, analyse)."""
+        if name not in self.panels:
+            raise DislocError(f"unknown panel '{name}'; choose one of {', '.join(self.panels)}")
+        self.tabs.setCurrentWidget(self.panels[name])
+        return self.panels[name]
+
+    def _on_tab(self, index: int) -> None:
+        current = self.tabs.widget(index)
+        for p in self.panels.values():
+            if hasattr(p, "set_active"):
+                p.set_active(p is current)
+
+    # -- messages ---------------------------------------------------------------------------
+    def _on_message(self, text: str, level: str) -> None:
+        self.statusBar().showMessage(text, 8000 if level == "info" else 0)
+        self.messages.show_message(text, level)
+
+    # -- projects -----------------------------------------------------------------------------
+    def open_project(self, folder) -> Optional[Project]:
+        """Open (or, for a folder without project.json, create) a project; errors go to the message strip."""
+        try:
+            folder = Path(folder)
+            p = Project.open(folder) if (folder / PROJECT_FILE).exists() else Project.create(folder)
+        except (DislocError, OSError) as e:
+            self.ctx.error(f"{e}")
+            return None
+        self.ctx.set_project(p)
+        return p
+
+    def _on_project(self, project) -> None:
+        if project is None:
+            self.setWindowTitle("Dislocation Studio")
+            return
+        self.setWindowTitle(f"{project.name} — Dislocation Studio")
+        recent = [str(project.root)] + [r for r in self.recent_projects() if r != str(project.root)]
+        self.settings.setValue("recentProjects", recent[:MAX_RECENT])
+        self._fill_recent()
+        frames = project.frames_path
+        self.ctx.info(f"project {project.root} opened" + (f"; frames: {frames}" if frames else
+                                                          "; choose its frames with File > Set frames"))
+
+    def recent_projects(self) -> list[str]:
+        v = self.settings.value("recentProjects", [])
+        if isinstance(v, str):  # QSettings returns a lone string for a one-element list
+            v = [v]
+        return [str(x) for x in (v or [])]
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = self.recent_projects()
+        for r in recent:
+            self.recent_menu.addAction(r, lambda r=r: self.open_project(r))
+        self.recent_menu.setEnabled(bool(recent))
+
+    def new_project_dialog(self) -> None:
+        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose or make an empty folder for the new project")
+        if d:
+            self.open_project(d)
+
+    def open_project_dialog(self) -> None:
+        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a project folder")
+        if d:
+            self.open_project(d)
+
+    def set_frames_dialog(self) -> None:
+        if self.ctx.project is None:
+            self.ctx.warn("open or create a project first (File > New project)")
+            return
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Choose a video or TIFF stack (Cancel to choose an image folder)", str(self.ctx.project.root),
+            "Frames (*.mp4 *.avi *.mov *.mkv *.tif *.tiff *.dm3 *.dm4 *.png);;All files (*)")
+        if not path:
+            path = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a folder of images",
+                                                              str(self.ctx.project.root))
+        if path:
+            try:
+                self.ctx.set_frames(path)
+            except DislocError as e:
+                self.ctx.error(str(e))
+
+    # -- state ------------------------------------------------------------------------------------
+    def _restore_state(self) -> None:
+        geo = self.settings.value("window/geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1400, 900)
+        st = self.settings.value("window/state")
+        if st is not None:
+            self.restoreState(st)
+        tab = self.settings.value("window/panel", "designer")
+        if tab in self.panels:
+            self.show_panel(tab)
+
+    def save_state(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        key = next((k for k, p in self.panels.items() if p is self.tabs.currentWidget()), "designer")
+        self.settings.setValue("window/panel", key)
+        self.settings.sync()
+
+    def closeEvent(self, ev) -> None:
+        self.save_state()
+        for p in self.panels.values():
+            if hasattr(p, "shutdown"):
+                p.shutdown()
+        workers.stop_all()  # cancel and wait: never leave a thread behind
+        self.ctx.close_frames()
+        super().closeEvent(ev)

@@ -1,0 +1,161 @@
+"""The Designer panel with real widgets: live preview, twin, presets, dataset generation."""
+import json
+
+import numpy as np
+import pytest
+
+from app import workers
+from app.mainwindow import MainWindow
+from app.panels.designer_state import render_preview
+from app.testing import make_project, temp_settings
+from core.annotation import FrameAnnotations
+
+
+@pytest.fixture
+def win(qtbot, tmp_path):
+    project = make_project(tmp_path / "proj", n_frames=2, size=(96, 128))
+    w = MainWindow(settings=temp_settings(tmp_path))
+    qtbot.addWidget(w)
+    w.resize(1300, 850)
+    w.show()
+    d = w.show_panel("designer")
+    qtbot.waitUntil(d.is_ready, timeout=20000)
+    w.open_project(project.root)
+    yield w
+    w.close()
+    assert not workers.live_jobs(), "a worker thread was left running"
+
+
+def _settled(panel):
+    return lambda: panel.is_ready() and not panel._debounce.isActive()
+
+
+def test_slider_move_updates_preview(qtbot, win):
+    d = win.panels["designer"]
+    before = d.compare.synth.data.copy()
+    row = d.form.rows["lambda1"]
+    with qtbot.waitSignal(d.previewShown, timeout=20000):
+        row.slider.setValue(row.slider.maximum())
+    assert d.state.params.lambda1 == pytest.approx(row.hi)
+    assert not np.array_equal(before, d.compare.synth.data)
+
+
+def test_newest_request_wins(qtbot, win):
+    d = win.panels["designer"]
+    row = d.form.rows["contrast"]
+    for k in range(6):  # faster than a render: only the last one must end up on screen
+        row.slider.setValue(100 + 150 * k)
+    qtbot.waitUntil(_settled(d), timeout=20000)
+    expected = render_preview(d.state.params, d.state.seed)["image"]
+    assert np.array_equal(d.compare.synth.data, expected)
+
+
+def test_new_sample_and_overlay_toggle(qtbot, win):
+    d = win.panels["designer"]
+    before = d.compare.synth.data.copy()
+    with qtbot.waitSignal(d.previewShown, timeout=20000):
+        d.new_btn.click()
+    assert d.state.seed == 2 and not np.array_equal(before, d.compare.synth.data)
+    d.overlay_box.setChecked(False)
+    assert not d.compare.overlay.isVisible() and not d.act_masks.isChecked()
+    d.act_traces.trigger()
+    assert d.traces_box.isChecked()
+
+
+def test_profiles_and_histograms_of_both_images(qtbot, win):
+    d = win.panels["designer"]
+    assert d.compare.real.data is not None
+    d.compare.set_line("real", (20, 50), (100, 50))
+    x, y = d.compare.profile("real")
+    assert len(y) > 50 and x[-1] == pytest.approx(80, abs=1)
+    # the test frames have a dark line near x = 51 at mid height: the profile dips there
+    assert y.min() < np.median(y) - 0.1
+    xs, ys = d.compare.profile("synth")
+    assert len(ys) > 10
+    hx, hy = d.compare.hist_curves["real"].getData()
+    assert len(hx) == len(hy) + 1 and hy.sum() > 0
+
+
+def test_twin_this_frame(qtbot, win):
+    d = win.panels["designer"]
+    project = win.ctx.project
+    fa = FrameAnnotations(96, 128)
+    fa.add([[50, 5], [53, 48], [50, 90]])
+    fa.add([[90, 10], [95, 80]])
+    project.save_annotations("frame_000", fa)
+    d.frame_spin.setValue(0)
+    with qtbot.waitSignal(d.previewShown, timeout=20000):
+        assert d.twin_frame()
+    assert d.compare.synth.data.shape == (96, 128)
+    assert "2 dislocations" in d.info.text()
+    d.frame_spin.setValue(1)
+    assert not d.twin_frame()
+    assert "no annotated dislocations" in win.ctx.messages[-1][0]
+
+
+def test_save_load_preset_and_bad_preset(qtbot, win, tmp_path):
+    d = win.panels["designer"]
+    row = d.form.rows["lambda1"]
+    with qtbot.waitSignal(d.previewShown, timeout=20000):
+        row.spin.setValue(61.0)
+    path = d.save_preset(tmp_path / "mine")
+    saved = json.loads(path.read_text())
+    lo, hi = saved["ranges"]["lambda1"]
+    assert (lo, hi) == pytest.approx((16.0, 106.0))  # m2 range width 90, re-centred
+    assert d.load_preset(path) is not None
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema_version": 1, "format": "disloc-synth-preset", "name": "b",
+                               "ranges": {"lambda1": [10, 20], "wobble": 3}}))
+    assert d.load_preset(bad) is None
+    text = win.messages.text
+    assert "bad.json" in text and "wobble" in text
+    assert d.state.preset.name == "mine"  # the previous preset is still in use
+
+
+def test_generate_dataset_through_the_dialog(qtbot, win, tmp_path):
+    pytest.importorskip("core.synth.writer")
+    from core.dataset import list_samples
+
+    d = win.panels["designer"]
+    dlg = d.generate_dialog()
+    dlg.count.setValue(3)
+    dlg.size.setValue(64)
+    dlg.folder.setText(str(tmp_path / "ds"))
+    with qtbot.waitSignal(dlg.done, timeout=60000):
+        dlg.start_btn.click()
+    assert len(list_samples(tmp_path / "ds")) == 3
+    assert dlg.bar.value() == dlg.bar.maximum()
+    dlg.close()
+
+
+def test_cancel_dataset_generation(qtbot, win, tmp_path):
+    pytest.importorskip("core.synth.writer")
+    d = win.panels["designer"]
+    dlg = d.generate_dialog()
+    dlg.count.setValue(500)
+    dlg.size.setValue(64)
+    dlg.folder.setText(str(tmp_path / "ds"))
+    dlg.start_btn.click()
+    qtbot.waitUntil(lambda: dlg.bar.value() >= 1, timeout=30000)  # running, with progress shown
+    assert "ETA" in dlg.status.text()
+    with qtbot.waitSignal(dlg.stopped, timeout=60000) as blocker:
+        dlg.cancel_btn.click()
+    assert blocker.args[0] == "stopped"
+    assert "cancelled" in dlg.status.text() and dlg.start_btn.isEnabled()
+    dlg.close()
+
+
+def test_real_patch_background_from_project(qtbot, win):
+    d = win.panels["designer"]
+    combo = d.form.rows["background"]
+    combo.setCurrentText("patches")  # no patches in the project yet: a message, Perlin stays
+    assert d.state.params.background == "perlin" and combo.currentText() == "perlin"
+    assert "no background patches" in win.messages.text
+    project = win.ctx.project
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        project.save_background(rng.random((64, 64)).astype(np.float32) * 0.2 + 0.6, "p")
+    with qtbot.waitSignal(d.previewShown, timeout=20000):
+        combo.setCurrentText("patches")
+    assert d.state.params.background == "patches" and d.state.params.patch_dir == str(project.backgrounds_dir)
+    assert d.last_result["background"] == "patches"
