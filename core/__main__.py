@@ -2,7 +2,6 @@ import sys
 
 from .cli import main
 
-# Guarded so that importing core.__main__ (pkgutil.walk_packages does) never
-# starts the app.
+# Guarded: tools that import every module (tests walking the package) must not start the app.
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,7 +17,13 @@ from ..errors import Cancelled, DislocError
 
 # Order = order in ``disloc --help``.
 COMMAND_MODULES = [
+    "gui",
     "synth",
+    "train",
+    "evaluate",
+    "segment",
+    "track",
+    "demo",
 ]
 
 
