@@ -1,0 +1,114 @@
+"""``disloc train``: train, fine-tune or resume a segmentation model."""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+# (flag, TrainConfig field, type, help)
+_OPTIONS = [
+    ("--encoder", "encoder", str, "network encoder"),
+    ("--arch", "arch", str, "network architecture (default unetplusplus)"),
+    ("--n-masks", "n_masks", int, "output masks N, the most dislocations per frame (default 20)"),
+    ("--epochs", "epochs", int, "epochs in all; with --resume the new total (default 20)"),
+    ("--batch-size", "batch_size", int, "frames per step (default 4)"),
+    ("--lr", "lr", float, "Adam learning rate (default 1e-3)"),
+    ("--loss", "loss", str, "matching loss"),
+    ("--empty-weight", "empty_weight", float, "weight of the push of unmatched masks to empty (default 0.5)"),
+    ("--image-size", "image_size", int, "training crop side in px, a multiple of 32 (default 256)"),
+    ("--line-width", "line_width", float, "width in px of rasterised labelme line strips (default 3)"),
+    ("--seed", "seed", int, "random seed (default 0)"),
+    ("--workers", "workers", int, "data-loader processes (default 0)"),
+    ("--threads", "threads", int, "CPU threads for torch (default: all cores)"),
+    ("--device", "device", str, "auto, cpu or cuda (default auto)"),
+    ("--precision", "precision", str, "auto, fp32 or bf16 (default auto: bf16 where the hardware has it)"),
+    ("--init", "init", str, "start from this checkpoint (fine-tuning)"),
+    ("--steps-per-epoch", "steps_per_epoch", int, "at most this many steps per epoch"),
+    ("--test-limit", "test_limit", int, "test on at most this many images per test folder"),
+]
+
+
+def register(sub) -> None:
+    from ..trainconfig import DEFAULT_ENCODER, DEFAULT_LOSS, ENCODERS, LOSSES
+
+    p = sub.add_parser(
+        "train", help="train a segmentation model on synthetic and/or annotated frames",
+        description="Train a U-Net++ that puts each dislocation in its own mask. The run folder gets "
+        "config.json, best.pt (best test metric), last.pt (for --resume) and history.csv.",
+        epilog="examples:\n  disloc train --data synth/m2 --test synth/m2-test --epochs 20 --out runs/m2\n"
+        "  disloc train --init runs/m2/best.pt --annotations frames/labelled --epochs 30 --out runs/ft\n"
+        "  disloc train --out runs/m2 --resume --epochs 40",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", action="append", default=[], metavar="DIR", help="dataset folder (repeatable)")
+    p.add_argument("--test", action="append", default=[], metavar="DIR",
+                   help="test dataset or annotation folder (repeatable); best.pt follows its length metric")
+    p.add_argument("--annotations", action="append", default=[], metavar="DIR",
+                   help="folder of labelme-annotated real frames, image beside each JSON (repeatable)")
+    p.add_argument("--out", required=True, metavar="RUN", help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument("--config", metavar="JSON", help="read settings from a config.json; flags override it")
+    p.add_argument("--imagenet", action="store_true",
+                   help="start the encoder from ImageNet weights (downloads them; needs internet)")
+    p.add_argument("--no-augment", action="store_true", help="train without augmentations")
+    for flag, field, typ, text in _OPTIONS:
+        extra = {}
+        if field == "encoder":
+            extra = {"choices": ENCODERS}
+            text += f" (default {DEFAULT_ENCODER}; the paper's is resnet50)"
+        elif field == "loss":
+            extra = {"choices": LOSSES}
+            text += f" (default {DEFAULT_LOSS}; the paper's is greedy)"
+        p.add_argument(flag, dest=field, type=typ, default=None, help=text, **extra)
+    p.set_defaults(func=run)
+
+
+def build_config(args: argparse.Namespace):
+    """TrainConfig from (the run's or --config's) config.json, then the flags given."""
+    from ..errors import DislocError
+    from ..trainconfig import TrainConfig
+
+    out = Path(args.out)
+    base: dict = {}
+    if args.config:
+        base = TrainConfig.load(args.config).to_dict()
+    elif args.resume and (out / "config.json").exists():
+        base = TrainConfig.load(out / "config.json").to_dict()
+    elif args.resume:
+        raise DislocError(f"{out}: no config.json to resume; start the run without --resume")
+    for flag in ("data", "test", "annotations"):
+        if getattr(args, flag):
+            # Absolute, so that --resume and the checkpoint header work from any folder.
+            base[flag] = [str(Path(d).resolve()) for d in getattr(args, flag)]
+    for _flag, field, _typ, _text in _OPTIONS:
+        v = getattr(args, field)
+        if v is not None:
+            base[field] = str(Path(v).resolve()) if field == "init" else v
+    if args.imagenet:
+        base["encoder_weights"] = "imagenet"
+    if args.no_augment:
+        base["augment"] = []
+    base["resume"] = bool(args.resume)
+    return TrainConfig.from_dict(base, "settings")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..progress import TextBar
+    from ..train import train
+
+    config = build_config(args)
+    bar = TextBar("train")
+    try:
+        result = train(config, args.out, on_progress=bar)
+    finally:
+        bar.close()
+    print(f"{result.epochs_done} epochs in {result.run_dir}")
+    last = result.history[-1] if result.history else {}
+    if result.best_metric is not None:
+        print(f"best length metric {result.best_metric:.4f} at epoch {result.best_epoch}: {result.best_path}")
+    elif last:
+        print(f"no test set: best.pt is the epoch with the lowest training loss (epoch {result.best_epoch})")
+    if last:
+        shown = {k: v for k, v in last.items() if not (isinstance(v, float) and math.isnan(v))}
+        print("last epoch: " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                        for k, v in shown.items()))
+    return 0

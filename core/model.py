@@ -1,0 +1,243 @@
+"""The segmentation network and its one checkpoint format.
+
+The network is a U-Net++ (segmentation-models-pytorch) that takes one gray
+frame and returns ``n_masks`` logits per pixel, one channel per possible
+dislocation; a sigmoid turns them into probabilities (masks may overlap).
+
+A checkpoint is ``torch.save`` of a plain dict::
+
+    {"header": {...JSON-able...}, "state_dict": {...}, "optimizer": {...}?}
+
+read back with ``torch.load(weights_only=True)`` (no pickled code). The
+header says everything needed to rebuild the network (architecture,
+encoder, number of masks, normalisation), so :func:`load_checkpoint` takes
+only the path.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import __version__
+from .errors import DislocError
+from .fileio import PathLike, atomic_write_bytes
+from .trainconfig import ARCHITECTURES, DEFAULT_ENCODER, ENCODERS
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "disloc-checkpoint"
+CHECKPOINT_SCHEMA = 1
+DEFAULT_N_MASKS = 20
+# Frames are standardised per image (zero mean, unit std) before the net:
+# real micrographs differ in brightness and contrast far more than anything
+# the augmentations cover, and this takes that difference out entirely.
+DEFAULT_NORMALIZATION = {"kind": "per_image", "eps": 1e-3}
+SIZE_MULTIPLE = 32  # five 2x down-samplings in the encoder
+
+
+def create_model(arch: str = "unetplusplus", encoder: str = DEFAULT_ENCODER, n_masks: int = DEFAULT_N_MASKS,
+                 encoder_weights: Optional[str] = None) -> nn.Module:
+    """Build an untrained network.
+
+    Parameters
+    ----------
+    arch : str
+        One of :data:`ARCHITECTURES` (``"unetplusplus"`` is the paper's).
+    encoder : str
+        One of :data:`ENCODERS`.
+    n_masks : int
+        Output masks N (the most dislocations one frame can hold).
+    encoder_weights : str or None
+        ``None`` (random init, no network access) or ``"imagenet"``
+        (downloads pre-trained encoder weights; needs internet).
+
+    Returns
+    -------
+    torch.nn.Module
+        Maps (B, 1, H, W) float32 with H, W multiples of 32 px to (B, N, H, W) logits.
+    """
+    if arch not in ARCHITECTURES:
+        raise DislocError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHITECTURES)}")
+    if encoder not in ENCODERS:
+        raise DislocError(f"unknown encoder {encoder!r}; choose one of: {', '.join(ENCODERS)}")
+    if not isinstance(n_masks, int) or isinstance(n_masks, bool) or not 1 <= n_masks <= 256:
+        raise DislocError(f"n_masks must be an integer from 1 to 256, got {n_masks!r}")
+    if encoder_weights not in (None, "imagenet"):
+        raise DislocError(f"encoder_weights must be None or 'imagenet', got {encoder_weights!r}")
+    from ._torchcompat import import_smp
+
+    smp = import_smp()
+    cls = {"unetplusplus": smp.UnetPlusPlus, "unet": smp.Unet}[arch]
+    try:
+        return cls(encoder_name=encoder, encoder_weights=encoder_weights, in_channels=1, classes=n_masks,
+                   activation=None)
+    except (OSError, RuntimeError, ValueError) as e:
+        if encoder_weights:
+            raise DislocError(f"could not get {encoder_weights} weights for {encoder} ({e}); "
+                              "check the internet connection or leave out --imagenet") from None
+        raise
+
+
+def normalize(frames: np.ndarray | torch.Tensor, norm: Mapping[str, Any] = DEFAULT_NORMALIZATION):
+    """Scale frames in [0, 1] the way the network was trained.
+
+    Parameters
+    ----------
+    frames : array or tensor (..., H, W)
+        Gray frames, float in [0, 1]; statistics are taken over the last two axes.
+    norm : mapping
+        ``{"kind": "per_image", "eps": e}`` (zero mean, unit std per frame) or
+        ``{"kind": "fixed", "mean": m, "std": s}``.
+    """
+    kind = norm.get("kind")
+    if kind == "per_image":
+        eps = float(norm.get("eps", 1e-3))
+        if isinstance(frames, torch.Tensor):
+            mean = frames.mean(dim=(-2, -1), keepdim=True)
+            std = frames.std(dim=(-2, -1), keepdim=True, unbiased=False)
+        else:
+            mean = frames.mean(axis=(-2, -1), keepdims=True)
+            std = frames.std(axis=(-2, -1), keepdims=True)
+        return (frames - mean) / (std + eps)
+    if kind == "fixed":
+        return (frames - float(norm["mean"])) / float(norm["std"])
+    raise DislocError(f"unknown normalisation {kind!r} in the checkpoint header; update Dislocation Studio")
+
+
+def make_header(*, arch: str, encoder: str, n_masks: int, input_size: int,
+                normalization: Mapping[str, Any] = DEFAULT_NORMALIZATION, training_data: list | None = None,
+                history: list | None = None, best_metric: float | None = None, epoch: int = 0,
+                config: Mapping[str, Any] | None = None, line_width: float | None = None,
+                **extra: Any) -> dict:
+    """The header of a checkpoint (plain JSON-able data).
+
+    ``input_size`` is the training crop side in px; ``training_data`` lists
+    ``{"path", "kind", "n_samples", "manifest"}`` per data folder; ``history``
+    is the per-epoch rows of ``history.csv``.
+    """
+    h = {
+        "format": CHECKPOINT_FORMAT,
+        "schema_version": CHECKPOINT_SCHEMA,
+        "architecture": arch,
+        "encoder": encoder,
+        "n_masks": int(n_masks),
+        "in_channels": 1,
+        "output": "sigmoid",
+        "input_size": int(input_size),
+        "size_multiple": SIZE_MULTIPLE,
+        "normalization": dict(normalization),
+        "training_data": list(training_data or []),
+        "history": list(history or []),
+        "best_metric": None if best_metric is None or not math.isfinite(best_metric) else float(best_metric),
+        "epoch": int(epoch),
+        "package_version": __version__,
+        "config": dict(config or {}),
+        "line_width": line_width,
+    }
+    h.update(extra)
+    return h
+
+
+def save_checkpoint(path: PathLike, model: nn.Module, header: Mapping[str, Any], *,
+                    optimizer_state: Optional[dict] = None, half: bool = False) -> None:
+    """Write a checkpoint atomically.
+
+    Parameters
+    ----------
+    path : path
+        Target file (``.pt``).
+    model : nn.Module
+        The network; its ``state_dict`` is stored on the CPU.
+    header : mapping
+        From :func:`make_header`; must be JSON-able.
+    optimizer_state : dict, optional
+        ``optimizer.state_dict()`` for resuming, stored under ``"optimizer"``.
+    half : bool
+        Store floating weights as float16 (half the file size); they load back as float32.
+    """
+    import io
+    import json
+
+    header = dict(header)
+    json.dumps(header)  # fail here, not at load time, if something is not JSON-able
+    sd = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().to("cpu")
+        if half and v.is_floating_point():
+            v = v.half()
+        sd[k] = v.contiguous()
+    header["weights_dtype"] = "float16" if half else "float32"
+    obj = {"header": header, "state_dict": sd}
+    if optimizer_state is not None:
+        obj["optimizer"] = optimizer_state
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_checkpoint(path: PathLike, device: str | torch.device = "cpu") -> dict:
+    """Load the raw checkpoint dict, checked; errors say what is wrong with the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DislocError(f"{path}: checkpoint not found")
+    try:
+        obj = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # zip, pickle and EOF errors of damaged files all land here
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise DislocError(f"{path}: not a readable checkpoint (damaged or truncated file? {first})") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("header"), dict) or "state_dict" not in obj:
+        raise DislocError(f"{path}: not a Dislocation Studio checkpoint (no header); "
+                          "train one with 'disloc train' or pick a .pt file written by it")
+    h = obj["header"]
+    if h.get("format") != CHECKPOINT_FORMAT:
+        raise DislocError(f"{path}: header format is {h.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+    if int(h.get("schema_version", 0)) > CHECKPOINT_SCHEMA:
+        raise DislocError(f"{path}: written by a newer Dislocation Studio (schema {h['schema_version']}); update it")
+    return obj
+
+
+def load_checkpoint(path: PathLike, device: str | torch.device | None = None) -> tuple[nn.Module, dict]:
+    """Rebuild the network of a checkpoint, in eval mode, float32, on ``device``.
+
+    Parameters
+    ----------
+    path : path
+        A ``.pt`` file written by :func:`save_checkpoint`.
+    device : str or torch.device, optional
+        Defaults to the CPU.
+
+    Returns
+    -------
+    (model, header)
+        The network and the checkpoint's header dict.
+
+    Raises
+    ------
+    DislocError
+        When the file is missing, damaged or truncated, not ours, or its
+        weights do not fit the architecture its header names.
+    """
+    device = torch.device(device or "cpu")
+    obj = read_checkpoint(path, "cpu")
+    h = obj["header"]
+    try:
+        model = create_model(h["architecture"], h["encoder"], int(h["n_masks"]))
+    except KeyError as e:
+        raise DislocError(f"{path}: header lacks {e.args[0]!r}") from None
+    except DislocError as e:
+        raise DislocError(f"{path}: {e}") from None
+    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in obj["state_dict"].items()}
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        detail = str(e).splitlines()[0][:200]
+        raise DislocError(f"{path}: weights do not fit a {h['architecture']}/{h['encoder']} network with "
+                          f"{h['n_masks']} masks (another architecture or a damaged file: {detail})") from None
+    model.to(device).eval()
+    return model, h

@@ -1,0 +1,321 @@
+"""Training a segmentation model: from the CLI or from a GUI worker thread.
+
+A run folder holds::
+
+    RUN/config.json    the TrainConfig
+    RUN/last.pt        after every epoch (with optimizer state, for --resume)
+    RUN/best.pt        the epoch with the best test length metric
+    RUN/history.csv    epoch, train_loss, test_loss, metric, duplicates, iou, dropped, seconds
+
+``dropped`` counts true dislocations left out of training because a frame
+held more than N. Cancelling keeps best.pt and writes last.pt with the
+weights reached so far (resume repeats the interrupted epoch); a loss that
+turns NaN stops the run and keeps the last good checkpoint untouched.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .errors import Cancelled, DislocError
+from .fileio import PathLike, atomic_write_text
+from .progress import Progress, ProgressCallback, StopCallback, check_stop, never_stop, no_progress
+from .trainconfig import TrainConfig
+
+log = logging.getLogger(__name__)
+HISTORY_COLUMNS = ("epoch", "train_loss", "test_loss", "metric", "duplicates", "iou", "dropped", "seconds")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished run left behind (``best_metric`` None without a test set)."""
+
+    run_dir: str
+    epochs_done: int
+    best_metric: Optional[float]
+    best_epoch: Optional[int]
+    history: tuple
+    best_path: str
+    last_path: str
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """Whether an exception is an allocation failure (CUDA or CPU)."""
+    if isinstance(e, MemoryError):
+        return True
+    text = str(e).lower()
+    return isinstance(e, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def out_of_memory_error(config: TrainConfig, device) -> DislocError:
+    smaller = max(1, config.batch_size // 2)
+    return DislocError(f"out of memory on {device} at batch size {config.batch_size} and image size "
+                       f"{config.image_size} px; try --batch-size {smaller}" +
+                       (f" or --image-size {config.image_size // 2}" if config.image_size >= 128 else ""))
+
+
+def write_history(path: PathLike, history: list[dict]) -> None:
+    """Rewrite history.csv atomically (a reader never sees half a file)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(HISTORY_COLUMNS)
+    for row in history:
+        w.writerow(["" if row.get(c) is None or (isinstance(row.get(c), float) and math.isnan(row[c]))
+                    else (f"{row[c]:.6g}" if isinstance(row[c], float) else row[c]) for c in HISTORY_COLUMNS])
+    atomic_write_text(path, buf.getvalue())
+
+
+def read_history(path: PathLike) -> list[dict]:
+    """Rows of a history.csv as dicts of floats (epoch and dropped as int; blanks NaN)."""
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            rows.append({k: (int(v) if k in ("epoch", "dropped") and v else float(v) if v else float("nan"))
+                         for k, v in r.items()})
+    return rows
+
+
+class _Run:
+    """State of one training run; :func:`train` drives it."""
+
+    def __init__(self, config: TrainConfig, out_dir: Path, on_progress: ProgressCallback,
+                 should_stop: StopCallback) -> None:
+        import torch
+
+        from .losses import MatchingDiceLoss
+        from .model import DEFAULT_NORMALIZATION, create_model, load_checkpoint, read_checkpoint
+        from .predict import bf16_supported, pick_device
+        from .traindata import SegmentationSet, open_source
+
+        self.cfg, self.out, self.on_progress, self.should_stop = config, out_dir, on_progress, should_stop
+        self.device = pick_device(config.device)
+        if config.device == "cuda" and self.device.type != "cuda":
+            raise DislocError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
+        self.bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_supported(self.device))
+        self.train_sources = ([open_source(p, "dataset") for p in config.data] +
+                              [open_source(p, "annotations") for p in config.annotations])
+        self.test_sources = [open_source(p) for p in config.test]
+        torch.manual_seed(config.seed)
+        self.history: list[dict] = []
+        self.best_metric: Optional[float] = None
+        self.best_epoch: Optional[int] = None
+        self.start_epoch = 0
+        self.normalization = dict(DEFAULT_NORMALIZATION)
+        arch, encoder, n = config.arch, config.encoder, config.n_masks
+        opt_state = None
+        if config.resume:
+            last = out_dir / "last.pt"
+            if not last.exists():
+                raise DislocError(f"{out_dir}: no last.pt to resume from; start the run without --resume")
+            obj = read_checkpoint(last)
+            h = obj["header"]
+            arch, encoder, n = h["architecture"], h["encoder"], int(h["n_masks"])
+            self.model = create_model(arch, encoder, n)
+            self.model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                        for k, v in obj["state_dict"].items()})
+            opt_state = obj.get("optimizer")
+            self.start_epoch = int(h["epoch"])
+            self.history = list(h.get("history") or [])
+            self.best_metric, self.best_epoch = h.get("run_best_metric"), h.get("run_best_epoch")
+            self.normalization = h.get("normalization") or self.normalization
+            log.info("resuming %s after epoch %d", out_dir, self.start_epoch)
+        elif config.init:
+            self.model, h = load_checkpoint(config.init)
+            arch, encoder, n = h["architecture"], h["encoder"], int(h["n_masks"])
+            self.normalization = h.get("normalization") or self.normalization
+            if (arch, encoder, n) != (config.arch, config.encoder, config.n_masks):
+                log.info("--init %s: using its network %s/%s with %d masks", config.init, arch, encoder, n)
+        else:
+            self.model = create_model(arch, encoder, n, config.encoder_weights)
+        self.arch, self.encoder, self.n_masks = arch, encoder, n
+        self.model.to(self.device).to(memory_format=torch.channels_last)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        if opt_state is not None:
+            self.opt.load_state_dict(opt_state)
+            for g in self.opt.param_groups:  # a resumed run may be given another lr
+                g["lr"] = config.lr
+        self.loss_fn = MatchingDiceLoss(config.loss, config.empty_weight)
+        self.train_set = SegmentationSet(self.train_sources, size=config.image_size, n_masks=n,
+                                         line_width=config.line_width, augment_names=config.augment,
+                                         seed=config.seed, train=True)
+        per_epoch = math.ceil(len(self.train_set) / config.batch_size)
+        self.steps_per_epoch = min(per_epoch, config.steps_per_epoch) if config.steps_per_epoch else per_epoch
+        self.total_steps = config.epochs * self.steps_per_epoch
+
+    # -------------------------------------------------------------- pieces
+    def header(self, epoch: int) -> dict:
+        from .model import make_header
+
+        return make_header(arch=self.arch, encoder=self.encoder, n_masks=self.n_masks,
+                           input_size=self.cfg.image_size, normalization=self.normalization,
+                           training_data=[s.summary() for s in self.train_sources],
+                           test_data=[s.summary() for s in self.test_sources],
+                           history=self.history, best_metric=self.best_metric if self.test_sources else None,
+                           epoch=epoch,
+                           config=self.cfg.to_dict(),
+                           line_width=self.cfg.line_width if self.cfg.annotations else None,
+                           run_best_metric=self.best_metric, run_best_epoch=self.best_epoch)
+
+    def save_last(self, epoch: int, partial: bool = False) -> None:
+        from .model import save_checkpoint
+
+        h = self.header(epoch)
+        h["partial_epoch"] = partial
+        save_checkpoint(self.out / "last.pt", self.model, h, optimizer_state=self.opt.state_dict())
+
+    def loader(self, epoch: int):
+        import torch
+
+        from .traindata import collate
+
+        self.train_set.set_epoch(epoch)
+        rng = np.random.default_rng([self.cfg.seed, epoch])
+        need = self.steps_per_epoch * self.cfg.batch_size
+        order = np.concatenate([rng.permutation(len(self.train_set))
+                                for _ in range(math.ceil(need / len(self.train_set)))])[:need]
+        return torch.utils.data.DataLoader(self.train_set, batch_size=self.cfg.batch_size,
+                                           sampler=order.tolist(), num_workers=self.cfg.workers,
+                                           collate_fn=collate, pin_memory=self.device.type == "cuda")
+
+    def train_epoch(self, epoch: int) -> tuple[float, int]:
+        import torch
+
+        from .model import normalize
+
+        self.model.train()
+        losses, dropped = [], 0
+        step0 = epoch * self.steps_per_epoch
+        for step, (images, masks, valid, drop) in enumerate(self.loader(epoch)):
+            check_stop(self.should_stop)
+            x = normalize(images.to(self.device, non_blocking=True), self.normalization)
+            x = x.contiguous(memory_format=torch.channels_last)
+            masks, valid = masks.to(self.device, non_blocking=True), valid.to(self.device)
+            try:
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                    logits = self.model(x)
+                loss = self.loss_fn(logits, masks, valid)
+                if not torch.isfinite(loss):
+                    raise _Diverged(epoch + 1, step + 1)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self.opt.step()
+            except (RuntimeError, MemoryError) as e:
+                if is_out_of_memory(e):
+                    raise out_of_memory_error(self.cfg, self.device) from None
+                raise
+            losses.append(float(loss.detach()))
+            dropped += int(drop.sum())
+            self.on_progress(Progress(step0 + step + 1, self.total_steps, f"epoch {epoch + 1}/{self.cfg.epochs}",
+                                      {"epoch": epoch + 1, "step": step + 1, "loss": losses[-1]}))
+        return float(np.mean(losses)) if losses else float("nan"), dropped
+
+    def test(self, epoch: int) -> dict:
+        from .evaluate import score_source
+        from .metrics import summarize
+        from .predict import Predictor
+
+        if not self.test_sources:
+            return {"test_loss": float("nan"), "metric": float("nan"), "duplicates": float("nan"),
+                    "iou": float("nan")}
+        pred = Predictor((self.model, self.header(epoch)), device=self.device, batch_size=self.cfg.batch_size,
+                         precision="bf16" if self.bf16 else "fp32")
+        scores, losses = [], []
+        for src in self.test_sources:
+            ss = score_source(pred, src, line_width=self.cfg.line_width, limit=self.cfg.test_limit,
+                              loss=self.cfg.loss, empty_weight=self.cfg.empty_weight,
+                              should_stop=self.should_stop)
+            scores += ss.scores
+            losses += ss.losses
+        s = summarize(scores)
+        return {"test_loss": float(np.mean(losses)) if losses else float("nan"), "metric": s["metric"],
+                "duplicates": s["duplicates"], "iou": s["iou"]}
+
+
+class _Diverged(Exception):
+    def __init__(self, epoch: int, step: int) -> None:
+        super().__init__(f"epoch {epoch}, step {step}")
+        self.epoch, self.step = epoch, step
+
+
+def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback = no_progress,
+          should_stop: StopCallback = never_stop) -> TrainResult:
+    """Train (or fine-tune, or resume) a model; see the module docstring for the run folder.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    out_dir : path
+        The run folder (created; with ``config.resume`` it must hold last.pt).
+    on_progress : callable
+        Gets a :class:`~core.progress.Progress` after every step (metrics
+        ``epoch``, ``step``, ``loss``) and after every epoch (metrics
+        ``epoch``, ``train_loss``, ``test_loss``, ``metric``, ``duplicates``,
+        ``iou``, ``dropped``, ``seconds``); ``step``/``total`` count optimiser steps.
+    should_stop : callable
+        Polled before every step and every test image; when it returns True
+        the run saves last.pt and raises :class:`~core.errors.Cancelled`.
+
+    Raises
+    ------
+    DislocError
+        Bad data folders, a NaN loss (the last good checkpoint is kept), out of memory.
+    Cancelled
+        When ``should_stop`` asked for it.
+    """
+    import torch
+
+    from .model import save_checkpoint
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    threads_before = torch.get_num_threads()
+    run = _Run(config, out, on_progress, should_stop)
+    if run.device.type == "cpu":
+        torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    config.save(out / "config.json")
+    epoch = run.start_epoch
+    try:
+        for epoch in range(run.start_epoch, config.epochs):
+            t0 = time.perf_counter()
+            train_loss, dropped = run.train_epoch(epoch)
+            if dropped:
+                log.warning("epoch %d: %d true dislocations left out (frames with more than %d); "
+                            "train with more --n-masks to keep them", epoch + 1, dropped, run.n_masks)
+            if not all(bool(torch.isfinite(p).all()) for p in run.model.parameters()):
+                raise _Diverged(epoch + 1, run.steps_per_epoch)
+            tested = run.test(epoch + 1)
+            row = {"epoch": epoch + 1, "train_loss": train_loss, **tested, "dropped": dropped,
+                   "seconds": time.perf_counter() - t0}
+            run.history.append(row)
+            # Best by the test metric; without a test set, by the lowest training loss.
+            score = tested["metric"] if run.test_sources else -train_loss
+            if not math.isnan(score) and (run.best_metric is None or score > run.best_metric):
+                run.best_metric, run.best_epoch = float(score), epoch + 1
+                save_checkpoint(out / "best.pt", run.model, run.header(epoch + 1))
+            run.save_last(epoch + 1)
+            write_history(out / "history.csv", run.history)
+            on_progress(Progress((epoch + 1) * run.steps_per_epoch, run.total_steps,
+                                 f"epoch {epoch + 1}/{config.epochs} done",
+                                 {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}))
+        epoch = config.epochs
+    except Cancelled:
+        run.save_last(epoch, partial=True)
+        log.info("cancelled in epoch %d; weights so far saved to %s", epoch + 1, out / "last.pt")
+        raise
+    except _Diverged as d:
+        kept = "last.pt and best.pt are" if (out / "last.pt").exists() else "no checkpoint was"
+        raise DislocError(f"training diverged: the loss became NaN/inf at {d}; {kept} kept from before. "
+                          f"Try a lower --lr (now {config.lr:g})") from None
+    finally:
+        torch.set_num_threads(threads_before)
+    return TrainResult(str(out), len(run.history), None if not run.test_sources else run.best_metric,
+                       run.best_epoch, tuple(run.history), str(out / "best.pt"), str(out / "last.pt"))

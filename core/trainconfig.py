@@ -1,0 +1,185 @@
+"""TrainConfig: every setting of a training run, validated, saved as JSON.
+
+Also the canonical lists of names a config may use (architectures,
+encoders, losses, augmentations); this module imports no torch, so the CLI
+and the GUI can build forms and validate settings cheaply.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .augment import AUGMENTATIONS
+from .errors import DislocError
+from .fileio import PathLike, atomic_write_json, read_json
+
+SCHEMA_VERSION = 1
+ARCHITECTURES = ("unetplusplus", "unet")
+# resnet50 is the paper's encoder; the others run at useful speed on a CPU
+# (see benchmarks/bench_train.py for figures).
+ENCODERS = ("tu-mobilenetv2_100", "resnet18", "tu-efficientnet_b0", "resnet50")
+DEFAULT_ENCODER = "tu-mobilenetv2_100"
+LOSSES = ("greedy", "hungarian", "hungarian+empty")
+DEFAULT_LOSS = "hungarian"
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run (paths are strings, sizes px, lr per step).
+
+    Attributes
+    ----------
+    data, test : tuple of str
+        Dataset folders (core/dataset.py format) to train on and to test on.
+    annotations : tuple of str
+        Folders of labelme-annotated real frames (image next to its JSON),
+        trained on together with ``data`` (fine-tuning).
+    line_width : float
+        Width (px) at which labelme line strips are rasterised into masks.
+    arch, encoder, encoder_weights, n_masks : network (ignored with ``init``:
+        the checkpoint decides).
+    epochs, batch_size, lr : optimisation (Adam).
+    loss, empty_weight : matching loss name and weight of its emptiness term.
+    image_size : int
+        Training crop side (px, multiple of 32); larger frames are cropped
+        at random, smaller ones padded.
+    augment : tuple of str
+        Augmentations to use (subset of ``AUGMENTATIONS``).
+    seed : int
+        Seeds model init, shuffling and augmentation.
+    workers, threads : int
+        Data-loader processes (0: in the main process); torch CPU threads
+        (None: all cores).
+    device, precision : str
+        ``auto``/``cpu``/``cuda``; ``auto``/``fp32``/``bf16`` (auto: bf16
+        autocast where the hardware supports it).
+    init : str or None
+        Checkpoint to start from (fine-tuning).
+    resume : bool
+        Continue from ``last.pt`` of the run folder.
+    steps_per_epoch : int or None
+        Cap on optimiser steps per epoch (None: one pass over the data).
+    test_limit : int or None
+        Test on at most this many images per test folder (None: all).
+    """
+
+    data: tuple = ()
+    test: tuple = ()
+    annotations: tuple = ()
+    line_width: float = 3.0
+    arch: str = "unetplusplus"
+    encoder: str = DEFAULT_ENCODER
+    encoder_weights: Optional[str] = None
+    n_masks: int = 20
+    epochs: int = 20
+    batch_size: int = 4
+    lr: float = 1e-3
+    loss: str = DEFAULT_LOSS
+    empty_weight: float = 0.5
+    image_size: int = 256
+    augment: tuple = AUGMENTATIONS
+    seed: int = 0
+    workers: int = 0
+    threads: Optional[int] = None
+    device: str = "auto"
+    precision: str = "auto"
+    init: Optional[str] = None
+    resume: bool = False
+    steps_per_epoch: Optional[int] = None
+    test_limit: Optional[int] = None
+    schema_version: int = field(default=SCHEMA_VERSION)
+
+    def __post_init__(self) -> None:
+        for name in ("data", "test", "annotations", "augment"):
+            v = getattr(self, name)
+            if isinstance(v, str):
+                v = (v,)
+            if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+                raise DislocError(f"train config: {name} must be a list of strings, got {v!r}")
+            object.__setattr__(self, name, tuple(str(x) for x in v))
+
+        def need(ok: bool, name: str, what: str) -> None:
+            if not ok:
+                raise DislocError(f"train config: {name} {what}, got {getattr(self, name)!r}")
+
+        def is_int(x: Any) -> bool:
+            return isinstance(x, int) and not isinstance(x, bool)
+
+        def is_num(x: Any) -> bool:
+            return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+        need(self.arch in ARCHITECTURES, "arch", f"must be one of {', '.join(ARCHITECTURES)}")
+        need(self.encoder in ENCODERS, "encoder", f"must be one of {', '.join(ENCODERS)}")
+        need(self.encoder_weights in (None, "imagenet"), "encoder_weights", "must be null or 'imagenet'")
+        need(self.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}")
+        need(self.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)}")
+        need(self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}")
+        bad = [a for a in self.augment if a not in AUGMENTATIONS]
+        need(not bad, "augment", f"may only name {', '.join(AUGMENTATIONS)}")
+        need(is_int(self.n_masks) and 1 <= self.n_masks <= 256, "n_masks", "must be an integer from 1 to 256")
+        need(is_int(self.epochs) and self.epochs >= 1, "epochs", "must be a positive integer")
+        need(is_int(self.batch_size) and self.batch_size >= 1, "batch_size", "must be a positive integer")
+        need(is_num(self.lr) and self.lr > 0, "lr", "must be a positive number")
+        need(is_num(self.empty_weight) and self.empty_weight >= 0, "empty_weight", "must be >= 0")
+        need(is_num(self.line_width) and self.line_width > 0, "line_width", "must be a positive number (px)")
+        need(is_int(self.image_size) and self.image_size >= 32 and self.image_size % 32 == 0, "image_size",
+             "must be a multiple of 32 px (at least 32)")
+        need(is_int(self.seed), "seed", "must be an integer")
+        need(is_int(self.workers) and self.workers >= 0, "workers", "must be an integer >= 0")
+        need(self.threads is None or (is_int(self.threads) and self.threads >= 1), "threads", "must be null or >= 1")
+        need(self.init is None or isinstance(self.init, str), "init", "must be null or a checkpoint path")
+        need(isinstance(self.resume, bool), "resume", "must be true or false")
+        need(self.steps_per_epoch is None or (is_int(self.steps_per_epoch) and self.steps_per_epoch >= 1),
+             "steps_per_epoch", "must be null or a positive integer")
+        need(self.test_limit is None or (is_int(self.test_limit) and self.test_limit >= 1), "test_limit",
+             "must be null or a positive integer")
+        need(self.schema_version == SCHEMA_VERSION, "schema_version",
+             f"must be {SCHEMA_VERSION} (written by another version of Dislocation Studio?)")
+        if not self.data and not self.annotations:
+            raise DislocError("train config: no training data; give at least one --data dataset folder "
+                              "or --annotations folder of labelme files")
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = "train config") -> "TrainConfig":
+        if not isinstance(d, dict):
+            raise DislocError(f"{source}: must be a JSON object")
+        names = {f.name for f in dataclasses.fields(cls)}
+        for k in d:
+            if k not in names:
+                raise DislocError(f"{source}: unknown key {k!r} (known: {', '.join(sorted(names))})")
+        try:
+            return cls(**d)
+        except DislocError as e:
+            raise DislocError(str(e).replace("train config:", f"{source}:", 1)) from None
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "train config") -> "TrainConfig":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DislocError(f"{source}: not valid JSON ({e.msg}, line {e.lineno})") from None
+        return cls.from_dict(d, source)
+
+    def save(self, path: PathLike) -> None:
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: PathLike) -> "TrainConfig":
+        return cls.from_dict(read_json(path), str(path))

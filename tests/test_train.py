@@ -1,0 +1,200 @@
+"""Training runs on tiny real datasets: learning, run folder, cancel, resume, bad input."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from core import dataset
+from core.errors import Cancelled, DislocError
+from core.model import load_checkpoint, read_checkpoint
+from core.train import is_out_of_memory, out_of_memory_error, read_history, train
+from core.trainconfig import TrainConfig
+
+from ._lines import make_labelme_folder, make_line_dataset
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    torch.set_num_threads(2)
+    root = tmp_path_factory.mktemp("data")
+    return {"train": make_line_dataset(root / "train", n=12, size=64, seed=0),
+            "test": make_line_dataset(root / "test", n=4, size=64, seed=1)}
+
+
+def cfg(d, **kw):
+    base = dict(data=(str(d["train"]),), test=(str(d["test"]),), image_size=64, n_masks=4, batch_size=4,
+                epochs=1, lr=3e-3, threads=2, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    reports = []
+    result = train(cfg(data, epochs=8), out, on_progress=reports.append)
+    return out, result, reports
+
+
+# ------------------------------------------------------------------ config
+
+def test_config_json_roundtrip_and_errors(tmp_path):
+    c = TrainConfig(data=("a",), test=("b",), epochs=3, augment=("flip",))
+    c.save(tmp_path / "c.json")
+    back = TrainConfig.load(tmp_path / "c.json")
+    assert back == c and isinstance(back.data, tuple)
+    d = json.loads((tmp_path / "c.json").read_text())
+    assert d["schema_version"] == 1
+    d["learning_rate"] = 1
+    (tmp_path / "bad.json").write_text(json.dumps(d))
+    with pytest.raises(DislocError, match="bad.json: unknown key 'learning_rate'"):
+        TrainConfig.load(tmp_path / "bad.json")
+    with pytest.raises(DislocError, match="image_size"):
+        TrainConfig(data=("a",), image_size=100)
+    with pytest.raises(DislocError, match="encoder"):
+        TrainConfig(data=("a",), encoder="vgg")
+    with pytest.raises(DislocError, match="no training data"):
+        TrainConfig()
+
+
+# ------------------------------------------------------------------ learning
+
+def test_loss_falls_and_the_run_folder_is_complete(trained):
+    out, result, reports = trained
+    hist = read_history(out / "history.csv")
+    assert [r["epoch"] for r in hist] == list(range(1, 9))
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"] - 0.1
+    assert hist[-1]["test_loss"] < hist[0]["test_loss"] - 0.1
+    assert set(hist[0]) == {"epoch", "train_loss", "test_loss", "metric", "duplicates", "iou", "dropped", "seconds"}
+    assert (out / "config.json").exists() and TrainConfig.load(out / "config.json").epochs == 8
+    best_model, best = load_checkpoint(out / "best.pt")
+    assert best["epoch"] == result.best_epoch and best["best_metric"] == pytest.approx(result.best_metric)
+    assert result.best_metric == pytest.approx(max(r["metric"] for r in hist))
+    assert best["training_data"][0]["kind"] == "dataset" and best["training_data"][0]["n_samples"] == 12
+    assert best["training_data"][0]["manifest"]["generator"] == "tests/_lines.py"
+    last = read_checkpoint(out / "last.pt")
+    assert last["header"]["epoch"] == 8 and "optimizer" in last and len(last["header"]["history"]) == 8
+    # progress: one report per step, then one per epoch with the test figures
+    steps = [p for p in reports if "loss" in p.metrics]
+    epochs = [p for p in reports if "metric" in p.metrics]
+    assert len(steps) == 8 * 3 and len(epochs) == 8
+    assert steps[-1].step == steps[-1].total == 24
+    assert {"train_loss", "test_loss", "duplicates", "iou", "dropped"} <= set(epochs[0].metrics)
+
+
+def test_cancel_keeps_best_and_last(data, tmp_path):
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) > 5  # in the middle of epoch 2
+
+    with pytest.raises(Cancelled):
+        train(cfg(data, epochs=3), tmp_path, should_stop=stop)
+    assert (tmp_path / "best.pt").exists()
+    h = read_checkpoint(tmp_path / "last.pt")["header"]
+    assert h["epoch"] == 1 and h["partial_epoch"] is True
+    assert len(read_history(tmp_path / "history.csv")) == 1
+
+
+def test_resume_continues_the_epoch_count(data, tmp_path):
+    train(cfg(data, epochs=1), tmp_path)
+    r = train(cfg(data, epochs=2, resume=True), tmp_path)
+    assert [row["epoch"] for row in r.history] == [1, 2]
+    assert read_checkpoint(tmp_path / "last.pt")["header"]["epoch"] == 2
+    assert [row["epoch"] for row in read_history(tmp_path / "history.csv")] == [1, 2]
+    with pytest.raises(DislocError, match="no last.pt"):
+        train(cfg(data, resume=True), tmp_path / "elsewhere")
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(data, tmp_path):
+    train(cfg(data, epochs=1), tmp_path)
+    before = (tmp_path / "last.pt").read_bytes()
+    with pytest.raises(DislocError, match="diverged.*lower --lr"):
+        train(cfg(data, epochs=3, resume=True, lr=1e30), tmp_path)
+    assert (tmp_path / "last.pt").read_bytes() == before
+    model, h = load_checkpoint(tmp_path / "last.pt")
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+# ------------------------------------------------------------------ bad input
+
+def test_empty_and_broken_dataset_folders_say_what_to_do(data, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DislocError, match="not a dataset folder.*disloc synth"):
+        train(cfg(data, data=(str(tmp_path / "empty"),)), tmp_path / "r1")
+    dataset.write_manifest(tmp_path / "nosamples", {"image_size": 64})
+    with pytest.raises(DislocError, match="no finished samples"):
+        train(cfg(data, data=(str(tmp_path / "nosamples"),)), tmp_path / "r2")
+    bad = make_line_dataset(tmp_path / "bad", n=2, size=64, seed=5)
+    dataset.save_masks(dataset.sample_paths(bad, "s000001").masks, np.zeros((1, 32, 32), bool))
+    with pytest.raises(DislocError, match="s000001.*regenerate"):
+        train(cfg(data, data=(str(bad),), test=()), tmp_path / "r3")
+
+
+def test_other_sizes_and_too_many_dislocations_are_handled(data, tmp_path):
+    big = make_line_dataset(tmp_path / "big", n=3, size=96, lines=(3, 3), seed=2)
+    small = make_line_dataset(tmp_path / "small", n=3, size=40, lines=(3, 3), seed=3)
+    r = train(cfg(data, data=(str(big), str(small)), test=(str(small),), n_masks=2, augment=()), tmp_path / "r")
+    assert r.history[0]["dropped"] >= 3  # every 40 px frame has 3 lines for 2 masks
+    assert np.isfinite(r.history[0]["train_loss"]) and np.isfinite(r.history[0]["metric"])
+
+
+def test_fine_tuning_from_a_checkpoint_on_labelme_frames(trained, tmp_path):
+    out, _, _ = trained
+    ann = make_labelme_folder(tmp_path / "ann", n=3, size=64)
+    c = TrainConfig(annotations=(str(ann),), test=(str(ann),), init=str(out / "best.pt"), encoder="resnet18",
+                    n_masks=9, image_size=64, epochs=1, batch_size=3, threads=2, line_width=2.0)
+    r = train(c, tmp_path / "ft")
+    _, h = load_checkpoint(tmp_path / "ft" / "best.pt")
+    assert h["encoder"] == "tu-mobilenetv2_100" and h["n_masks"] == 4  # the network of --init
+    assert h["training_data"][0]["kind"] == "annotations" and h["training_data"][0]["n_samples"] == 3
+    assert h["line_width"] == 2.0 and np.isfinite(r.history[0]["metric"])
+
+
+def test_out_of_memory_becomes_advice():
+    assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert is_out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: "
+                                         "can't allocate memory: you tried to allocate 9 bytes"))
+    assert is_out_of_memory(MemoryError())
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+    msg = str(out_of_memory_error(TrainConfig(data=("a",), batch_size=8), "cpu"))
+    assert "--batch-size 4" in msg
+
+
+# ------------------------------------------------------------------ augmentation and data
+
+def test_geometric_augmentation_moves_image_and_masks_together():
+    from core.augment import augment, fit_to_size
+
+    from ._lines import make_frame
+
+    rng = np.random.default_rng(7)
+    img, masks, _ = make_frame(rng, 64, 3, width=3.0)
+    for seed in range(8):
+        r = np.random.default_rng(seed)
+        a_img, a_masks = augment(img, masks, r, ("flip", "rot90"))
+        # lines are the dark pixels: they stay under their masks after any flip/rotation
+        assert a_img[a_masks.any(0)].mean() < a_img[~a_masks.any(0)].mean() - 0.1
+        assert a_masks.sum() == masks.sum()
+        p_img, _ = augment(img, masks, np.random.default_rng(seed), ("noise", "brightness", "contrast", "equalize"))
+        assert p_img.dtype == np.float32 and 0 <= p_img.min() and p_img.max() <= 1
+    c_img, c_masks = fit_to_size(img, masks, 32, np.random.default_rng(0))
+    assert c_img.shape == (32, 32) and c_masks.shape == (3, 32, 32)
+    p_img, p_masks = fit_to_size(img[:40, :50], masks[:, :40, :50], 64, None)
+    assert p_img.shape == (64, 64) and p_masks[:, :12].sum() == 0  # padding holds no dislocation
+
+
+def test_keep_longest_drops_specks_and_keeps_the_n_longest():
+    from core.traindata import keep_longest
+
+    m = np.zeros((4, 20, 40), bool)
+    m[0, 2, 0:10] = True   # 10 px
+    m[1, 5, 0:30] = True   # 30 px
+    m[2, 9, 0:3] = True    # a 3 px speck
+    m[3, 12, 0:20] = True  # 20 px
+    kept, dropped = keep_longest(m, 2)
+    assert dropped == 1 and [int(k.sum()) for k in kept] == [30, 20]  # original order kept
+    kept, dropped = keep_longest(m, 5)
+    assert dropped == 0 and len(kept) == 3
