@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/bench_train.py                  # speed, ~4 min on 2 cores
     .venv/bin/python benchmarks/bench_train.py --compare-losses # greedy vs hungarian vs hungarian+empty
+    .venv/bin/python benchmarks/bench_train.py --compare-losses --synth m2 --size 128 --loss-steps 240
 
 Speed part, for each encoder (each in its own process, so peak memory is
 its own): training images/s at batch 4 x 256 x 256 (fp32 and bf16
@@ -124,7 +125,7 @@ def speed(encoders: list[str], steps: int, threads: int) -> None:
 
 
 def compare_losses(steps: int, threads: int, size: int, weights: list[float], losses: list[str],
-                   precision: str, preset: str | None) -> None:
+                   precision: str, preset: str | None, keep: bool = False) -> None:
     """Train the same network on the same data with each loss and score it on held-out images."""
     import torch
 
@@ -176,7 +177,12 @@ def compare_losses(steps: int, threads: int, size: int, weights: list[float], lo
                "train_s": round(secs, 1)}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print(f"(data and runs in {tmp})")
+    if keep:
+        print(f"(data and runs in {tmp})")
+    else:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
@@ -189,15 +195,16 @@ def main() -> None:
     ap.add_argument("--compare-losses", action="store_true")
     ap.add_argument("--loss-steps", type=int, default=160)
     ap.add_argument("--size", type=int, default=96)
-    ap.add_argument("--empty-weights", type=float, nargs="*", default=[0.5])
+    ap.add_argument("--empty-weights", type=float, nargs="*", default=[0.1, 0.5])
     ap.add_argument("--losses", nargs="*", default=["greedy", "hungarian", "hungarian+empty"])
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    ap.add_argument("--keep", action="store_true", help="keep the loss comparison's data and runs")
     ap.add_argument("--synth", metavar="PRESET", help="compare on 'disloc synth --preset PRESET' data instead")
     a = ap.parse_args()
     if a.one:
         print(json.dumps(one_encoder(a.one, a.steps, a.threads)))
     elif a.compare_losses:
-        compare_losses(a.loss_steps, a.threads, a.size, a.empty_weights, a.losses, a.precision, a.synth)
+        compare_losses(a.loss_steps, a.threads, a.size, a.empty_weights, a.losses, a.precision, a.synth, a.keep)
     else:
         speed(a.encoders, a.steps, a.threads)
 

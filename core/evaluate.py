@@ -52,7 +52,7 @@ class SourceScores:
 
 
 def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: Optional[int] = None,
-                 loss: Optional[str] = None, empty_weight: float = 0.5, matching: str = "greedy",
+                 loss: Optional[str] = None, empty_weight: float = 0.1, matching: str = "greedy",
                  should_stop: Optional[StopCallback] = None,
                  on_image: Optional[ProgressCallback] = None) -> SourceScores:
     """Predict and score every image of a folder (whole frames, no crop).

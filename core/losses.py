@@ -31,9 +31,8 @@ from torch import nn
 
 from .errors import DislocError
 from .metrics import DICE_SMOOTH, match
-from .trainconfig import DEFAULT_LOSS, LOSSES
+from .trainconfig import DEFAULT_EMPTY_WEIGHT, DEFAULT_LOSS, LOSSES
 
-DEFAULT_EMPTY_WEIGHT = 0.5
 
 
 def dice_loss_matrix(pred: torch.Tensor, true: torch.Tensor, smooth: float = DICE_SMOOTH) -> torch.Tensor:

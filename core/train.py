@@ -261,7 +261,7 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
         ``epoch``, ``train_loss``, ``test_loss``, ``metric``, ``duplicates``,
         ``iou``, ``dropped``, ``seconds``); ``step``/``total`` count optimiser steps.
     should_stop : callable
-        Polled before every step and every test image; when it returns True
+        Polled before every step and every test batch; when it returns True
         the run saves last.pt and raises :class:`~core.errors.Cancelled`.
 
     Raises
