@@ -99,3 +99,12 @@ def test_labelme_errors_name_the_field(tmp_path, shapes, field):
 def test_rasterize_width_is_exact():
     m = labelme.rasterize_polyline(np.array([[10.0, 20.0], [50.0, 20.0]]), (40, 60), width=5)
     assert m[:, 30].sum() == 5 and m[20, 10:51].all() and not m[20, 55]
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    p = tmp_path / "r.json"
+    atomic_write_json(p, {"a": 1})
+    mode = p.stat().st_mode & 0o777
+    mask = os.umask(0)
+    os.umask(mask)
+    assert mode == 0o666 & ~mask

@@ -309,9 +309,9 @@ def test_cli_segment_and_track(stack, checkpoint, tmp_path, capsys):
 
 
 def test_cli_segment_without_model_names_the_default(stack, tmp_path):
-    from core.cli.segment import DEFAULT_MODEL
+    from core.shipped import default_model_path
 
-    if DEFAULT_MODEL.exists():
+    if default_model_path().exists():
         pytest.skip("a default model is shipped; the missing-model message cannot be shown")
     with pytest.raises(DislocError, match="--model"):
         _cli(["segment", str(stack), "--out", str(tmp_path / "o")])

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "default.pt"
 
 
 def register(sub) -> None:
@@ -36,11 +35,13 @@ def run(args: argparse.Namespace) -> int:
     from ..progress import TextBar
     from ..segment import segment_video
 
+    from ..shipped import default_model_path
+
     model = args.model
     if model is None:
-        if not DEFAULT_MODEL.is_file():
-            raise DislocError(f"no default model at {DEFAULT_MODEL}; pass --model CKPT (a .pt from 'disloc train')")
-        model = DEFAULT_MODEL
+        model = default_model_path()
+        if not model.is_file():
+            raise DislocError(f"no default model at {model}; pass --model CKPT (a .pt from 'disloc train')")
     bar = TextBar("segment")
     try:
         result = segment_video(args.input, model, args.out, batch_size=args.batch_size, on_progress=bar,
