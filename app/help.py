@@ -22,8 +22,9 @@ the real frame beside it (draw the profile line on both images). <b>Twin this fr
 the geometry of an annotated frame. Save the preset (Ctrl+S).</li>
 <li><b>Generate a dataset</b> (Ctrl+G): a few thousand images with one mask per dislocation,
 written to the project's <i>datasets/</i>. You can cancel; finished images are kept.</li>
-<li>Training, segmentation and analysis panels follow; until then use
-<code>disloc train</code>, <code>disloc segment</code> in a terminal.</li>
+<li><b>Train</b> (Ctrl+3) on your datasets and annotated frames (fine-tune from the shipped model),
+<b>Segment</b> (Ctrl+4) one frame with <b>F5</b> or the whole video, and <b>Analyse</b> (Ctrl+5) the
+distances between dislocations against time; export CSV files and plots.</li>
 </ol>
 <p>The status bar shows the pixel under the cursor (x, y, grey value in [0, 1]).
 Problems with files (unreadable frames, labelme files for another image size, presets with unknown

@@ -13,8 +13,10 @@ from . import workers
 from .actions import fill_menu, make_action, set_icons
 from .context import AppContext
 from .help import show_getting_started
+from .panels.analyse import AnalysePanel
 from .panels.annotate import AnnotatePanel
-from .panels.placeholders import PlaceholderPanel
+from .panels.segment import SegmentPanel
+from .panels.train import TrainPanel
 from .widgets.messages import MessageArea
 
 MAX_RECENT = 8
@@ -74,11 +76,18 @@ class MainWindow(QtWidgets.QMainWindow):
             designer = DesignerPanel(self.ctx)
         self.panels["designer"] = designer
         self.panels["annotate"] = AnnotatePanel(self.ctx)
-        for name in ("Train", "Segment", "Analyse"):
-            self.panels[name.lower()] = PlaceholderPanel(name)
+        self.panels["train"] = TrainPanel(self.ctx)
+        self.panels["segment"] = SegmentPanel(self.ctx)
+        self.panels["analyse"] = AnalysePanel(self.ctx)
         for i, (key, p) in enumerate(self.panels.items()):
             self.tabs.addTab(p, p.title)
             self.tabs.setTabToolTip(i, f"{p.title} (Ctrl+{i + 1})")
+        # The panels know nothing of each other; the window wires what one does to another.
+        self.panels["train"].modelChosen.connect(lambda _p: self.panels["segment"].refresh_model())
+        self.panels["segment"].videoDone.connect(lambda out: self.panels["analyse"].refresh_results(select=out))
+        self.panels["segment"].annotateRequested.connect(self.edit_prediction)
+        self.panels["annotate"].frameShown.connect(self._apply_pending_edit)
+        self._pending_edit: Optional[tuple[int, list]] = None
 
     def _build_menus(self) -> None:
         A = make_action
@@ -121,6 +130,36 @@ class MainWindow(QtWidgets.QMainWindow):
         for p in self.panels.values():
             if hasattr(p, "set_active"):
                 p.set_active(p is current)
+
+    def edit_prediction(self, index: int, curves: list) -> None:
+        """Make a prediction frame ``index``'s annotation (support points per dislocation) and open it.
+
+        The Annotate panel replaces the frame's dislocations in one undoable
+        step and saves the labelme file (core.project), so Ctrl+Z there brings
+        back what was annotated before.
+        """
+        ann = self.panels["annotate"]
+        self._pending_edit = (index, curves)
+        self.show_panel("annotate")
+        if ann.index == index and ann.fa is not None:
+            self._apply_pending_edit(index)
+        elif ann.slider.value() != index:
+            ann.slider.setValue(index)  # loads the frame; frameShown applies the edit
+        else:
+            ann.show_frame(index)
+
+    def _apply_pending_edit(self, shown: int) -> None:
+        if self._pending_edit is None or shown != self._pending_edit[0]:
+            return  # another frame (an older request) arrived first: wait for ours
+        index, curves = self._pending_edit
+        self._pending_edit = None
+        ann = self.panels["annotate"]
+        before = len(ann.fa)
+        ann.fa.replace_all(curves)
+        path = self.ctx.project.annotation_path(ann.frame_name(index))
+        self.ctx.info(f"frame {index}: {len(curves)} predicted dislocations are now its annotation ({path.name})"
+                      + (f"; Ctrl+Z brings back the {before} annotated before" if before else "")
+                      + ". Correct them, then fine-tune in the Train panel.")
 
     # -- messages ---------------------------------------------------------------------------
     def _on_message(self, text: str, level: str) -> None:

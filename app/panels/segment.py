@@ -1,0 +1,513 @@
+"""Segment and inspect: run the model on one frame (F5) or the whole video, look at every mask.
+
+One frame is segmented in a worker with a Predictor kept loaded between
+frames; the whole video runs :func:`core.segment.segment_video` in a worker,
+so the app writes exactly what ``disloc segment`` writes (results/<name>/
+masks, splines.csv, segment_state.json) and a stopped run resumes.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from core.errors import DislocError
+from core.project import safe_name
+from core.runs import project_model, select_model
+
+from ..actions import make_action
+from ..context import AppContext
+from ..dialogs import format_eta
+from ..widgets.imagepane import ImagePane
+from ..widgets.inspector import MaskInspector, raw_layers
+from ..widgets.overlay import DislocationOverlay
+from ..workers import Job, LatestOnly, start_job
+from .results import FrameView, ResultIndex, support_points, view_from_probs
+from .threads import set_torch_threads_once
+
+MAX_CACHED_VIEWS = 32
+CLI_BATCH = 4  # what `disloc segment` uses by default: the same batches give the same masks, bit for bit
+
+
+class SegmentPanel(QtWidgets.QWidget):
+    """The project's frames with the model's masks, splines and curvature.
+
+    Signals
+    -------
+    frameShown(int)
+        A frame is on screen (with its result, when it has one).
+    segmented(int)
+        Frame ``i`` was segmented and is shown.
+    videoDone(str)
+        A batch run ended (finished, stopped or failed) and its thread is gone; the result folder.
+    annotateRequested(int, object)
+        Frame index and a list of support-point arrays (P, 2) px: the
+        prediction, to become that frame's editable annotation.
+    """
+
+    frameShown = QtCore.Signal(int)
+    segmented = QtCore.Signal(int)
+    videoDone = QtCore.Signal(str)
+    annotateRequested = QtCore.Signal(int, object)
+    title = "Segment"
+
+    def __init__(self, ctx: AppContext, parent=None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.index = -1
+        self.image: Optional[np.ndarray] = None
+        self.view: Optional[FrameView] = None
+        self.selected = -1
+        self.model_path: Optional[Path] = None
+        self._views: dict[int, FrameView] = {}
+        self._result: Optional[ResultIndex] = None
+        self._result_loading = False
+        self._predictor = None
+        self._predictor_key = None
+        self.job: Optional[Job] = None
+        self._loader = LatestOnly(self)
+        self._loader.result.connect(self._on_frame_loaded)
+        self._loader.failed.connect(lambda _r, m: self.ctx.error(f"{m}. Go to another frame; the rest works."))
+        self._segmenter = LatestOnly(self)
+        self._segmenter.result.connect(lambda _r, v: self._on_segmented(v) if v is not None else None)
+        self._segmenter.failed.connect(lambda _r, m: self._segment_failed(m))
+        self._build()
+        self._build_actions()
+        ctx.projectChanged.connect(self._on_project)
+
+    # -- layout ----------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.model_label = QtWidgets.QLabel("Model: —")
+        self.model_label.setWordWrap(True)
+        self.choose_btn = QtWidgets.QPushButton("Choose model…")
+        self.choose_btn.setToolTip("Choose a checkpoint (.pt) as the project's model")
+        self.choose_btn.clicked.connect(self.choose_model_dialog)
+        self.frame_btn = QtWidgets.QPushButton("Segment frame")
+        self.auto_box = QtWidgets.QCheckBox("on every frame")
+        self.auto_box.setToolTip("Segment each frame as you move to it")
+        self.video_btn = QtWidgets.QPushButton("Segment whole video")
+        self.restart_box = QtWidgets.QCheckBox("start over")
+        self.restart_box.setToolTip("Discard the earlier results of this video instead of resuming them")
+        self.cancel_btn = QtWidgets.QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.bar = QtWidgets.QProgressBar()
+        self.bar.setMaximumWidth(220)
+        self.bar.setFormat("%v / %m frames")
+        self.bar.setVisible(False)  # shown once a whole-video run starts
+        self.status = QtWidgets.QLabel("")
+        top = QtWidgets.QHBoxLayout()
+        for w in (self.frame_btn, self.auto_box, None, self.video_btn, self.restart_box, self.cancel_btn,
+                  self.bar, self.status):
+            if w is None:
+                top.addSpacing(18)
+            else:
+                top.addWidget(w)
+        top.addStretch(1)
+
+        self.pane = ImagePane(histogram=False)
+        self.pane.pixelHovered.connect(self.ctx.pixel)
+        self.overlay = DislocationOverlay(self.pane, self)
+        self.overlay.picked.connect(self.select)
+        self.placeholder = QtWidgets.QLabel("No frames yet.\n\nOpen a project and choose its frames "
+                                            "(File > Set frames…).")
+        self.placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.stack = QtWidgets.QStackedWidget()
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(self.pane)
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.slider.setToolTip("Frame (Page Up / Page Down)")
+        self.spin = QtWidgets.QSpinBox()
+        self.frame_label = QtWidgets.QLabel("—")
+        self.frame_label.setMinimumWidth(200)
+        self.slider.valueChanged.connect(self.spin.setValue)
+        self.spin.valueChanged.connect(self.slider.setValue)
+        self.slider.valueChanged.connect(self.show_frame)
+        self.masks_box = QtWidgets.QCheckBox("Masks")
+        self.masks_box.setChecked(True)
+        self.masks_box.toggled.connect(lambda on: self.overlay.set_visible_parts(masks=on))
+        self.splines_box = QtWidgets.QCheckBox("Splines")
+        self.splines_box.setChecked(True)
+        self.splines_box.toggled.connect(lambda on: self.overlay.set_visible_parts(curves=on))
+        fbar = QtWidgets.QHBoxLayout()
+        for w, s in ((QtWidgets.QLabel("Frame"), 0), (self.slider, 1), (self.spin, 0), (self.frame_label, 0),
+                     (self.masks_box, 0), (self.splines_box, 0)):
+            fbar.addWidget(w, s)
+        left = QtWidgets.QVBoxLayout()
+        left.addLayout(top)
+        left.addWidget(self.stack, 1)
+        left.addLayout(fbar)
+
+        self.inspector = MaskInspector()
+        self.inspector.picked.connect(self.select)
+        self.inspector.rawToggled.connect(lambda _on: self._display())
+        self.raw_box, self.grid, self.curv = self.inspector.raw_box, self.inspector.grid, self.inspector.curv
+        side = QtWidgets.QVBoxLayout()
+        mrow = QtWidgets.QHBoxLayout()
+        mrow.addWidget(self.model_label, 1)
+        mrow.addWidget(self.choose_btn)
+        side.addLayout(mrow)
+        side.addWidget(self.inspector, 1)
+        sidew = QtWidgets.QWidget()
+        sidew.setLayout(side)
+        sidew.setMinimumWidth(330)
+        sidew.setMaximumWidth(470)
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.addLayout(left, 1)
+        lay.addWidget(sidew)
+
+    def _build_actions(self) -> None:
+        A = make_action
+        self.act_frame = A(self, "Segment &frame", "F5", "Segment the frame on screen", self.segment_frame)
+        self.act_video = A(self, "Segment whole &video", "Ctrl+F5",
+                           "Segment every frame in the background (resumes a stopped run)", self.segment_video)
+        self.act_cancel = A(self, "&Cancel segmentation", "Esc", "Stop the batch run; finished frames are kept",
+                            self.cancel)
+        self.act_edit = A(self, "&Edit prediction as annotation", "E",
+                          "Make this frame's prediction its editable annotation and open it in Annotate",
+                          self.edit_as_annotation)
+        self.act_raw = A(self, "Show &raw model outputs", "R", "Toggle the raw N masks", checkable=True,
+                         triggered=lambda: self.raw_box.setChecked(self.act_raw.isChecked()))
+        self.act_prev = A(self, "&Previous frame", "PgUp", "", lambda: self.slider.setValue(self.slider.value() - 1))
+        self.act_next = A(self, "&Next frame", "PgDown", "", lambda: self.slider.setValue(self.slider.value() + 1))
+        self.raw_box.toggled.connect(self.act_raw.setChecked)
+        self.frame_btn.clicked.connect(self.segment_frame)
+        self.frame_btn.setToolTip(self.act_frame.toolTip())
+        self.video_btn.clicked.connect(self.segment_video)
+        self.video_btn.setToolTip(self.act_video.toolTip())
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.inspector.edit_btn.clicked.connect(self.edit_as_annotation)
+
+    def menu_actions(self) -> dict[str, list]:
+        return {"Segment": [self.act_frame, self.act_video, self.act_cancel, None, self.act_edit, self.act_raw,
+                            None, self.act_prev, self.act_next]}
+
+    def set_active(self, active: bool) -> None:
+        for a in self.menu_actions()["Segment"]:
+            if a is not None:
+                a.setEnabled(active)
+        if active:
+            self.refresh_model()
+            self.warm_up()
+
+    def is_ready(self) -> bool:
+        """True once the frame (and its stored result, if any) is on screen (screenshots wait for it)."""
+        if self.ctx.project is None or self.ctx.frames() is None:
+            return True
+        return self.image is not None and not self._loader.busy and not self._result_loading
+
+    # -- project, model, frames -----------------------------------------------------------------
+    def result_dir(self) -> Optional[Path]:
+        """results/<frames name>: where the whole-video run of the project's frames goes."""
+        p = self.ctx.project
+        if p is None or p.frames_path is None:
+            return None
+        return p.results_dir / safe_name(p.frames_path.name)
+
+    def _on_project(self, project) -> None:
+        self._views.clear()
+        self._result = None
+        self.index, self.image, self.view = -1, None, None
+        self._predictor, self._predictor_key = None, None
+        self.overlay.clear()
+        self.inspector.show_view(None)
+        self.refresh_model()
+        src = self.ctx.frames() if project is not None else None
+        if src is None or len(src) == 0:
+            self.stack.setCurrentWidget(self.placeholder)
+            return
+        self.stack.setCurrentWidget(self.pane)
+        for w in (self.slider, self.spin):
+            w.blockSignals(True)
+            w.setRange(0, len(src) - 1)
+            w.setValue(0)
+            w.blockSignals(False)
+        self.load_results()
+        self.show_frame(0)
+
+    def refresh_model(self) -> None:
+        """Find the model to use: the project's choice, else the shipped default."""
+        root = self.ctx.project.root if self.ctx.project else None
+        path, note = project_model(root)
+        self.model_path = path
+        if path is None:
+            self.model_label.setText("<b>Model:</b> <span style='color:#a33'>none</span>")
+            self.model_label.setToolTip(note)
+        else:
+            shown = path.relative_to(root) if root and path.is_relative_to(root) else path
+            self.model_label.setText(f"<b>Model:</b> {shown.as_posix()} <i>({note})</i>")
+            self.model_label.setToolTip(str(path))
+        for a in (self.act_frame, self.act_video):
+            a.setToolTip(a.statusTip() + ("" if path else f" — {note}"))
+
+    def choose_model_dialog(self) -> None:
+        start = str(self.ctx.project.runs_dir) if self.ctx.project else ""
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Choose a model checkpoint", start,
+                                                        "Checkpoints (*.pt);;All files (*)")
+        if path:
+            self.use_model(path)
+
+    def use_model(self, path) -> None:
+        """Make ``path`` the project's model (runs/selected.json) and use it from now on."""
+        if self.ctx.project is None:
+            self.ctx.warn("open a project first (File > Open project)")
+            return
+        try:
+            select_model(self.ctx.project.root, path)
+        except (DislocError, OSError) as e:
+            self.ctx.error(f"{e}")
+            return
+        self.refresh_model()
+        self.ctx.info(f"the project now segments with {path}")
+
+    def load_results(self) -> None:
+        """Read the whole-video result of the project's frames (if any) in a worker."""
+        out = self.result_dir()
+        if out is None or not (out / "splines.csv").exists():
+            self._result = None
+            return
+        self._result_loading = True
+
+        def done(r):
+            self._result_loading = False
+            self._result = r
+            if self.index >= 0:
+                self.show_frame(self.slider.value())  # the frame asked for last, not the one last shown
+
+        def bad(msg):
+            self._result_loading = False
+            self.ctx.warn(f"earlier results in {out} could not be read: {msg}. Segment the video again with "
+                          "'start over' ticked.")
+
+        start_job(lambda _p, _s: ResultIndex(out), on_finished=done, on_failed=bad, parent=self)
+
+    def show_frame(self, i: int) -> None:
+        src = self.ctx.frames()
+        if src is None or not 0 <= i < len(src):
+            return
+        result = self._result
+
+        def load():
+            frame, stored, problem = src[i], None, ""
+            if result is not None and result.has_frame(i):
+                try:
+                    stored = result.view(i, frame)
+                except DislocError as e:  # a damaged mask file: show the frame, say what to do
+                    problem = f"{e}. Segment this frame again (F5)."
+            return i, frame, stored, problem
+
+        self._loader.submit(load)
+
+    def _on_frame_loaded(self, _rid: int, value) -> None:
+        i, frame, stored, problem = value
+        src = self.ctx.frames()
+        if src is None:
+            return
+        if problem:
+            self.ctx.warn(problem)
+        self.index, self.image = i, frame
+        view = self._views.get(i) or stored
+        self.view = view
+        t = src.frame_time(i)
+        self.frame_label.setText(f"{i + 1} / {len(src)}" + (f"   t = {t:.3f} s" if t is not None else "")
+                                 + f"   {src.name(i)}")
+        self._display()
+        self.frameShown.emit(i)
+        if view is None and self.auto_box.isChecked():
+            self.segment_frame()
+
+    # -- segmenting one frame ------------------------------------------------------------------
+    def _get_predictor(self, path: Path):
+        """The loaded model (kept between frames; reloaded when the file changes). Runs in a worker."""
+        from core.segment import load_predictor
+
+        key = (str(path), path.stat().st_mtime_ns)
+        if self._predictor_key != key:
+            set_torch_threads_once()
+            self._predictor = load_predictor(path, batch_size=1)
+            self._predictor_key = key
+        return self._predictor
+
+    def warm_up(self) -> None:
+        """Load the model in the background when the panel is shown, so the first F5 is quick."""
+        path = self.model_path
+        loaded = self._predictor_key[0] if self._predictor_key else None
+        if path is not None and loaded != str(path) and not self._segmenter.busy:
+            self._segmenter.submit(lambda: self._get_predictor(path) and None)
+
+    def segment_frame(self) -> None:
+        """Segment the frame on screen in a worker; the result replaces the stored one on screen."""
+        if self.image is None:
+            self.ctx.info("no frame to segment: choose the project's frames first (File > Set frames)")
+            return
+        if self.model_path is None:
+            self.refresh_model()
+            if self.model_path is None:
+                self.ctx.warn(self.model_label.toolTip())
+                return
+        i, frame, path = self.index, self.image, self.model_path
+        self.status.setText(f"segmenting frame {i}…")
+
+        def work():
+            t0 = time.perf_counter()
+            probs = self._get_predictor(path).predict(frame)[0]
+            return view_from_probs(i, frame, probs, seconds=time.perf_counter() - t0)
+
+        self._segmenter.submit(work)
+
+    def show_probs(self, probs: np.ndarray, index: Optional[int] = None) -> FrameView:
+        """Show given probabilities (N, H, W) for the frame on screen as if the model had produced them."""
+        i = self.index if index is None else index
+        view = view_from_probs(i, self.image, probs)
+        self._on_segmented(view)
+        return view
+
+    def _on_segmented(self, view: FrameView) -> None:
+        self._views[view.index] = view
+        while len(self._views) > MAX_CACHED_VIEWS:
+            self._views.pop(next(iter(self._views)))
+        merged = sum(len(m) for m in view.merged_from)
+        self.status.setText(f"frame {view.index}: {len(view)} dislocations, {merged} duplicate(s) merged, "
+                            f"{sum(view.flagged(k) for k in range(len(view)))} flagged, {view.seconds:.2f} s")
+        if view.index == self.index:
+            self.view = view
+            self._display()
+        self.segmented.emit(view.index)
+
+    def _segment_failed(self, msg: str) -> None:
+        self.status.setText("")
+        self.ctx.error(f"segmenting frame {self.index} failed: {msg}. Choose another model (Choose model…) "
+                       "or train one in the Train panel.")
+
+    # -- display ------------------------------------------------------------------------------
+    def _display(self) -> None:
+        if self.image is None:
+            return
+        self.pane.set_image(self.image)
+        v = self.view
+        self.inspector.show_view(v)
+        if v is None:
+            self.overlay.clear()
+        elif self.inspector.raw and v.probs is not None:
+            raw, colours, _fates = raw_layers(v)
+            self.overlay.set_content(raw, [None] * len(raw), [str(c) for c in range(len(raw))], colours)
+            self._select(-1)
+            return
+        else:
+            self.overlay.set_content(v.masks, v.curves(), [str(i) if i else "?" for i in v.ids], v.colours(),
+                                     [v.flagged(k) for k in range(len(v))])
+        n = len(v) if v is not None else 0
+        if not 0 <= self.selected < n:  # nothing chosen yet: the longest line, the most telling curvature
+            lengths = [s.length_px if s is not None else 0.0 for s in v.splines] if n else []
+            self.selected = int(np.argmax(lengths)) if n else -1
+        self._select(self.selected)
+
+    def select(self, k: int) -> None:
+        """Select dislocation ``k`` of the frame on screen (-1: none); not in the raw view."""
+        if not self.inspector.raw:
+            self._select(k)
+
+    def _select(self, k: int) -> None:
+        v = self.view
+        self.selected = k if v is not None and 0 <= k < len(v) else -1
+        self.overlay.select(self.selected)
+        src = self.ctx.frames()
+        self.inspector.show_dislocation(v, self.selected, src.pixel_size_nm if src is not None else None)
+
+    # -- human in the loop -------------------------------------------------------------------------
+    def edit_as_annotation(self) -> None:
+        """Emit the prediction of the frame on screen as support points (6-10 per dislocation)."""
+        v = self.view
+        if v is None or not len(v):
+            self.ctx.info("nothing to edit: segment this frame first (F5)")
+            return
+        pts = [support_points(s) for s in v.splines if s is not None]
+        if not pts:
+            self.ctx.info("no dislocation of this frame is long enough for a spline")
+            return
+        self.annotateRequested.emit(v.index, pts)
+
+    # -- the whole video ------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.job is not None and not self.job.is_done
+
+    def segment_video(self) -> None:
+        """Segment every frame in a worker with core.segment.segment_video (resumes unless 'start over')."""
+        if self.running:
+            return
+        out, p = self.result_dir(), self.ctx.project
+        if out is None:
+            self.ctx.warn("choose the project's frames first (File > Set frames)")
+            return
+        self.refresh_model()
+        if self.model_path is None:
+            self.ctx.warn(self.model_label.toolTip())
+            return
+        from core.segment import segment_video
+
+        src_path, model, restart = p.frames_path, self.model_path, self.restart_box.isChecked()
+        self._t0, self._first = time.monotonic(), None
+        self.bar.setRange(0, max(1, len(self.ctx.frames() or [])))
+        self.bar.setValue(0)
+        self.bar.setVisible(True)
+        self.status.setText("starting…")
+        for w in (self.video_btn, self.restart_box, self.choose_btn):
+            w.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        def work(on_progress, should_stop):
+            set_torch_threads_once()
+            return segment_video(src_path, model, out, batch_size=CLI_BATCH, on_progress=on_progress,
+                                 should_stop=should_stop, restart=restart)
+
+        self.job = start_job(
+            work,
+            on_finished=lambda r: self._video_ended(out, None, r), on_failed=lambda m: self._video_ended(out, m, None),
+            on_progress=self._on_video_progress, parent=self)
+        self.job.done.connect(lambda: self._video_job_done(out))
+
+    def _on_video_progress(self, p) -> None:
+        now = time.monotonic()
+        if self._first is None:
+            self._first = (now, p.step)
+        t0, s0 = self._first
+        rate = (p.step - s0) / (now - t0) if now > t0 and p.step > s0 else 0.0
+        eta = (p.total - p.step) / rate if rate > 0 else float("nan")
+        self.bar.setRange(0, max(1, p.total))
+        self.bar.setValue(p.step)
+        self.status.setText(f"video: {p.step}/{p.total} frames   ETA {format_eta(eta)}")
+
+    def _video_ended(self, out: Path, error: Optional[str], result) -> None:
+        if error is None:
+            self.restart_box.setChecked(False)
+            self.status.setText(f"video done: {result.frames_done} frames, {result.n_tracks} tracks")
+            self.ctx.info(f"whole video segmented: {out / 'splines.csv'}; see the Analyse panel")
+        elif error == "stopped":
+            self.status.setText("stopped; run again to resume")
+            self.ctx.info(f"segmentation stopped; finished frames are kept in {out}. Segment whole video resumes.")
+        else:
+            self.status.setText("failed")
+            hint = " Tick 'start over' and run again." if "--restart" in error else ""
+            self.ctx.error(f"segmenting the video failed: {error}.{hint}")
+
+    def _video_job_done(self, out: Path) -> None:
+        """The worker thread has ended: another run may start; show the new results."""
+        for w in (self.video_btn, self.restart_box, self.choose_btn):
+            w.setEnabled(True)
+        self.cancel_btn.setEnabled(False)
+        self.load_results()
+        self.videoDone.emit(str(out))
+
+    def cancel(self) -> None:
+        if self.running:
+            self.job.cancel()
+            self.status.setText("stopping after the current frame…")
+
+    def shutdown(self) -> None:
+        if self.running:
+            self.job.cancel()
+            self.job.wait()
+        self._loader.stop()
+        self._segmenter.stop()

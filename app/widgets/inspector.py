@@ -1,0 +1,134 @@
+"""The Segment panel's side: the masks of a frame as a grid, and the selected dislocation in numbers.
+
+It shows a :class:`app.panels.results.FrameView` (masks, splines, flags,
+merged duplicates): one tile per clean mask, or with "raw" ticked one tile
+per model output with what post-processing did with it; below, the
+selected dislocation's length, curvature statistics and curvature plot.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from .curves import CurvaturePlot
+from .maskgrid import MaskGrid, Tile
+
+GREY = (120, 120, 120)
+NO_SELECTION = "Click a dislocation (on the image or a tile) to see its spline and curvature."
+
+
+def raw_layers(v) -> tuple[np.ndarray, list[tuple[int, int, int]], list[tuple[int, str]]]:
+    """The raw N outputs of a view: binarised masks, colours (that of the mask each ended in), fates."""
+    from ..panels.results import colour_of
+
+    raw = v.probs > 0.5
+    fates = [v.raw_fate(c) for c in range(len(raw))]
+    return raw, [colour_of(v.ids[k]) if k >= 0 else GREY for k, _ in fates], fates
+
+
+class MaskInspector(QtWidgets.QWidget):
+    """Summary, mask grid (clean or raw), selected dislocation's numbers and curvature plot.
+
+    Signals
+    -------
+    picked(int)
+        A tile was clicked (mask index; only in the clean view).
+    rawToggled(bool)
+    """
+
+    picked = QtCore.Signal(int)
+    rawToggled = QtCore.Signal(bool)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.summary = QtWidgets.QLabel("")
+        self.summary.setWordWrap(True)
+        self.raw_box = QtWidgets.QCheckBox("Show the raw N model outputs")
+        self.raw_box.setToolTip("Before merging duplicates and removing specks: one tile per network output (R)")
+        self.raw_box.toggled.connect(self.rawToggled)
+        self.grid = MaskGrid()
+        self.grid.picked.connect(lambda row: None if self.raw else self.picked.emit(row))
+        self.info = QtWidgets.QLabel(NO_SELECTION)
+        self.info.setWordWrap(True)
+        self.info.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.curv = CurvaturePlot()
+        self.curv.setMinimumHeight(170)
+        self.edit_btn = QtWidgets.QPushButton("Edit as annotation")
+        self.edit_btn.setToolTip("Turn this frame's prediction into its editable annotation (E) and switch to "
+                                 "the Annotate panel; correct it, then fine-tune in the Train panel")
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.raw_box)
+        lay.addWidget(self.grid, 3)
+        lay.addWidget(self.info)
+        lay.addWidget(self.curv, 2)
+        lay.addWidget(self.edit_btn)
+
+    @property
+    def raw(self) -> bool:
+        return self.raw_box.isChecked()
+
+    def show_view(self, v) -> None:
+        """Fill the grid and summary for a FrameView (None: not segmented yet)."""
+        if v is None:
+            self.grid.set_tiles(None, [])
+            self.summary.setText("Not segmented yet: press F5 (Segment frame), or segment the whole video.")
+            return
+        if self.raw and v.probs is not None:
+            raw, colours, fates = raw_layers(v)
+            self.grid.set_tiles(v.image, [
+                Tile(raw[c], colours[c], f"output {c}\n{'#' + str(v.ids[k]) + ' ' if k >= 0 else ''}{why}",
+                     f"model output {c}: {why}", False, k < 0) for c, (k, why) in enumerate(fates)])
+            self.summary.setText(f"<b>{len(raw)}</b> raw model outputs; {sum(k >= 0 for k, _ in fates)} kept or "
+                                 "merged; a duplicate wears the colour of the mask it was merged into")
+            return
+        colours = v.colours()
+        tiles = []
+        for k in range(len(v)):
+            cap = f"#{v.ids[k] or '?'}"
+            tip = [f"dislocation {v.ids[k]}, mask {k}"]
+            notes = []
+            if v.merged_from[k]:
+                notes.append(f"+{len(v.merged_from[k])} merged")
+                tip.append(f"duplicates merged into it: model outputs {', '.join(map(str, v.merged_from[k]))}")
+            if v.flagged(k):
+                notes.append("⚠ 2+ lines?")
+                tip.append("probably holds more than one dislocation (" + ", ".join(v.flags[k]) + ")")
+            cap += "\n" + ", ".join(notes) if notes else ""
+            tiles.append(Tile(v.masks[k], colours[k], cap, "; ".join(tip), v.flagged(k)))
+        self.grid.set_tiles(v.image, tiles)
+        n_merged = sum(len(m) for m in v.merged_from)
+        flagged = sum(v.flagged(k) for k in range(len(v)))
+        origin = "this frame, segmented now" if v.origin == "frame" else "from the whole-video run"
+        self.summary.setText(f"<b>{len(v)}</b> dislocations ({origin}); {n_merged} duplicate mask(s) merged"
+                             + (f"; <span style='color:#c33'>{flagged} flagged ⚠</span>" if flagged else "")
+                             + ("" if v.probs is not None else "<br><i>raw outputs: segment this frame (F5)</i>"))
+
+    def show_dislocation(self, v, k: int, pixel_size_nm: Optional[float] = None) -> None:
+        """Numbers and curvature of mask ``k`` of view ``v`` (k < 0: nothing selected)."""
+        from ..panels.results import colour_of
+
+        self.grid.select(k if not self.raw else -1)
+        if v is None or k < 0:
+            self.curv.set_spline(None)
+            self.info.setText(NO_SELECTION)
+            return
+        sp, col, px = v.splines[k], colour_of(v.ids[k]), pixel_size_nm
+        self.curv.set_spline(sp, col, px)
+        head = f"<b style='color:rgb{col}'>■</b> <b>dislocation {v.ids[k] or '?'}</b>"
+        if sp is None:
+            self.info.setText(f"{head}: mask too small for a spline.")
+            return
+        kap = np.abs(sp.curvature)
+        r_min = 1.0 / kap.max() if kap.max() > 0 else float("inf")
+        nm = f" = {sp.length_px * px:.1f} nm" if px else ""
+        lines = [f"{head}: length {sp.length_px:.1f} px{nm}, {len(sp.x)} spline points",
+                 f"mean |curvature| {kap.mean():.4f} 1/px; smallest radius of curvature {r_min:.0f} px"]
+        if v.flags[k]:
+            lines.append("flags: " + ", ".join(v.flags[k]))
+        if v.merged_from[k]:
+            lines.append(f"merged duplicates: model outputs {', '.join(map(str, v.merged_from[k]))}")
+        self.info.setText("<br>".join(lines))

@@ -1,0 +1,288 @@
+"""The training runs of a project and the model it segments with (Qt-free).
+
+A project keeps every run in its own folder under ``runs/`` (written by
+:func:`core.train.train`)::
+
+    runs/20250301-142210_resnet18/config.json    the TrainConfig
+    runs/20250301-142210_resnet18/history.csv    one row per epoch
+    runs/20250301-142210_resnet18/best.pt        best test metric (or lowest loss without a test set)
+    runs/20250301-142210_resnet18/last.pt        after every epoch and on cancel (resume)
+    runs/selected.json                           the project's model
+
+``selected.json`` names the checkpoint the project segments with::
+
+    {"schema_version": 1, "format": "disloc-selected-model", "checkpoint": "runs/<run>/best.pt"}
+
+The path is relative to the project when the checkpoint lies inside it
+(the project folder can be moved), absolute otherwise. Without it, the
+shipped default model (:func:`core.shipped.default_model_path`) is used.
+Nothing here imports torch: listing runs must stay cheap for the GUI.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .errors import DislocError
+from .fileio import PathLike, atomic_write_json, read_json
+
+log = logging.getLogger(__name__)
+
+SELECTED_FILE = "selected.json"
+SELECTED_FORMAT = "disloc-selected-model"
+SELECTED_SCHEMA = 1
+_SELECTED_KEYS = ("schema_version", "format", "checkpoint")
+_SAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run folder holds, read without torch.
+
+    Attributes
+    ----------
+    name : str
+        Folder name (starts with the date and time, so names sort by age).
+    path : Path
+    config : dict
+        config.json as written (empty when missing or unreadable).
+    history : list of dict
+        Rows of history.csv (epoch, train_loss, test_loss, metric, ...).
+    has_best, has_last : bool
+        Whether best.pt / last.pt exist.
+    problem : str
+        Why the folder could not be read fully ("" when it could).
+    """
+
+    name: str
+    path: Path
+    config: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    has_best: bool = False
+    has_last: bool = False
+    problem: str = ""
+
+    @property
+    def epochs_done(self) -> int:
+        return int(self.history[-1]["epoch"]) if self.history else 0
+
+    @property
+    def epochs_planned(self) -> int:
+        return int(self.config.get("epochs") or 0)
+
+    @property
+    def finished(self) -> bool:
+        return self.epochs_planned > 0 and self.epochs_done >= self.epochs_planned
+
+    @property
+    def can_resume(self) -> bool:
+        return self.has_last and bool(self.config) and not self.finished
+
+    @property
+    def status(self) -> str:
+        """``finished``, ``stopped`` (resumable), ``empty`` (nothing saved) or ``damaged``."""
+        if self.problem:
+            return "damaged"
+        if self.finished:
+            return "finished"
+        return "stopped" if self.has_last else "empty"
+
+    @property
+    def best(self) -> Optional[tuple[int, float]]:
+        """(epoch, metric) of the best test metric, or None without a test set."""
+        rows = [r for r in self.history if isinstance(r.get("metric"), float) and not math.isnan(r["metric"])]
+        if not rows:
+            return None
+        r = max(rows, key=lambda r: r["metric"])
+        return int(r["epoch"]), float(r["metric"])
+
+    @property
+    def best_path(self) -> Path:
+        return self.path / "best.pt"
+
+    @property
+    def last_path(self) -> Path:
+        return self.path / "last.pt"
+
+    @property
+    def encoder(self) -> str:
+        return str(self.config.get("encoder", "?"))
+
+    def data_summary(self) -> str:
+        """Short description of the training data (folder names; the start run when fine-tuned)."""
+        names = [Path(p).name for p in self.config.get("data", [])]
+        if self.config.get("annotations"):
+            names.append("annotated frames")
+        text = ", ".join(names) or "?"
+        init = self.config.get("init")
+        if init:  # fine-tuned: from which run (or checkpoint file)
+            p = Path(init)
+            text += f"; from {p.parent.name if p.name in ('best.pt', 'last.pt') else p.name}"
+        return text
+
+
+def read_run(path: PathLike) -> RunInfo:
+    """Read one run folder; a damaged file gives a RunInfo with ``problem`` set, never an exception."""
+    from .train import read_history
+
+    path = Path(path)
+    config, history, problems = {}, [], []
+    cfg = path / "config.json"
+    if cfg.exists():
+        try:
+            d = read_json(cfg)
+            config = d if isinstance(d, dict) else {}
+            if not isinstance(d, dict):
+                problems.append(f"{cfg}: not a JSON object")
+        except DislocError as e:
+            problems.append(str(e))
+    hist = path / "history.csv"
+    if hist.exists():
+        try:
+            history = read_history(hist)
+        except (OSError, ValueError, KeyError) as e:
+            problems.append(f"{hist}: cannot be read ({e}); the checkpoints may still be usable")
+    return RunInfo(path.name, path, config, history, (path / "best.pt").exists(), (path / "last.pt").exists(),
+                   "; ".join(problems))
+
+
+def list_runs(project_root: PathLike) -> list[RunInfo]:
+    """Every run folder of a project (those with a config, history or checkpoint), oldest first."""
+    runs = Path(project_root) / "runs"
+    if not runs.is_dir():
+        return []
+    out = []
+    for d in sorted(runs.iterdir()):
+        if d.is_dir() and not d.name.startswith(".") and any(
+                (d / f).exists() for f in ("config.json", "history.csv", "last.pt", "best.pt")):
+            out.append(read_run(d))
+    return out
+
+
+def new_run_dir(project_root: PathLike, label: str = "", now: Optional[_dt.datetime] = None) -> Path:
+    """A fresh, unused run folder path ``runs/YYYYmmdd-HHMMSS_<label>`` (not created)."""
+    now = now or _dt.datetime.now()
+    stem = now.strftime("%Y%m%d-%H%M%S") + (("_" + _SAFE.sub("_", label).strip("_.")) if label else "")
+    runs = Path(project_root) / "runs"
+    path, k = runs / stem, 1
+    while path.exists():
+        k += 1
+        path = runs / f"{stem}-{k}"
+    return path
+
+
+# ---------------------------------------------------------------- the project's model
+def _selected_path(project_root: PathLike) -> Path:
+    return Path(project_root) / "runs" / SELECTED_FILE
+
+
+def selected_model(project_root: PathLike) -> Optional[Path]:
+    """The checkpoint chosen as the project's model (absolute path), or None.
+
+    Raises
+    ------
+    DislocError
+        selected.json is damaged (names the file and what to do).
+    """
+    f = _selected_path(project_root)
+    if not f.exists():
+        return None
+    d = read_json(f)
+    if not isinstance(d, dict) or d.get("format") != SELECTED_FORMAT:
+        raise DislocError(f"{f}: not a model choice file; delete it and choose the model again in the Train panel")
+    unknown = sorted(set(d) - set(_SELECTED_KEYS))
+    if unknown:
+        raise DislocError(f"{f}: unknown key '{unknown[0]}'; delete the file and choose the model again")
+    if int(d.get("schema_version", 0)) > SELECTED_SCHEMA:
+        raise DislocError(f"{f}: written by a newer Dislocation Studio; update it")
+    ck = d.get("checkpoint")
+    if not isinstance(ck, str) or not ck:
+        raise DislocError(f"{f}: checkpoint must be a path; choose the model again in the Train panel")
+    p = Path(ck)
+    return p if p.is_absolute() else Path(project_root) / p
+
+
+def select_model(project_root: PathLike, checkpoint: PathLike) -> Path:
+    """Make ``checkpoint`` the project's model (written atomically); returns selected.json."""
+    root = Path(project_root).resolve()
+    ck = Path(checkpoint).expanduser().resolve()
+    if not ck.is_file():
+        raise DislocError(f"{ck}: checkpoint not found; choose a .pt file written by training")
+    try:
+        stored = ck.relative_to(root).as_posix()
+    except ValueError:
+        stored = str(ck)
+    f = _selected_path(root)
+    atomic_write_json(f, {"schema_version": SELECTED_SCHEMA, "format": SELECTED_FORMAT, "checkpoint": stored})
+    return f
+
+
+def clear_selected_model(project_root: PathLike) -> None:
+    """Forget the project's model choice (the shipped default is used again)."""
+    f = _selected_path(project_root)
+    if f.exists():
+        f.unlink()
+
+
+def project_model(project_root: Optional[PathLike]) -> tuple[Optional[Path], str]:
+    """The checkpoint to segment with, and where it comes from (for the user).
+
+    Returns ``(path, "project model")``, ``(path, "shipped default model")``
+    or ``(None, reason)`` where reason says what to do.
+    """
+    from .shipped import default_model_path
+
+    note = ""
+    if project_root is not None:
+        try:
+            sel = selected_model(project_root)
+        except DislocError as e:
+            sel, note = None, f"{e}. "
+        if sel is not None:
+            if sel.is_file():
+                return sel, "project model"
+            note = f"the project's model {sel} is missing. "
+    default = default_model_path()
+    if default.is_file():
+        return default, note + "shipped default model"
+    return None, (note + f"no model yet: the shipped default ({default}) is not installed. Train one in the "
+                  "Train panel and choose it as the project's model, or choose a checkpoint (.pt).")
+
+
+# ---------------------------------------------------------------- training data of a project
+@dataclass(frozen=True)
+class DataFolder:
+    """A folder the Train panel offers: a synthetic dataset or the annotated frames."""
+
+    path: Path
+    kind: str  # "dataset" or "annotations"
+    count: int
+
+    @property
+    def label(self) -> str:
+        return "annotated frames" if self.kind == "annotations" else self.path.name
+
+
+def project_data(project_root: PathLike) -> list[DataFolder]:
+    """Dataset folders under ``datasets/`` (with a dataset.json) and ``annotations/`` when it has labelme files."""
+    from .dataset import MANIFEST, list_samples
+    from .labelme import list_annotations
+
+    root = Path(project_root)
+    out = []
+    ds = root / "datasets"
+    if ds.is_dir():
+        for d in sorted(ds.iterdir()):
+            if d.is_dir() and (d / MANIFEST).exists():
+                out.append(DataFolder(d, "dataset", len(list_samples(d))))
+    ann = root / "annotations"
+    if ann.is_dir():
+        n = len(list_annotations(ann))
+        if n:
+            out.append(DataFolder(ann, "annotations", n))
+    return out

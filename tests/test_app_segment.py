@@ -1,0 +1,205 @@
+"""The Segment panel: one frame with a key, the mask viewer, spline inspection, prediction -> annotation,
+and the whole video in the background (the same files as core's segment_video)."""
+import numpy as np
+import pytest
+import torch
+from PySide6 import QtCore
+
+from app import workers
+from app.mainwindow import MainWindow
+from app.testing import click_image, temp_settings
+from core.dataset import load_masks
+from core.export import read_splines_csv
+from core.fileio import atomic_write_png
+from core.labelme import rasterize_polyline, read_labelme
+from core.model import create_model, make_header, save_checkpoint
+from core.project import Project
+from core.runs import select_model
+from core.segment import mask_path, read_state, segment_video
+from core.synth.video import make_glide_video
+
+N_FRAMES, SIZE = 5, 96
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """An untrained tiny network: the plumbing is tested, not the accuracy."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_checkpoint(path, create_model("unetplusplus", "resnet18", 4),
+                    make_header(arch="unetplusplus", encoder="resnet18", n_masks=4, input_size=64))
+    return path
+
+
+@pytest.fixture(scope="module")
+def video():
+    return make_glide_video(n_frames=N_FRAMES, seed=3, size=SIZE, shift_px=2.0, n_dislocations=3)
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, checkpoint, video):
+    torch.set_num_threads(1)
+    folder = tmp_path / "proj" / "frames"
+    folder.mkdir(parents=True)
+    for i, s in enumerate(video):
+        atomic_write_png(folder / f"frame_{i:04d}.png", s.image_u8())
+    project = Project.create(tmp_path / "proj", frames=folder)
+    select_model(project.root, checkpoint)
+    w = MainWindow(settings=temp_settings(tmp_path))
+    qtbot.addWidget(w)
+    w.resize(1300, 850)
+    w.show()
+    panel = w.show_panel("segment")
+    with qtbot.waitSignal(panel.frameShown, timeout=20000):
+        w.open_project(project.root)
+    yield w
+    w.close()
+    assert not workers.live_jobs(), "a worker thread was left running"
+
+
+def known_probs(sample) -> np.ndarray:
+    """Six model outputs: A, a near copy of A, B, C with a line across it, two empty."""
+    a, b, c = sample.masks[0], sample.masks[1], sample.masks[2]
+    h, w = a.shape
+    ys, xs = np.nonzero(c)
+    cx, cy = xs.mean(), ys.mean()
+    cross = rasterize_polyline(np.array([[cx - 14, cy - 14], [cx + 14, cy + 14]]), (h, w), 2.0)
+    near_a = a.copy()
+    near_a[np.nonzero(a)[0][:3], np.nonzero(a)[1][:3]] = False  # a few pixels less: near-identical
+    probs = np.zeros((6, h, w), np.float32)
+    probs[0][a] = 0.9
+    probs[1][near_a] = 0.8
+    probs[2][b] = 0.9
+    probs[3][c | cross] = 0.85
+    return probs
+
+
+def test_segment_frame_with_one_key(qtbot, win):
+    panel = win.panels["segment"]
+    assert panel.model_path is not None and "project model" in panel.model_label.text()
+    with qtbot.waitSignal(panel.segmented, timeout=30000) as got:
+        qtbot.keyClick(panel, QtCore.Qt.Key.Key_F5)
+    assert got.args == [0]
+    v = panel.view
+    assert v is not None and v.origin == "frame" and v.probs.shape == (4, SIZE, SIZE)
+    assert v.seconds < 2.0
+    assert panel.grid.count() == len(v) and len(panel.overlay.curves) == len(v)
+    assert "frame 0" in panel.status.text()
+
+
+def test_mask_viewer_merges_duplicates_and_flags_multiple(qtbot, win, video):
+    panel = win.panels["segment"]
+    v = panel.show_probs(known_probs(video[0]))
+    assert len(v) == 3  # A (with its duplicate merged), B, C-with-cross
+    merged = [k for k in range(3) if v.merged_from[k]]
+    assert len(merged) == 1 and v.merged_from[merged[0]] == [1] and v.channels[merged[0]] == 0
+    flagged = [k for k in range(3) if v.flagged(k)]
+    assert flagged == [v.channels.index(3)]
+    caps = panel.grid.captions()
+    assert len(caps) == 3 and sum("+1 merged" in c for c in caps) == 1 and sum("⚠" in c for c in caps) == 1
+    assert "1 duplicate mask(s) merged" in panel.inspector.summary.text() and "1 flagged" in panel.inspector.summary.text()
+    # each dislocation in its own colour (core.colors by id) on the overlay, with its id
+    assert [lab.toPlainText().rstrip(" ⚠") for lab in panel.overlay.labels] == ["1", "2", "3"]
+    assert len({c for c in panel.overlay._colours}) == 3
+    # the raw N outputs: the duplicate shows, with what happened to it
+    qtbot.keyClick(panel, QtCore.Qt.Key.Key_R)
+    assert panel.raw_box.isChecked()
+    caps = panel.grid.captions()
+    assert len(caps) == 6
+    assert "duplicate, merged" in caps[1] and "kept" in caps[0] and "empty" in caps[4] and "empty" in caps[5]
+    assert panel.overlay._colours[0] == panel.overlay._colours[1]  # a duplicate wears its keeper's colour
+    panel.raw_box.setChecked(False)
+    assert panel.grid.count() == 3
+
+
+def test_click_dislocation_shows_spline_points_and_curvature(qtbot, win, video):
+    panel = win.panels["segment"]
+    v = panel.show_probs(known_probs(video[0]))
+    k = v.channels.index(2)  # B
+    x, y = v.splines[k].xy[25]
+    click_image(qtbot, panel.pane, x, y)
+    assert panel.selected == k
+    assert panel.grid.currentRow() == k
+    xs, ys = panel.curv.curve.getData()
+    assert len(xs) == 50 and np.allclose(ys, v.splines[k].curvature)
+    assert len(panel.overlay.points_item.data) == 50
+    assert f"dislocation {v.ids[k]}" in panel.inspector.info.text() and "length" in panel.inspector.info.text()
+    click_image(qtbot, panel.pane, 2, 2)  # away from every line
+    assert panel.selected == -1 and len(panel.curv.curve.getData()[0] or []) == 0
+
+
+def test_prediction_becomes_editable_annotation(qtbot, win, video):
+    panel = win.panels["segment"]
+    ann = win.panels["annotate"]
+    v = panel.show_probs(known_probs(video[0]))
+    path = win.ctx.project.annotation_path(ann.frame_name(0) if ann.index >= 0 else "frame_0000")
+    qtbot.keyClick(panel, QtCore.Qt.Key.Key_E)
+    qtbot.waitUntil(lambda: path.exists(), timeout=10000)
+    assert win.tabs.currentWidget() is ann
+    lf = read_labelme(path)
+    n = sum(s is not None for s in v.splines)
+    assert len(lf.shapes) == n == len(ann.fa)
+    for j, sp in enumerate(s for s in v.splines if s is not None):
+        assert lf.shapes[j].shape_type == "linestrip" and 6 <= len(lf.shapes[j].points) <= 10
+        # the spline through the support points follows the predicted line
+        dense = ann.fa[j].curve()
+        gap = np.hypot(sp.xy[:, None, 0] - dense[None, :, 0], sp.xy[:, None, 1] - dense[None, :, 1]).min(1)
+        assert gap.max() < 1.5
+    assert (path.parent / lf.image_path).exists()  # opens in labelme
+    qtbot.keyClick(ann.view, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert len(read_labelme(path).shapes) == 0  # what was there before (nothing) comes back
+
+
+def test_whole_video_cancel_resume_writes_what_core_writes(qtbot, win, checkpoint, tmp_path):
+    panel = win.panels["segment"]
+    out = panel.result_dir()
+    with qtbot.waitSignal(panel.videoDone, timeout=60000):
+        qtbot.keyClick(panel, QtCore.Qt.Key.Key_F5, QtCore.Qt.KeyboardModifier.ControlModifier)
+        panel.cancel()  # the job stops at its first check, after one frame
+    state = read_state(out)
+    assert 1 <= state["frames_done"] < N_FRAMES and not state["finished"]
+    assert "resume" in panel.status.text()
+    with qtbot.waitSignal(panel.videoDone, timeout=60000):
+        panel.segment_video()  # resumes
+    state = read_state(out)
+    assert state["finished"] and state["frames_done"] == N_FRAMES
+    cols = read_splines_csv(out / "splines.csv")
+    keys = set(zip(cols["frame"], cols["mask_index"], cols["point_index"]))
+    assert len(keys) == len(cols["frame"])  # resuming wrote no row twice
+    assert all(mask_path(out, i).exists() for i in range(N_FRAMES))
+    # 'start over' and a full run: the same files as a plain core (CLI) run with the same model
+    panel.restart_box.setChecked(True)
+    with qtbot.waitSignal(panel.videoDone, timeout=60000):
+        panel.segment_video()
+    assert not panel.restart_box.isChecked()
+    ref = tmp_path / "cli"
+    segment_video(win.ctx.project.frames_path, checkpoint, ref)  # the CLI defaults
+    assert (out / "splines.csv").read_text() == (ref / "splines.csv").read_text()
+    for i in range(N_FRAMES):
+        a, b = load_masks(mask_path(out, i)), load_masks(mask_path(ref, i))
+        assert a.shape == b.shape, (i, a.shape, b.shape)
+        assert np.array_equal(a, b), (i, a.shape, [(m ^ n).sum() for m, n in zip(a, b)])
+    # scrubbing now shows the stored result of each frame
+    qtbot.waitUntil(lambda: panel._result is not None, timeout=10000)
+    panel.slider.setValue(3)
+    qtbot.waitUntil(lambda: panel.index == 3 and panel.view is not None, timeout=10000)
+    assert panel.view.origin == "video" and panel.view.index == 3
+
+
+def test_without_a_model_the_panel_says_what_to_do(qtbot, win, checkpoint):
+    from core.runs import clear_selected_model, selected_model
+    from core.shipped import default_model_path
+
+    panel = win.panels["segment"]
+    root = win.ctx.project.root
+    clear_selected_model(root)
+    panel.refresh_model()
+    if default_model_path().is_file():
+        assert "shipped default model" in panel.model_label.text()
+    else:
+        assert "none" in panel.model_label.text()
+        qtbot.keyClick(panel, QtCore.Qt.Key.Key_F5)
+        text, level = win.ctx.messages[-1]
+        assert level == "warning" and "default" in text and "choose a checkpoint" in text
+    panel.use_model(checkpoint)  # what Choose model… does after the file dialog
+    assert selected_model(root) == checkpoint and "project model" in panel.model_label.text()
