@@ -71,6 +71,7 @@ class TextBar:
         self._last_print = 0.0
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._done = False
+        self._first_step: Optional[int] = None  # a resumed job starts part way
 
     def __call__(self, p: Progress) -> None:
         now = time.monotonic()
@@ -79,11 +80,14 @@ class TextBar:
             return
         self._last_print = now
         elapsed = now - self.t0
+        if self._first_step is None:
+            self._first_step = p.step
         if p.total:
             frac = min(1.0, p.step / p.total)
             filled = int(self.width * frac)
             bar = "#" * filled + "-" * (self.width - filled)
-            eta = elapsed / frac - elapsed if frac > 0 else float("nan")
+            done_here = p.step - self._first_step
+            eta = elapsed / done_here * (p.total - p.step) if done_here > 0 else float("nan")
             text = f"{self.label} [{bar}] {p.step}/{p.total} {_fmt_time(elapsed)} eta {_fmt_time(eta)}"
         else:
             text = f"{self.label} {p.step} {_fmt_time(elapsed)}"

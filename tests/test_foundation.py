@@ -108,3 +108,18 @@ def test_atomic_write_gives_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert mode == 0o666 & ~mask
+
+
+def test_text_bar_eta_counts_only_steps_done_in_this_session():
+    import io
+
+    from core.progress import Progress, TextBar
+
+    out = io.StringIO()
+    bar = TextBar("x", stream=out)
+    bar.t0 -= 10.0  # pretend 10 s have passed
+    bar(Progress(900, 1000))  # a resumed job: the first report is already at 900
+    bar._last_print = 0.0
+    bar(Progress(950, 1000))  # 50 steps in ~10 s -> ~10 s left, not ~0.5 s
+    last = out.getvalue().strip().splitlines()[-1]
+    assert "eta 00:1" in last or "eta 00:09" in last, last
