@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  length metric:     {fmt(r.length_metric, '.3f')}   (1 = every dislocation found at its true length)")
     print(f"  duplicate masks:   {fmt(r.duplicates, '.2f')} per frame")
     print(f"  union IoU:         {fmt(r.iou, '.3f')}")
-    print(f"  pair distance err: {fmt(r.pair_error_px, '.2f')} px  (pairs {', '.join(f'{a}:{b}' for a, b in r.pairs) or 'none'})")
+    print(f"  pair distance err: {fmt(r.pair_error_px, '.2f')} px  (neighbouring dislocations of the pileup)")
+    print(f"  auto pairs:        {', '.join(f'{a}:{b}' for a, b in r.pairs) or 'none'}  (see pair_distances.png)")
     print(f"  time:              {r.seconds:.0f} s in all, {r.seconds_per_frame:.2f} s per frame")
     if args.no_gui:
         return 0
