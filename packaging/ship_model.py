@@ -1,0 +1,41 @@
+"""Copy a trained checkpoint into resources/models/default.pt (the shipped model).
+
+    .venv/bin/python packaging/ship_model.py RUN/best.pt
+
+Keeps the header (config, history, training data) and the float32 weights,
+drops optimiser state, and checks that the copy predicts exactly what the
+original predicts on a generated image.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from core.model import load_checkpoint, save_checkpoint  # noqa: E402
+from core.predict import Predictor  # noqa: E402
+from core.shipped import default_model_path  # noqa: E402
+from core.synth import generate, sample_params  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("--out", default=str(default_model_path()))
+    args = ap.parse_args()
+    model, header = load_checkpoint(args.checkpoint)
+    header = {**header, "shipped_from": Path(args.checkpoint).name}
+    save_checkpoint(args.out, model, header)
+    img = generate(sample_params("m2", seed=99, size=256), 99).image
+    a = Predictor(args.checkpoint, precision="fp32").predict(img)
+    b = Predictor(args.out, precision="fp32").predict(img)
+    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB); max prediction difference {np.abs(a - b).max():.2e}")
+    return 0 if np.array_equal(a, b) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

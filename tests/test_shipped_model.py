@@ -1,0 +1,43 @@
+"""The shipped model loads and still segments: a broken export, a wrong
+normalisation or a damaged file fails here."""
+import numpy as np
+import pytest
+
+from core.metrics import evaluate_image, summarize
+from core.shipped import default_model_path
+from core.synth import generate, sample_params
+
+# resources/models/README.md gives this model's length metric on these six
+# images (fp32); the floor leaves room for BLAS differences between machines
+# but not for a broken model (an untrained net scores 0.02 here).
+CARD_METRIC_ON_THESE_IMAGES = 0.561  # measured 2026-11-25, fp32
+FLOOR_MARGIN = 0.08
+
+
+def _images():
+    return [generate(sample_params("m2", seed=s, size=256), s) for s in (501, 502, 503, 504, 505, 506)]
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    from core.predict import Predictor
+
+    path = default_model_path()
+    assert path.is_file(), f"{path} is missing: the package must ship its default model"
+    return Predictor(path, precision="fp32", batch_size=2)
+
+
+def test_shipped_model_header_is_complete(predictor):
+    h = predictor.header
+    assert h["format"] == "disloc-checkpoint" and h["n_masks"] == 20
+    assert h["encoder"] and h["history"] and h["training_data"]
+    assert default_model_path().stat().st_size < 25e6
+
+
+def test_shipped_model_scores_above_the_card_floor(predictor):
+    samples = _images()
+    probs = predictor.predict(np.stack([s.image for s in samples]))
+    assert probs.shape == (6, 20, 256, 256) and np.isfinite(probs).all()
+    scores = [evaluate_image(p, s.masks) for p, s in zip(probs, samples)]
+    metric = summarize(scores)["metric"]
+    assert metric >= CARD_METRIC_ON_THESE_IMAGES - FLOOR_MARGIN, metric
