@@ -14,6 +14,7 @@ import csv
 import errno
 import io
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -308,10 +309,11 @@ def test_cli_segment_and_track(stack, checkpoint, tmp_path, capsys):
         assert (out / "pair_distances.csv").exists()
 
 
-def test_cli_segment_without_model_names_the_default(stack, tmp_path):
+def test_cli_segment_without_model_uses_the_shipped_one(stack, tmp_path):
+    from core.segment import read_state
     from core.shipped import default_model_path
 
-    if default_model_path().exists():
-        pytest.skip("a default model is shipped; the missing-model message cannot be shown")
-    with pytest.raises(DislocError, match="--model"):
-        _cli(["segment", str(stack), "--out", str(tmp_path / "o")])
+    out = tmp_path / "o"
+    assert _cli(["segment", str(stack), "--out", str(out)]) == 0
+    assert Path(read_state(out)["model"]) == default_model_path().resolve()
+    assert (out / "splines.csv").read_text().startswith("frame,time_s,dislocation_id")

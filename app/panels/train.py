@@ -17,7 +17,7 @@ from typing import Optional
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.errors import DislocError
-from core.runs import RunInfo, list_runs, new_run_dir, project_model, select_model, selected_model
+from core.runs import RunInfo, list_runs, new_run_dir, select_model, selected_model
 from core.trainconfig import TrainConfig
 
 from ..actions import make_action
@@ -395,7 +395,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.status.setText(f"{Path(result.run_dir).name} finished: {result.epochs_done} epochs, {best}.")
         self.ctx.info(f"training finished: {best}; checkpoints in {result.run_dir}")
         p = self.ctx.project
-        if p is not None and project_model(p.root)[0] is None and Path(result.best_path).exists():
+        if p is not None and self._no_model_chosen(p.root) and Path(result.best_path).exists():
             self.use_model(result.best_path, note=" (the project had no model yet)")
         self.refresh()
         self._outcome = "finished"
@@ -422,6 +422,14 @@ class TrainPanel(QtWidgets.QWidget):
             self.status.setText("stopping after the current step; best.pt and last.pt are kept…")
 
     # -- choosing the project's model ----------------------------------------------------------------
+    @staticmethod
+    def _no_model_chosen(root) -> bool:
+        """True while the project has no model of its own (the shipped default does not count)."""
+        try:
+            return selected_model(root) is None
+        except DislocError:
+            return False
+
     def use_selected(self) -> None:
         r = self.selected_run()
         if r is None or not r.has_best:
