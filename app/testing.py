@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from core.dataset import to_uint8
 from core.fileio import atomic_write_png
 from core.project import Project
 
@@ -27,7 +28,7 @@ def make_frames(folder: Path, n: int = 3, size: tuple[int, int] = (96, 128), see
         img = 0.55 + 0.1 * np.sin(xx / 17.0) * np.cos(yy / 23.0) + 0.03 * rng.standard_normal((h, w))
         cx = w * 0.4 + 4 * i + 8 * np.sin(yy / h * np.pi)
         img -= 0.25 * np.exp(-((xx - cx) ** 2) / 4.0)
-        atomic_write_png(folder / f"frame_{i:03d}.png", np.clip(img * 255, 0, 255).astype(np.uint8))
+        atomic_write_png(folder / f"frame_{i:03d}.png", to_uint8(img))
     return folder
 
 

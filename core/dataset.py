@@ -162,6 +162,11 @@ def to_gray_float(img: np.ndarray) -> np.ndarray:
     return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
 
 
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Float gray in [0, 1] -> uint8 (rounded to nearest, clipped); the inverse of :func:`to_gray_float`."""
+    return np.clip(np.rint(np.asarray(image, np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
 def load_sample(root: PathLike, sid: str) -> tuple[np.ndarray, np.ndarray]:
     """(image float32 (H, W) in [0, 1], masks bool (K, H, W)) of one sample."""
     p = sample_paths(root, sid)

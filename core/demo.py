@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 
-from .dataset import load_masks, save_masks
+from .dataset import load_masks, save_masks, to_uint8
 from .errors import DislocError
 from .fileio import PathLike, atomic_write_bytes, atomic_write_json
 from .progress import Progress, ProgressCallback, no_progress
@@ -76,7 +76,7 @@ def write_video(frames, path: Path, fps: float) -> None:
 
     import tifffile
 
-    stack = np.stack([np.clip(f * 255.0 + 0.5, 0, 255).astype(np.uint8) for f in frames])
+    stack = np.stack([to_uint8(f) for f in frames])
     buf = io.BytesIO()
     tifffile.imwrite(buf, stack, imagej=True, metadata={"axes": "TYX", "fps": float(fps), "finterval": 1.0 / fps})
     atomic_write_bytes(path, buf.getvalue())

@@ -32,6 +32,7 @@ from typing import Optional
 import numpy as np
 
 from .annotation import FrameAnnotations
+from .dataset import to_uint8
 from .errors import DislocError
 from .fileio import PathLike, atomic_write_json, atomic_write_png, read_json
 from .labelme import read_labelme, write_labelme
@@ -257,9 +258,4 @@ class Project:
     def background_files(self) -> list[Path]:
         exts = {".png", ".tif", ".tiff", ".jpg", ".jpeg"}
         return sorted(p for p in self.backgrounds_dir.iterdir() if p.suffix.lower() in exts and not p.name.startswith("."))
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """float [0, 1] -> uint8 (rounded, clipped)."""
-    return np.clip(np.round(np.asarray(image, np.float32) * 255.0), 0, 255).astype(np.uint8)
 

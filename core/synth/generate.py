@@ -18,6 +18,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from .. import __version__
+from ..dataset import to_uint8
 from ..errors import DislocError
 from .background import make_background
 from .draw import clip_line, draw_dislocations, draw_traces
@@ -70,7 +71,7 @@ class Sample:
 
     def image_u8(self) -> np.ndarray:
         """The image as uint8 (H, W), what the PNG holds."""
-        return np.clip(np.rint(self.image * 255.0), 0, 255).astype(np.uint8)
+        return to_uint8(self.image)
 
     def overlay(self) -> np.ndarray:
         """RGB uint8 picture of the masks over the image."""
