@@ -8,11 +8,19 @@ plots.
 Files written by :func:`write_reports`:
 
 ``table.csv``
-    model, dataset, n_images, metric, duplicates, iou (one row per pair).
+    model, dataset, n_images, metric, duplicates, iou, metric_clean,
+    duplicates_clean, iou_clean (one row per pair).
 ``per_image.csv``
-    model, dataset, sample, n_true, n_pred, metric, duplicates, iou.
+    model, dataset, sample, n_true, n_pred, metric, duplicates, iou,
+    n_clean, metric_clean, duplicates_clean.
 ``metric_vs_count.csv``
-    model, dataset, n_dislocations, n_images, mean, median, q25, q75, min, max.
+    model, dataset, masks, n_dislocations, n_images, mean, median, q25, q75,
+    min, max.
+
+Two sets of scores: ``raw`` scores the network's N masks as they come out
+(the paper's protocol, §4); ``clean`` (the ``*_clean`` columns) scores the
+masks after :func:`core.postprocess.postprocess` (split, merge duplicates,
+absorb pieces, drop specks), i.e. what ``disloc segment`` and the app export.
 ``metric_vs_count.png``, ``table.png``
     Box plots of the metric per number of true dislocations; the table as a heat map.
 """
@@ -43,6 +51,7 @@ class SourceScores:
 
     keys: list = field(default_factory=list)
     scores: list = field(default_factory=list)  # ImageScore per image
+    clean: list = field(default_factory=list)  # ImageScore per image, post-processed masks
     losses: list = field(default_factory=list)  # matching loss per image (when asked for)
 
     def summary(self) -> dict:
@@ -53,7 +62,7 @@ class SourceScores:
 
 def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: Optional[int] = None,
                  loss: Optional[str] = None, empty_weight: float = 0.1, matching: str = "greedy",
-                 should_stop: Optional[StopCallback] = None,
+                 postprocess=None, should_stop: Optional[StopCallback] = None,
                  on_image: Optional[ProgressCallback] = None) -> SourceScores:
     """Predict and score every image of a folder (whole frames, no crop).
 
@@ -68,6 +77,8 @@ def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: O
         Also compute this matching loss per image (true masks capped at N, as in training).
     matching : str
         How the metric matches predictions to true masks ("greedy" as in the paper, or "hungarian").
+    postprocess : core.postprocess.PostprocessConfig, optional
+        Also score the post-processed masks (``SourceScores.clean``).
     """
     keys = list(source.keys[:limit] if limit else source.keys)
     out = SourceScores()
@@ -87,11 +98,21 @@ def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: O
         for (key, _image, masks), p in zip(batch, probs):
             out.keys.append(str(key))
             out.scores.append(evaluate_image(p, masks, matching=matching))
+            if postprocess is not None:
+                out.clean.append(_clean_score(p, masks, postprocess, matching))
             if loss:
                 out.losses.append(_image_loss(p, masks, predictor.n_masks, loss, empty_weight))
         if on_image is not None:
             on_image(Progress(i, len(keys), f"scoring {Path(source.path).name}"))
     return out
+
+
+def _clean_score(probs: np.ndarray, masks: np.ndarray, config, matching: str) -> ImageScore:
+    from .postprocess import postprocess
+
+    fm = postprocess(probs, config)
+    pred = fm.masks.astype(np.float32) if len(fm) else np.zeros((1, *probs.shape[1:]), np.float32)
+    return evaluate_image(pred, masks, matching=matching)
 
 
 def _image_loss(probs: np.ndarray, masks: np.ndarray, n: int, method: str, empty_weight: float) -> float:
@@ -116,15 +137,16 @@ class EvalResult:
 
     models: list
     datasets: list
-    table: list  # dicts: model, dataset, n_images, metric, duplicates, iou
-    per_image: list  # dicts: model, dataset, sample, n_true, n_pred, metric, duplicates, iou
-    by_count: list  # dicts: model, dataset, n_dislocations, n_images, mean, median, q25, q75, min, max
-    scores: dict  # (model, dataset) -> list of ImageScore
+    table: list  # dicts: model, dataset, n_images, metric, duplicates, iou, *_clean
+    per_image: list  # dicts: model, dataset, sample, n_true, n_pred, metric, duplicates, iou, *_clean
+    by_count: list  # dicts: model, dataset, masks, n_dislocations, n_images, mean, median, q25, q75, min, max
+    scores: dict  # (model, dataset) -> list of ImageScore (raw network masks)
+    clean: dict = field(default_factory=dict)  # (model, dataset) -> list of ImageScore (post-processed)
 
 
 def evaluate(models: Sequence[PathLike], datasets: Sequence[PathLike], *, device=None, batch_size: int = 4,
              limit: Optional[int] = None, line_width: float = 3.0, matching: str = "greedy",
-             precision: str = "auto", on_progress: ProgressCallback = no_progress,
+             precision: str = "auto", postprocess=None, on_progress: ProgressCallback = no_progress,
              should_stop: Optional[StopCallback] = None) -> EvalResult:
     """Score every model on every folder.
 
@@ -136,8 +158,13 @@ def evaluate(models: Sequence[PathLike], datasets: Sequence[PathLike], *, device
         Dataset folders or labelme annotation folders.
     limit : int, optional
         Images per folder (the first ones).
+    postprocess : core.postprocess.PostprocessConfig, optional
+        Settings for the ``clean`` scores (default: the app's defaults).
     """
+    from .postprocess import PostprocessConfig
     from .predict import Predictor
+
+    postprocess = postprocess or PostprocessConfig()
 
     if not models:
         raise DislocError("no model given; name at least one checkpoint with --model")
@@ -146,7 +173,7 @@ def evaluate(models: Sequence[PathLike], datasets: Sequence[PathLike], *, device
     sources = [open_source(d) for d in datasets]
     n_img = [min(len(s.keys), limit) if limit else len(s.keys) for s in sources]
     total, done = len(models) * sum(n_img), 0
-    table, per_image, by_count, scores = [], [], [], {}
+    table, per_image, by_count, scores, clean = [], [], [], {}, {}
     mnames = _names([str(m) for m in models])
     dnames = _names([s.path for s in sources])
     for mpath, mname in zip(models, mnames):
@@ -156,19 +183,23 @@ def evaluate(models: Sequence[PathLike], datasets: Sequence[PathLike], *, device
                 on_progress(Progress(base + p.step, total, f"{mname} on {dname}"))
 
             ss = score_source(pred, src, line_width=line_width, limit=limit, matching=matching,
-                              should_stop=should_stop, on_image=tick)
+                              postprocess=postprocess, should_stop=should_stop, on_image=tick)
             done += n
             scores[(mname, dname)] = ss.scores
-            s = summarize(ss.scores)
+            clean[(mname, dname)] = ss.clean
+            s, c = summarize(ss.scores), summarize(ss.clean)
             table.append({"model": mname, "dataset": dname, "n_images": s["n_images"], "metric": s["metric"],
-                          "duplicates": s["duplicates"], "iou": s["iou"]})
-            for key, sc in zip(ss.keys, ss.scores):
+                          "duplicates": s["duplicates"], "iou": s["iou"], "metric_clean": c["metric"],
+                          "duplicates_clean": c["duplicates"], "iou_clean": c["iou"]})
+            for key, sc, cc in zip(ss.keys, ss.scores, ss.clean):
                 per_image.append({"model": mname, "dataset": dname, "sample": Path(key).stem, "n_true": sc.n_true,
                                   "n_pred": sc.n_pred, "metric": sc.score, "duplicates": sc.duplicates,
-                                  "iou": sc.iou})
-            for row in score_by_count(ss.scores):
-                by_count.append({"model": mname, "dataset": dname, **row})
-    return EvalResult(list(mnames), list(dnames), table, per_image, by_count, scores)
+                                  "iou": sc.iou, "n_clean": cc.n_pred, "metric_clean": cc.score,
+                                  "duplicates_clean": cc.duplicates})
+            for masks, sc in (("raw", ss.scores), ("clean", ss.clean)):
+                for row in score_by_count(sc):
+                    by_count.append({"model": mname, "dataset": dname, "masks": masks, **row})
+    return EvalResult(list(mnames), list(dnames), table, per_image, by_count, scores, clean)
 
 
 def _names(paths: list[str]) -> list[str]:
@@ -216,11 +247,13 @@ def write_reports(result: EvalResult, out_dir: PathLike) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {
-        "table.csv": _csv(result.table, ["model", "dataset", "n_images", "metric", "duplicates", "iou"]),
+        "table.csv": _csv(result.table, ["model", "dataset", "n_images", "metric", "duplicates", "iou",
+                                         "metric_clean", "duplicates_clean", "iou_clean"]),
         "per_image.csv": _csv(result.per_image, ["model", "dataset", "sample", "n_true", "n_pred", "metric",
-                                                 "duplicates", "iou"]),
-        "metric_vs_count.csv": _csv(result.by_count, ["model", "dataset", "n_dislocations", "n_images", "mean",
-                                                      "median", "q25", "q75", "min", "max"]),
+                                                 "duplicates", "iou", "n_clean", "metric_clean",
+                                                 "duplicates_clean"]),
+        "metric_vs_count.csv": _csv(result.by_count, ["model", "dataset", "masks", "n_dislocations", "n_images",
+                                                      "mean", "median", "q25", "q75", "min", "max"]),
     }
     paths = []
     for name, text in files.items():
@@ -252,14 +285,26 @@ def _plot_by_count(result: EvalResult, path: Path) -> Path:
     fig = Figure(figsize=(6.4, 3.2 * len(pairs)), layout="constrained")
     axes = fig.subplots(len(pairs), 1, squeeze=False)[:, 0]
     for ax, (m, d) in zip(axes, pairs):
-        by: dict[int, list[float]] = {}
-        for s in result.scores[(m, d)]:
-            if not math.isnan(s.score):
-                by.setdefault(s.n_true, []).append(s.score)
-        counts = sorted(by)
+        counts: set[int] = set()
+        sets = [("network masks (paper)", result.scores[(m, d)], -0.2, "C0"),
+                ("after post-processing", result.clean.get((m, d), []), 0.2, "C1")]
+        for label, scores, shift, color in sets:
+            by: dict[int, list[float]] = {}
+            for s in scores:
+                if not math.isnan(s.score):
+                    by.setdefault(s.n_true, []).append(s.score)
+            if not by:
+                continue
+            cs = sorted(by)
+            counts.update(cs)
+            bp = ax.boxplot([by[c] for c in cs], positions=[c + shift for c in cs], widths=0.35,
+                            patch_artist=True, manage_ticks=False)
+            for box in bp["boxes"]:
+                box.set(facecolor=color, alpha=0.5)
+            ax.plot([], [], color=color, lw=6, alpha=0.5, label=label)
         if counts:
-            ax.boxplot([by[c] for c in counts], positions=counts, widths=0.6)
-            ax.set_xticks(counts, [str(c) for c in counts])
+            ax.set_xticks(sorted(counts), [str(c) for c in sorted(counts)])
+            ax.legend(fontsize=8, loc="lower left")
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("dislocations per image")
         ax.set_ylabel("length metric")

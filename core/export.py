@@ -158,6 +158,8 @@ def read_splines_csv(path: PathLike) -> dict[str, np.ndarray]:
 def curves_by_track(cols: dict[str, np.ndarray]) -> tuple[dict[int, dict[int, np.ndarray]], dict[int, float]]:
     """({track id: {frame: (n, 2) curve px}}, {frame: time_s}) from splines.csv columns."""
     frame = cols["frame"].astype(np.int64)
+    if frame.size == 0:  # a run that found no dislocation at all
+        return {}, {}
     tid = cols["dislocation_id"].astype(np.int64)
     order = np.lexsort((cols["point_index"], tid, frame))
     frame, tid = frame[order], tid[order]

@@ -112,6 +112,17 @@ def test_mask_viewer_merges_duplicates_and_flags_multiple(qtbot, win, video):
     assert panel.grid.count() == 3
 
 
+def test_min_length_setting_drops_short_masks(qtbot, win, video):
+    panel = win.panels["segment"]
+    probs = known_probs(video[0])
+    panel.min_length.setValue(0)
+    assert len(panel.show_probs(probs)) == 3
+    panel.min_length.setValue(SIZE)  # longer than any line of these small frames
+    assert panel.postprocess_config().min_length_px == SIZE
+    v = panel.show_probs(probs)
+    assert len(v) == 0 and panel.grid.count() == 0
+
+
 def test_click_dislocation_shows_spline_points_and_curvature(qtbot, win, video):
     panel = win.panels["segment"]
     v = panel.show_probs(known_probs(video[0]))

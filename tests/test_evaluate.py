@@ -10,6 +10,7 @@ from core.cli import evaluate as cli_evaluate
 from core.cli import train as cli_train
 from core.errors import DislocError
 from core.evaluate import evaluate, format_table
+from core.metrics import evaluate_image
 from core.model import create_model, make_header, save_checkpoint
 
 from ._lines import make_labelme_folder, make_line_dataset
@@ -56,8 +57,10 @@ def test_evaluate_cli_writes_table_csv_and_png(setup, capsys):
         assert len(list(csv.DictReader(f))) == 2 * (5 + 2)
     with open(out / "metric_vs_count.csv") as f:
         rows = list(csv.DictReader(f))
-    assert rows and set(rows[0]) == {"model", "dataset", "n_dislocations", "n_images", "mean", "median", "q25",
-                                     "q75", "min", "max"}
+    assert rows and set(rows[0]) == {"model", "dataset", "masks", "n_dislocations", "n_images", "mean", "median",
+                                     "q25", "q75", "min", "max"}
+    assert {r["masks"] for r in rows} == {"raw", "clean"}
+    assert "after post-processing" in text and "metric_clean" in text
     for png in ("metric_vs_count.png", "table.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -70,6 +73,27 @@ def test_table_metric_is_the_mean_of_the_image_scores(setup):
     scores = [p["metric"] for p in r.per_image if not np.isnan(p["metric"])]
     assert row["metric"] == pytest.approx(np.mean(scores))
     assert "a" in format_table(r) and "lines" in format_table(r, "iou")
+
+
+def test_clean_scores_are_those_of_the_post_processed_masks(setup):
+    from core.postprocess import PostprocessConfig, postprocess
+    from core.predict import Predictor
+    from core.traindata import load_item, open_source
+
+    root, data, _ = setup
+    cfg = PostprocessConfig(min_length_px=5)
+    r = evaluate([root / "a.pt"], [data], limit=3, precision="fp32", postprocess=cfg)
+    src = open_source(data)
+    pred = Predictor(root / "a.pt", precision="fp32")
+    for key, row in zip(src.keys[:3], r.per_image):
+        image, masks = load_item(src, key, 3.0)
+        fm = postprocess(pred.predict(image[None])[0], cfg)
+        assert row["n_clean"] == len(fm)
+        want = evaluate_image(fm.masks.astype(np.float32) if len(fm) else np.zeros((1, *image.shape), np.float32),
+                              masks).score
+        assert row["metric_clean"] == pytest.approx(want, nan_ok=True)
+    clean = [p["metric_clean"] for p in r.per_image if not np.isnan(p["metric_clean"])]
+    assert r.table[0]["metric_clean"] == pytest.approx(np.mean(clean))
 
 
 def test_evaluate_errors_are_clear(setup, tmp_path):

@@ -132,3 +132,61 @@ def test_blob_covering_the_frame_is_not_a_dislocation(gt):
     p[4, :, :70] = 0.8  # more than a quarter of the frame
     fm = postprocess(p)
     assert fm.channels == [0]
+
+
+def test_short_piece_of_a_line_is_absorbed_into_it(gt):
+    # Output 4 traces a quarter of line 1: Dice loss 0.6 against the whole
+    # line, so the Dice rule keeps it; it is still a piece of that line.
+    piece = gt[1].copy()
+    piece[30:, :] = False
+    dice = 2 * piece.sum() / (piece.sum() + gt[1].sum())
+    assert 1 - dice > 0.5  # the duplicate rule alone would not merge it
+    fm = postprocess(probs_from([*gt, piece]))
+    assert fm.channels == [0, 1, 2, 3]
+    assert fm.merged_from[1] == [4] and "merged" in fm.flags[1]
+    np.testing.assert_array_equal(fm.masks, gt)
+
+
+def test_clean_line_is_not_absorbed_into_a_two_line_mask():
+    # Output 0 holds two neighbouring lines side by side (one blob twice as
+    # wide as a line); output 1 a short piece of one of them. The blob is not
+    # one line, so the piece may be its own dislocation's only clean trace.
+    a, b = line(40, width=4), line(47, width=4)
+    piece = a.copy()
+    piece[40:, :] = False
+    fm = postprocess(probs_from([a | b, piece]))
+    assert fm.channels == [0, 1]
+    # With the clean lines present too, the blob goes (a union) and the piece joins its line.
+    fm = postprocess(probs_from([a | b, piece, a, b]))
+    assert fm.channels == [2, 3] and 1 in fm.merged_from[0]
+
+
+def test_line_crossing_another_keeps_its_own_mask():
+    # Two crossing dislocations predicted as one X-shaped mask plus one of
+    # them alone: the lone one is not a "piece" of the branched X.
+    a = line(30, 100)
+    b = line(100, 30)
+    short = rasterize_polyline(np.array([[40.0, 20.0], [52.0, 34.0]]), SHAPE, 4) & a
+    assert short.sum() > 20
+    fm = postprocess(probs_from([a | b, short]), PostprocessConfig(min_length_px=0))
+    assert "branched" in fm.flags[0] or "loop" in fm.flags[0]
+    assert fm.channels == [0, 1]
+
+
+def test_specks_shorter_than_min_length_are_dropped(gt):
+    dot = np.zeros(SHAPE, bool)
+    dot[40:46, 110:116] = True  # 36 px, but no line: skeleton of a few px
+    fm = postprocess(probs_from([*gt, dot]))
+    assert fm.channels == [0, 1, 2, 3]
+    fm = postprocess(probs_from([*gt, dot]), PostprocessConfig(min_length_px=0))
+    assert fm.channels == [0, 1, 2, 3, 4]
+    short = rasterize_polyline(np.array([[110.0, 20.0], [110.0, 45.0]]), SHAPE, 3)  # a 25 px line stays
+    fm = postprocess(probs_from([*gt, short]), PostprocessConfig(min_length_px=10))
+    assert fm.channels == [0, 1, 2, 3, 4]
+
+
+def test_new_settings_are_validated():
+    with pytest.raises(DislocError, match="contain_fraction"):
+        PostprocessConfig(contain_fraction=0.0)
+    with pytest.raises(DislocError, match="min_length_px"):
+        PostprocessConfig(min_length_px=-1)

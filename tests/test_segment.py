@@ -299,9 +299,11 @@ def test_real_predictor_end_to_end_and_resume(stack, checkpoint, tmp_path):
 def test_cli_segment_and_track(stack, checkpoint, tmp_path, capsys):
     out = tmp_path / "cli"
     assert _cli(["segment", str(stack), "--model", str(checkpoint), "--out", str(out), "--batch-size", "4",
-                 "--pixel-size", "0.8", "--device", "cpu"]) == 0
+                 "--pixel-size", "0.8", "--device", "cpu", "--min-length", "15", "--threshold", "0.6"]) == 0
     assert "8/8 frames" in capsys.readouterr().out
     assert read_state(out)["pixel_size_nm"] == 0.8
+    assert read_state(out)["postprocess"]["min_length_px"] == 15.0
+    assert read_state(out)["postprocess"]["threshold"] == 0.6
     rows = read_rows(out / "splines.csv")
     if len({r["dislocation_id"] for r in rows}) >= 2:
         ids = sorted({int(r["dislocation_id"]) for r in rows})

@@ -133,3 +133,10 @@ def test_pair_rows_and_parse_pairs():
         parse_pairs("1-2")
     with pytest.raises(DislocError, match="id 7"):
         pair_distance_rows(curves, {}, [(1, 7)])
+
+
+def test_curves_of_a_run_that_found_nothing_are_empty():
+    from core.export import curves_by_track
+
+    empty = {k: np.zeros(0) for k in ("frame", "dislocation_id", "point_index", "x_px", "y_px", "time_s")}
+    assert curves_by_track(empty) == ({}, {})

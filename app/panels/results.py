@@ -105,7 +105,7 @@ class FrameView:
         for k, m in enumerate(self.merged_from):
             if channel in m:
                 return k, "duplicate, merged"
-        return -1, "empty or specks"
+        return -1, "empty, specks or too short"
 
 
 def view_from_probs(index: int, image: np.ndarray, probs: np.ndarray,

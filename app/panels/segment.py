@@ -15,6 +15,7 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from core.errors import DislocError
+from core.postprocess import PostprocessConfig
 from core.project import safe_name
 from core.runs import project_model, select_model
 
@@ -98,6 +99,19 @@ class SegmentPanel(QtWidgets.QWidget):
         self.bar.setFormat("%v / %m frames")
         self.bar.setVisible(False)  # shown once a whole-video run starts
         self.status = QtWidgets.QLabel("")
+        self.min_length = QtWidgets.QDoubleSpinBox()
+        self.min_length.setRange(0.0, 500.0)
+        self.min_length.setDecimals(0)
+        self.min_length.setSuffix(" px")
+        self.min_length.setValue(PostprocessConfig.min_length_px)
+        self.min_length.setToolTip("Shortest dislocation kept: masks whose skeleton is shorter are dropped as "
+                                   "specks (0 keeps all). Applies to the next frame or video you segment.")
+        self.threshold = QtWidgets.QDoubleSpinBox()
+        self.threshold.setRange(0.05, 0.95)
+        self.threshold.setSingleStep(0.05)
+        self.threshold.setValue(PostprocessConfig.threshold)
+        self.threshold.setToolTip("Probability above which a pixel belongs to a mask (0.5 as in the paper); "
+                                  "lower finds faint lines, higher cuts noise")
         top = QtWidgets.QHBoxLayout()
         for w in (self.frame_btn, self.auto_box, None, self.video_btn, self.restart_box, self.cancel_btn,
                   self.bar, self.status):
@@ -106,6 +120,9 @@ class SegmentPanel(QtWidgets.QWidget):
             else:
                 top.addWidget(w)
         top.addStretch(1)
+        for label, w in (("Min length", self.min_length), ("Threshold", self.threshold)):
+            top.addWidget(QtWidgets.QLabel(label))
+            top.addWidget(w)
 
         self.pane = ImagePane(histogram=False)
         self.pane.pixelHovered.connect(self.ctx.pixel)
@@ -347,20 +364,24 @@ class SegmentPanel(QtWidgets.QWidget):
             if self.model_path is None:
                 self.ctx.warn(self.model_label.toolTip())
                 return
-        i, frame, path = self.index, self.image, self.model_path
+        i, frame, path, cfg = self.index, self.image, self.model_path, self.postprocess_config()
         self.status.setText(f"segmenting frame {i}…")
 
         def work():
             t0 = time.perf_counter()
             probs = self._get_predictor(path).predict(frame)[0]
-            return view_from_probs(i, frame, probs, seconds=time.perf_counter() - t0)
+            return view_from_probs(i, frame, probs, cfg, seconds=time.perf_counter() - t0)
 
         self._segmenter.submit(work)
+
+    def postprocess_config(self) -> PostprocessConfig:
+        """Post-processing settings from the panel (the rest: core's defaults)."""
+        return PostprocessConfig(threshold=self.threshold.value(), min_length_px=self.min_length.value())
 
     def show_probs(self, probs: np.ndarray, index: Optional[int] = None) -> FrameView:
         """Show given probabilities (N, H, W) for the frame on screen as if the model had produced them."""
         i = self.index if index is None else index
-        view = view_from_probs(i, self.image, probs)
+        view = view_from_probs(i, self.image, probs, self.postprocess_config())
         self._on_segmented(view)
         return view
 
@@ -449,6 +470,7 @@ class SegmentPanel(QtWidgets.QWidget):
         from core.segment import segment_video
 
         src_path, model, restart = p.frames_path, self.model_path, self.restart_box.isChecked()
+        cfg = self.postprocess_config()
         self._t0, self._first = time.monotonic(), None
         self.bar.setRange(0, max(1, len(self.ctx.frames() or [])))
         self.bar.setValue(0)
@@ -460,7 +482,7 @@ class SegmentPanel(QtWidgets.QWidget):
         def work(on_progress, should_stop):
             set_torch_threads_once()
             return segment_video(src_path, model, out, batch_size=CLI_BATCH, on_progress=on_progress,
-                                 should_stop=should_stop, restart=restart)
+                                 should_stop=should_stop, restart=restart, postprocess_config=cfg)
 
         self.job = start_job(
             work,

@@ -8,7 +8,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "evaluate", help="score models on datasets: length metric, duplicates, union IoU",
         description="Print the models x datasets table of the length metric (paper Fig. 9a), duplicate "
-        "masks per image and union IoU. With --out, also write table.csv, per_image.csv, "
+        "masks per image and union IoU, for the network's masks (the paper's protocol) and after post-processing (what segment exports). With --out, also write table.csv, per_image.csv, "
         "metric_vs_count.csv and PNG plots (metric against dislocations per image, Fig. 9b).",
         epilog="example:\n  disloc evaluate --model runs/m1/best.pt --model runs/m2/best.pt "
         "--data synth/m1-test --data synth/m2-test --out eval/",
@@ -43,7 +43,12 @@ def run(args: argparse.Namespace) -> int:
                           matching=args.matching, precision=args.precision, on_progress=bar)
     finally:
         bar.close()
+    print("network masks as they come out (the paper's protocol):")
     for key in ("metric", "duplicates", "iou"):
+        print(format_table(result, key))
+        print()
+    print("after post-processing (what 'disloc segment' and the app export):")
+    for key in ("metric_clean", "duplicates_clean"):
         print(format_table(result, key))
         print()
     if args.out:

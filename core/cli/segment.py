@@ -25,6 +25,10 @@ def register(sub) -> None:
     p.add_argument("--fps", type=float, help="frames per second (default: from the file; gives time_s)")
     p.add_argument("--gate", type=float, default=20.0, metavar="PX",
                    help="largest move (px, curve distance) between frames of one dislocation (default 20)")
+    p.add_argument("--threshold", type=float, default=0.5, metavar="P",
+                   help="probability above which a pixel belongs to a mask (default 0.5)")
+    p.add_argument("--min-length", type=float, default=20.0, metavar="PX",
+                   help="drop masks whose skeleton is shorter than this, in px (default 20; 0 keeps all)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--restart", action="store_true", help="discard earlier results in --out and start over")
     p.set_defaults(func=run)
@@ -32,6 +36,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import DislocError
+    from ..postprocess import PostprocessConfig
     from ..progress import TextBar
     from ..segment import segment_video
 
@@ -42,9 +47,11 @@ def run(args: argparse.Namespace) -> int:
         model = default_model_path()
         if not model.is_file():
             raise DislocError(f"no default model at {model}; pass --model CKPT (a .pt from 'disloc train')")
+    cfg = PostprocessConfig(threshold=args.threshold, min_length_px=args.min_length)
     bar = TextBar("segment")
     try:
         result = segment_video(args.input, model, args.out, batch_size=args.batch_size, on_progress=bar,
+                               postprocess_config=cfg,
                                pixel_size_nm=args.pixel_size, fps=args.fps, gate_px=args.gate,
                                device=None if args.device == "auto" else args.device, restart=args.restart)
     finally:
