@@ -4,13 +4,15 @@ import numpy as np
 import pytest
 
 from core.metrics import evaluate_image, summarize
+from core.postprocess import postprocess
 from core.shipped import default_model_path
 from core.synth import generate, sample_params
 
 # resources/models/README.md gives this model's length metric on these six
 # images (fp32); the floor leaves room for BLAS differences between machines
 # but not for a broken model (an untrained net scores 0.02 here).
-CARD_METRIC_ON_THESE_IMAGES = 0.561  # measured 2026-11-25, fp32
+CARD_METRIC_ON_THESE_IMAGES = 0.755  # network masks, measured 2026-11-25, fp32
+CARD_CLEAN_METRIC_ON_THESE_IMAGES = 0.687  # after core.postprocess with its defaults
 FLOOR_MARGIN = 0.08
 
 
@@ -41,3 +43,10 @@ def test_shipped_model_scores_above_the_card_floor(predictor):
     scores = [evaluate_image(p, s.masks) for p, s in zip(probs, samples)]
     metric = summarize(scores)["metric"]
     assert metric >= CARD_METRIC_ON_THESE_IMAGES - FLOOR_MARGIN, metric
+    clean = []
+    for p, s in zip(probs, samples):
+        fm = postprocess(p)
+        clean.append(evaluate_image(fm.masks.astype(np.float32) if len(fm) else np.zeros((1, 256, 256), np.float32),
+                                    s.masks))
+    metric = summarize(clean)["metric"]
+    assert metric >= CARD_CLEAN_METRIC_ON_THESE_IMAGES - FLOOR_MARGIN, metric
