@@ -5,8 +5,8 @@
     PROJECT/project.json
     PROJECT/frames/demo_video.tif        30 frames, 8-bit TIFF stack (ImageJ fps metadata)
     PROJECT/frames/truth/                 ground truth: masks per frame + centre lines (JSON)
-    PROJECT/results/demo/                 masks/, splines.csv, pair_distances.csv/.png
-    PROJECT/results/demo/agreement.json   measured agreement with the ground truth
+    PROJECT/results/demo_video/           masks/, splines.csv, pair_distances.csv/.png
+    PROJECT/results/demo_video/agreement.json   measured agreement with the ground truth
 
 and reports how well the shipped model recovered the truth: the length
 metric of method §2 on every frame and the error of the pair distances
@@ -32,7 +32,7 @@ from .progress import Progress, ProgressCallback, no_progress
 log = logging.getLogger(__name__)
 
 VIDEO_NAME = "demo_video.tif"
-RESULT_NAME = "demo"
+RESULT_NAME = "demo_video"  # results/<frames name>, where the app's Segment and Analyse panels look
 
 
 @dataclass(frozen=True)

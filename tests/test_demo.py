@@ -41,8 +41,8 @@ def test_demo_cli_writes_project_results_and_agreement(tmp_path, tiny_checkpoint
                         "--frames", "3", "--size", "128", "--no-gui"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "length metric" in r.stdout
-    out = proj / "results" / "demo"
+    out = proj / "results" / "demo_video"
+    assert "length metric" in r.stdout and str(out) in r.stdout
     agreement = json.loads((out / "agreement.json").read_text())
     assert agreement["n_frames"] == 3 and 0.0 <= agreement["length_metric"] <= 1.0
     with open(out / "splines.csv", newline="") as f:
@@ -51,6 +51,11 @@ def test_demo_cli_writes_project_results_and_agreement(tmp_path, tiny_checkpoint
     truth = load_masks(proj / "frames" / "truth" / "frame_000000.npz")
     assert truth.ndim == 3 and truth.shape[1:] == (128, 128) and truth.any()
     assert json.loads((proj / "project.json").read_text())["frames"]
+    # the app's panels look for a video's results under results/<frames name>
+    from core.project import Project, safe_name
+
+    p = Project.open(proj)
+    assert p.results_dir / safe_name(p.frames_path.name) == out
 
 
 def test_demo_without_model_says_what_to_do(tmp_path):

@@ -32,14 +32,14 @@ def _has_screen() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
+    from ..demo import RESULT_NAME, run_demo
     from ..progress import TextBar
 
     bar = TextBar("segment")
     r = run_demo(args.project, model=args.model, n_frames=args.frames, size=args.size, seed=args.seed,
                  on_progress=bar)
     bar.close()
-    out = os.path.join(os.path.abspath(args.project), "results", "demo")
+    out = os.path.join(os.path.abspath(args.project), "results", RESULT_NAME)
 
     def fmt(v, spec):
         return "n/a" if v != v else format(v, spec)
