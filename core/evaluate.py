@@ -110,9 +110,7 @@ def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: O
 def _clean_score(probs: np.ndarray, masks: np.ndarray, config, matching: str) -> ImageScore:
     from .postprocess import postprocess
 
-    fm = postprocess(probs, config)
-    pred = fm.masks.astype(np.float32) if len(fm) else np.zeros((1, *probs.shape[1:]), np.float32)
-    return evaluate_image(pred, masks, matching=matching)
+    return evaluate_image(postprocess(probs, config).masks.astype(np.float32), masks, matching=matching)
 
 
 def _image_loss(probs: np.ndarray, masks: np.ndarray, n: int, method: str, empty_weight: float) -> float:
