@@ -170,9 +170,7 @@ def run_demo(project_dir: PathLike, model: Optional[PathLike] = None, n_frames: 
     # Length metric per frame: the saved (merged, cleaned) masks against the truth.
     scores = []
     for f, s in enumerate(samples):
-        pred = load_masks(out / "masks" / f"frame_{f:06d}.npz").astype(np.float32)
-        if len(pred) == 0:
-            pred = np.zeros((1, *s.image.shape), np.float32)
+        pred = load_masks(out / "masks" / f"frame_{f:06d}.npz").astype(np.float32)  # (0, H, W) when none
         scores.append(evaluate_image(pred, s.masks))
     summary = summarize(scores)
 

@@ -198,6 +198,7 @@ def _run(src, predictor, checkpoint, out, batch_size, on_progress, should_stop, 
     elif state_path.exists():
         state = read_json(state_path)
         _check_same_run(state, ident, state_path)
+        _check_same_settings(state, cfg, state_path)
     try:
         (out / MASK_DIR).mkdir(parents=True, exist_ok=True)
         if state is None:
@@ -307,6 +308,20 @@ def _check_same_run(state: dict, ident: dict, path: Path) -> None:
         if state.get(key) != ident[key]:
             raise DislocError(f"{path.parent}: holds results of another run ({key} was {state.get(key)!r}, now "
                               f"{ident[key]!r}); choose another --out folder or pass --restart to overwrite")
+
+
+def _check_same_settings(state: dict, cfg: PostprocessConfig, path: Path) -> None:
+    """Resuming with other post-processing settings would mix two kinds of frames in one result: refuse."""
+    before = state.get("postprocess")
+    if not isinstance(before, dict):
+        return
+    before = {**PostprocessConfig().to_dict(), **before}  # settings added since that run: their defaults
+    now = cfg.to_dict()
+    changed = [k for k in now if before.get(k) != now[k]]
+    if changed:
+        what = ", ".join(f"{k} {before.get(k)} -> {now[k]}" for k in changed)
+        raise DislocError(f"{path.parent}: its frames were post-processed with other settings ({what}); "
+                          "run again with the earlier settings to resume, or pass --restart to redo all frames")
 
 
 def _clear(out: Path) -> None:

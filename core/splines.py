@@ -32,6 +32,7 @@ SKELETON_NOISE_PX = 0.35
 BRANCH_MIN_PX = 10
 
 _SQRT2 = math.sqrt(2.0)
+_EIGHT = np.ones((3, 3), bool)
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,9 @@ def skeleton_path(mask: np.ndarray) -> Optional[SkeletonPath]:
     SkeletonPath or None
         None for an empty mask.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components, dijkstra
+    from scipy import ndimage
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
     from skimage.morphology import skeletonize
 
     rows = np.flatnonzero(mask.any(axis=1))
@@ -125,9 +127,11 @@ def skeleton_path(mask: np.ndarray) -> Optional[SkeletonPath]:
     if not skel.any():  # a blob too small to thin: keep its brightest idea of a centre
         skel = np.zeros_like(crop)
         skel[int(np.median(np.nonzero(crop)[0])), int(np.median(np.nonzero(crop)[1]))] = True
+    lab, n_pieces = ndimage.label(skel, structure=_EIGHT)
+    piece = skel if n_pieces == 1 else lab == np.bincount(lab.ravel())[1:].argmax() + 1
     h, w = skel.shape
     idx = -np.ones((h + 2, w + 2), np.int64)  # padded index image: -1 = background
-    pr, pc = np.nonzero(skel)
+    pr, pc = np.nonzero(piece)
     n = pr.size
     idx[pr + 1, pc + 1] = np.arange(n)
     src, dst, wt = [], [], []
@@ -137,46 +141,37 @@ def skeleton_path(mask: np.ndarray) -> Optional[SkeletonPath]:
         src.append(np.nonzero(ok)[0])
         dst.append(nb[ok])
         wt.append(np.full(int(ok.sum()), cost))
-    src_a, dst_a, wt_a = np.concatenate(src), np.concatenate(dst), np.concatenate(wt)
-    graph = coo_matrix((wt_a, (src_a, dst_a)), shape=(n, n)).tocsr()
-    n_pieces, labels = connected_components(graph, directed=False)
-    piece = np.bincount(labels).argmax()
-    nodes = np.nonzero(labels == piece)[0]
-    sub = graph if n_pieces == 1 else graph[nodes][:, nodes]
-    sub = (sub + sub.T).tocsr()
-    degree = np.diff(sub.indptr)
+    # Both directions in one build: the graph is symmetric, so the searches run it as directed.
+    s_a, d_a = np.concatenate(src + dst), np.concatenate(dst + src)
+    graph = csr_matrix((np.concatenate(wt + wt), (s_a, d_a)), shape=(n, n))
+    degree = np.bincount(s_a, minlength=n)
+    nodes = np.arange(n)
     loop = False
-    if nodes.size > 3 and degree.min() >= 2:
+    if n > 3 and degree.min() >= 2:
         # A closed ring has no end: cut it at its first pixel so the path runs all round.
         loop = True
-        keep = np.ones(nodes.size, bool)
-        keep[0] = False
-        nodes = nodes[keep]
-        sub = sub[keep][:, keep]
-    start = _farthest(sub, 0, dijkstra)[0]
-    end, dist, pred = _farthest(sub, start, dijkstra)
+        nodes = nodes[1:]
+        graph = graph[1:][:, 1:]
+    start = _farthest(graph, 0, dijkstra)[0]
+    end, dist, pred = _farthest(graph, start, dijkstra)
     order = [end]
     while order[-1] != start:
         order.append(pred[order[-1]])
-    order = np.asarray(order[::-1])
-    path_nodes = nodes[order]
+    path_nodes = nodes[np.asarray(order[::-1])]
     xy = np.column_stack([pc[path_nodes] + c0, pr[path_nodes] + r0]).astype(np.float64)
     side = 0
     off = np.ones(n, bool)
     off[path_nodes] = False
-    off &= labels == piece
     if off.any():
-        from scipy import ndimage
-
         off_img = np.zeros_like(skel)
         off_img[pr[off], pc[off]] = True
-        lab, k = ndimage.label(off_img, structure=np.ones((3, 3), bool))
+        lab, k = ndimage.label(off_img, structure=_EIGHT)
         side = int(np.bincount(lab.ravel())[1:].max()) if k else 0
     return SkeletonPath(xy=xy, length_px=float(dist[end]), side_branch_px=side, n_pieces=int(n_pieces), loop=loop)
 
 
 def _farthest(graph, source: int, dijkstra):
-    dist, pred = dijkstra(graph, directed=False, indices=source, return_predecessors=True)
+    dist, pred = dijkstra(graph, directed=True, indices=source, return_predecessors=True)
     dist = np.where(np.isfinite(dist), dist, -1.0)
     far = int(np.argmax(dist))
     return far, dist, pred

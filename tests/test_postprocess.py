@@ -190,3 +190,51 @@ def test_new_settings_are_validated():
         PostprocessConfig(contain_fraction=0.0)
     with pytest.raises(DislocError, match="min_length_px"):
         PostprocessConfig(min_length_px=-1)
+
+
+def test_pieces_of_one_line_end_to_end_are_joined(gt):
+    # The network often breaks one dislocation into two outputs with a gap
+    # between them (a crossing, a faint stretch): they become one mask again.
+    from core.metrics import skeleton_length
+
+    whole = line(60, 80)
+    top, bottom = whole.copy(), whole.copy()
+    top[40:, :] = False
+    bottom[:55, :] = False  # a 15 px gap
+    others = [gt[0], gt[3]]
+    fm = postprocess(probs_from([*others, top, bottom]))
+    assert len(fm) == 3
+    k = [i for i, f in enumerate(fm.flags) if "joined" in f]
+    assert len(k) == 1
+    k = k[0]
+    assert sorted([fm.channels[k], *fm.merged_from[k]]) == [2, 3]
+    assert fm.paths[k].n_pieces == 1  # the gap is bridged: one line, one spline
+    joined = fm.masks[k]
+    assert abs(skeleton_length(joined) - skeleton_length(whole)) < 6.0
+    assert (joined & ~ndimage.binary_dilation(whole, iterations=2)).sum() == 0  # no stray pixels
+    # With joining off, the two pieces stay apart.
+    fm = postprocess(probs_from([*others, top, bottom]), PostprocessConfig(join_gap_px=0))
+    assert len(fm) == 4 and not any("joined" in f for f in fm.flags)
+
+
+def test_neighbours_of_a_pileup_are_not_joined():
+    # Ends close together but side by side (pileup neighbours ending on one
+    # slip trace), or meeting at a right angle: different dislocations.
+    a, b = line(40, width=3, y1=60.0), line(50, width=3, y1=62.0)
+    fm = postprocess(probs_from([a, b]))
+    assert len(fm) == 2
+    down = rasterize_polyline(np.array([[30.0, 10.0], [30.0, 50.0]]), SHAPE, 3)
+    across = rasterize_polyline(np.array([[36.0, 56.0], [90.0, 56.0]]), SHAPE, 3)
+    fm = postprocess(probs_from([down, across]))
+    assert len(fm) == 2 and not any("joined" in f for f in fm.flags)
+    # A piece off to the side of a line's end (a lateral offset) is not its continuation either.
+    top = rasterize_polyline(np.array([[30.0, 5.0], [30.0, 40.0]]), SHAPE, 3)
+    side = rasterize_polyline(np.array([[52.0, 50.0], [52.0, 90.0]]), SHAPE, 3)
+    assert len(postprocess(probs_from([top, side]))) == 2
+
+
+def test_join_settings_are_validated():
+    with pytest.raises(DislocError, match="join_gap_px"):
+        PostprocessConfig(join_gap_px=-1)
+    with pytest.raises(DislocError, match="join_angle_deg"):
+        PostprocessConfig(join_angle_deg=95)

@@ -163,6 +163,21 @@ def test_resume_after_stop_writes_no_duplicate_rows(stack, reference, tmp_path):
     assert (tmp_path / "splines.csv").read_bytes() == (ref_out / "splines.csv").read_bytes()
 
 
+def test_resume_with_other_settings_is_refused(stack, reference, tmp_path):
+    from core.postprocess import PostprocessConfig
+
+    ref_out, _ = reference
+    with pytest.raises(Cancelled):
+        segment_video(stack, ThresholdSegmenter(), tmp_path, batch_size=2, should_stop=stop_after(3))
+    before = (tmp_path / "splines.csv").read_bytes()
+    with pytest.raises(DislocError, match=r"min_length_px 20.0 -> 5.*--restart"):
+        segment_video(stack, ThresholdSegmenter(), tmp_path, postprocess_config=PostprocessConfig(min_length_px=5))
+    assert (tmp_path / "splines.csv").read_bytes() == before  # nothing lost, nothing mixed
+    result = segment_video(stack, ThresholdSegmenter(), tmp_path)  # the same settings resume
+    assert result.resumed_from == 3
+    assert (tmp_path / "splines.csv").read_bytes() == (ref_out / "splines.csv").read_bytes()
+
+
 def test_resume_cuts_a_half_written_tail(stack, reference, tmp_path):
     ref_out, _ = reference
     with pytest.raises(Cancelled):

@@ -106,6 +106,14 @@ class SegmentPanel(QtWidgets.QWidget):
         self.min_length.setValue(PostprocessConfig.min_length_px)
         self.min_length.setToolTip("Shortest dislocation kept: masks whose skeleton is shorter are dropped as "
                                    "specks (0 keeps all). Applies to the next frame or video you segment.")
+        self.join_gap = QtWidgets.QDoubleSpinBox()
+        self.join_gap.setRange(0.0, 200.0)
+        self.join_gap.setDecimals(0)
+        self.join_gap.setSuffix(" px")
+        self.join_gap.setValue(PostprocessConfig.join_gap_px)
+        self.join_gap.setToolTip("Two masks that continue one line end to end across a gap up to this wide "
+                                 "become one dislocation (0 never joins). Applies to the next frame or video "
+                                 "you segment.")
         self.threshold = QtWidgets.QDoubleSpinBox()
         self.threshold.setRange(0.05, 0.95)
         self.threshold.setSingleStep(0.05)
@@ -120,7 +128,8 @@ class SegmentPanel(QtWidgets.QWidget):
             else:
                 top.addWidget(w)
         top.addStretch(1)
-        for label, w in (("Min length", self.min_length), ("Threshold", self.threshold)):
+        for label, w in (("Min length", self.min_length), ("Join gaps", self.join_gap),
+                         ("Threshold", self.threshold)):
             top.addWidget(QtWidgets.QLabel(label))
             top.addWidget(w)
 
@@ -376,7 +385,8 @@ class SegmentPanel(QtWidgets.QWidget):
 
     def postprocess_config(self) -> PostprocessConfig:
         """Post-processing settings from the panel (the rest: core's defaults)."""
-        return PostprocessConfig(threshold=self.threshold.value(), min_length_px=self.min_length.value())
+        return PostprocessConfig(threshold=self.threshold.value(), min_length_px=self.min_length.value(),
+                                 join_gap_px=self.join_gap.value())
 
     def show_probs(self, probs: np.ndarray, index: Optional[int] = None) -> FrameView:
         """Show given probabilities (N, H, W) for the frame on screen as if the model had produced them."""

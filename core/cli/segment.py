@@ -29,6 +29,9 @@ def register(sub) -> None:
                    help="probability above which a pixel belongs to a mask (default 0.5)")
     p.add_argument("--min-length", type=float, default=20.0, metavar="PX",
                    help="drop masks whose skeleton is shorter than this, in px (default 20; 0 keeps all)")
+    p.add_argument("--join-gap", type=float, default=30.0, metavar="PX",
+                   help="join two masks that continue one line across a gap up to this wide, in px "
+                        "(default 30; 0 never joins)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--restart", action="store_true", help="discard earlier results in --out and start over")
     p.set_defaults(func=run)
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         model = default_model_path()
         if not model.is_file():
             raise DislocError(f"no default model at {model}; pass --model CKPT (a .pt from 'disloc train')")
-    cfg = PostprocessConfig(threshold=args.threshold, min_length_px=args.min_length)
+    cfg = PostprocessConfig(threshold=args.threshold, min_length_px=args.min_length, join_gap_px=args.join_gap)
     bar = TextBar("segment")
     try:
         result = segment_video(args.input, model, args.out, batch_size=args.batch_size, on_progress=bar,
