@@ -6,10 +6,14 @@ Per frame, in this order:
 2. remove specks: connected pieces smaller than ``min_size_px``; drop
    masks covering more than ``max_area_fraction`` of the frame (a line is
    thin: such a blob is a failed prediction, not a dislocation);
-3. split a mask whose pieces lie far apart (a gap of at least
-   ``split_gap_px``): each group of pieces becomes its own mask, flagged
-   ``split``; pieces closer than that stay together, flagged
-   ``several_components`` (probably one broken line, maybe two lines);
+3. split a mask into its separate pieces (a gap of more than
+   ``split_gap_px``, default 2 px): each group of pieces becomes its own
+   mask, flagged ``split``; pieces closer than that stay together, flagged
+   ``several_components``. One network output often holds two or three
+   neighbours of a pileup a few px apart; pieces of one broken line are
+   put back together by step 6, which looks at their direction, not just
+   their distance (on 80 validation images a 12 px gap scored 0.756, 2 px
+   with step 6 0.810);
 4. merge duplicates: masks whose Dice loss (1 - Dice) is below 0.5 show the
    same dislocation; the one with the higher mean probability is kept (the
    larger one on a tie) and the others are listed in ``merged_from``;
@@ -52,7 +56,7 @@ class PostprocessConfig:
     threshold: float = 0.5
     min_size_px: int = 20
     merge_dice_loss: float = 0.5
-    split_gap_px: float = 12.0
+    split_gap_px: float = 2.0
     max_area_fraction: float = 0.25
     contain_fraction: float = 0.8
     min_length_px: float = 20.0

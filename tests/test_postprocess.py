@@ -151,7 +151,7 @@ def test_clean_line_is_not_absorbed_into_a_two_line_mask():
     # Output 0 holds two neighbouring lines side by side (one blob twice as
     # wide as a line); output 1 a short piece of one of them. The blob is not
     # one line, so the piece may be its own dislocation's only clean trace.
-    a, b = line(40, width=4), line(47, width=4)
+    a, b = line(40, width=4), line(45, width=4)  # touching: one piece, not split
     piece = a.copy()
     piece[40:, :] = False
     fm = postprocess(probs_from([a | b, piece]))
@@ -190,6 +190,16 @@ def test_new_settings_are_validated():
         PostprocessConfig(contain_fraction=0.0)
     with pytest.raises(DislocError, match="min_length_px"):
         PostprocessConfig(min_length_px=-1)
+
+
+def test_neighbours_in_one_output_become_separate_masks():
+    # One output holding three pileup neighbours 6 px apart (gaps of 3 px):
+    # three dislocations, not one mask three lines wide.
+    lines = [line(x, width=3) for x in (40, 46, 52)]
+    fm = postprocess(probs_from([lines[0] | lines[1] | lines[2]]))
+    assert len(fm) == 3 and all("split" in f for f in fm.flags)
+    for m in lines:
+        assert max((m & k).sum() / m.sum() for k in fm.masks) > 0.95
 
 
 def test_pieces_of_one_line_end_to_end_are_joined(gt):
