@@ -310,6 +310,10 @@ def _check_same_run(state: dict, ident: dict, path: Path) -> None:
                               f"{ident[key]!r}); choose another --out folder or pass --restart to overwrite")
 
 
+# Post-processing settings a user can choose (disloc segment options, Segment panel boxes).
+_USER_SETTINGS = {"threshold", "min_length_px", "join_gap_px"}
+
+
 def _check_same_settings(state: dict, cfg: PostprocessConfig, path: Path) -> None:
     """Resuming with other post-processing settings would mix two kinds of frames in one result: refuse."""
     before = state.get("postprocess")
@@ -320,8 +324,11 @@ def _check_same_settings(state: dict, cfg: PostprocessConfig, path: Path) -> Non
     changed = [k for k in now if before.get(k) != now[k]]
     if changed:
         what = ", ".join(f"{k} {before.get(k)} -> {now[k]}" for k in changed)
-        raise DislocError(f"{path.parent}: its frames were post-processed with other settings ({what}); "
-                          "run again with the earlier settings to resume, or pass --restart to redo all frames")
+        if set(changed) <= _USER_SETTINGS:
+            hint = "run again with the earlier settings to resume, or pass --restart to redo all frames"
+        else:  # a default changed between versions: no option gives the old one back
+            hint = "they came from an earlier version; pass --restart to redo all frames"
+        raise DislocError(f"{path.parent}: its frames were post-processed with other settings ({what}); {hint}")
 
 
 def _clear(out: Path) -> None:

@@ -13,6 +13,7 @@ import argparse
 import csv
 import errno
 import io
+import json
 import os
 from pathlib import Path
 
@@ -173,6 +174,14 @@ def test_resume_with_other_settings_is_refused(stack, reference, tmp_path):
     with pytest.raises(DislocError, match=r"min_length_px 20.0 -> 5.*--restart"):
         segment_video(stack, ThresholdSegmenter(), tmp_path, postprocess_config=PostprocessConfig(min_length_px=5))
     assert (tmp_path / "splines.csv").read_bytes() == before  # nothing lost, nothing mixed
+    # A default that changed between versions: no option brings it back, so only --restart helps.
+    state = read_state(tmp_path)
+    state["postprocess"]["split_gap_px"] = 12.0
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+    with pytest.raises(DislocError, match=r"split_gap_px 12.0 -> 2.0.*earlier version.*--restart"):
+        segment_video(stack, ThresholdSegmenter(), tmp_path)
+    state["postprocess"]["split_gap_px"] = 2.0
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
     result = segment_video(stack, ThresholdSegmenter(), tmp_path)  # the same settings resume
     assert result.resumed_from == 3
     assert (tmp_path / "splines.csv").read_bytes() == (ref_out / "splines.csv").read_bytes()
