@@ -94,7 +94,7 @@ class Spline:
                       ang, -self.curvature[::-1], self.flags)
 
 
-def skeleton_path(mask: np.ndarray) -> Optional[SkeletonPath]:
+def skeleton_path(mask: np.ndarray, box: Optional[tuple] = None) -> Optional[SkeletonPath]:
     """Lee-skeletonise a mask and order its pixels into one path.
 
     The path is the longest shortest path through the 8-neighbour skeleton
@@ -105,6 +105,8 @@ def skeleton_path(mask: np.ndarray) -> Optional[SkeletonPath]:
     Parameters
     ----------
     mask : ndarray, bool (H, W)
+    box : (row0, row1, col0, col1), optional
+        The mask's bounding box (end exclusive) when the caller knows it: saves two scans of the image.
 
     Returns
     -------
@@ -113,16 +115,20 @@ def skeleton_path(mask: np.ndarray) -> Optional[SkeletonPath]:
     """
     from scipy import ndimage
     from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import dijkstra
+    from scipy.sparse.csgraph import depth_first_order, dijkstra
     from skimage.morphology import skeletonize
 
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
-    r0, r1 = max(rows[0] - 1, 0), rows[-1] + 2
-    c0, c1 = max(cols[0] - 1, 0), cols[-1] + 2
+    if box is None:
+        rows = np.flatnonzero(mask.any(axis=1))
+        if rows.size == 0:
+            return None
+        cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
+        box = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1)
+    r0, r1 = max(box[0] - 1, 0), box[1] + 1
+    c0, c1 = max(box[2] - 1, 0), box[3] + 1
     crop = np.ascontiguousarray(mask[r0:r1, c0:c1], dtype=bool)
+    if not crop.any():
+        return None
     skel = skeletonize(crop, method="lee").astype(bool)
     if not skel.any():  # a blob too small to thin: keep its brightest idea of a centre
         skel = np.zeros_like(crop)
@@ -152,12 +158,26 @@ def skeleton_path(mask: np.ndarray) -> Optional[SkeletonPath]:
         loop = True
         nodes = nodes[1:]
         graph = graph[1:][:, 1:]
-    start = _farthest(graph, 0, dijkstra)[0]
-    end, dist, pred = _farthest(graph, start, dijkstra)
-    order = [end]
-    while order[-1] != start:
-        order.append(pred[order[-1]])
-    path_nodes = nodes[np.asarray(order[::-1])]
+    ends = np.flatnonzero(degree == 1)
+    if not loop and ends.size == 2 and degree.max() <= 2:
+        # A plain line (most masks): its pixels in walking order straight from a depth-first
+        # search, the same path and direction as the two sweeps below, several times faster.
+        walk = depth_first_order(graph, int(ends[0]), directed=True, return_predecessors=False)
+        step = np.where((pr[walk[1:]] != pr[walk[:-1]]) & (pc[walk[1:]] != pc[walk[:-1]]), _SQRT2, 1.0)
+        arc = np.concatenate([[0.0], np.cumsum(step)])
+        total = float(arc[-1])
+        at0 = float(arc[int(np.flatnonzero(walk == 0)[0])])
+        # The sweeps start from the end farther from pixel 0 (the lower index on a tie).
+        if total - at0 > at0 or (total - at0 == at0 and ends[1] < ends[0]):
+            walk = walk[::-1]
+        path_nodes, length = walk, total
+    else:
+        start = _farthest(graph, 0, dijkstra)[0]
+        end, dist, pred = _farthest(graph, start, dijkstra)
+        order = [end]
+        while order[-1] != start:
+            order.append(pred[order[-1]])
+        path_nodes, length = nodes[np.asarray(order[::-1])], float(dist[end])
     xy = np.column_stack([pc[path_nodes] + c0, pr[path_nodes] + r0]).astype(np.float64)
     side = 0
     off = np.ones(n, bool)
@@ -167,7 +187,7 @@ def skeleton_path(mask: np.ndarray) -> Optional[SkeletonPath]:
         off_img[pr[off], pc[off]] = True
         lab, k = ndimage.label(off_img, structure=_EIGHT)
         side = int(np.bincount(lab.ravel())[1:].max()) if k else 0
-    return SkeletonPath(xy=xy, length_px=float(dist[end]), side_branch_px=side, n_pieces=int(n_pieces), loop=loop)
+    return SkeletonPath(xy=xy, length_px=length, side_branch_px=side, n_pieces=int(n_pieces), loop=loop)
 
 
 def _farthest(graph, source: int, dijkstra):

@@ -178,9 +178,9 @@ def test_resume_with_other_settings_is_refused(stack, reference, tmp_path):
     state = read_state(tmp_path)
     state["postprocess"]["split_gap_px"] = 12.0
     (tmp_path / STATE_FILE).write_text(json.dumps(state))
-    with pytest.raises(DislocError, match=r"split_gap_px 12.0 -> 2.0.*earlier version.*--restart"):
+    with pytest.raises(DislocError, match=r"split_gap_px 12.0 -> 1.0.*earlier version.*--restart"):
         segment_video(stack, ThresholdSegmenter(), tmp_path)
-    state["postprocess"]["split_gap_px"] = 2.0
+    state["postprocess"]["split_gap_px"] = 1.0
     (tmp_path / STATE_FILE).write_text(json.dumps(state))
     result = segment_video(stack, ThresholdSegmenter(), tmp_path)  # the same settings resume
     assert result.resumed_from == 3
