@@ -61,8 +61,12 @@ def curve_distance_matrix(curves_a: Sequence[np.ndarray], curves_b: Sequence[np.
         gap = np.maximum(lo_b[None] - hi_a[:, None], lo_a[:, None] - hi_b[None]).max(-1)  # (Ka, Kb) box gap
         ia, ib = np.nonzero(gap <= gate)
     if ia.size:
-        d = np.sqrt(((A[ia][:, :, None, :] - B[ib][:, None, :, :]) ** 2).sum(-1))  # (P, n, m)
-        out[ia, ib] = 0.5 * (d.min(axis=2).mean(axis=1) + d.min(axis=1).mean(axis=1))
+        # Squared distances as |a|^2 + |b|^2 - 2 a.b (one batched product, no (P, n, m, 2) array);
+        # the square root only of the nearest ones.
+        Aa, Bb = A[ia], B[ib]
+        d2 = (Aa ** 2).sum(-1)[:, :, None] + (Bb ** 2).sum(-1)[:, None, :] - 2.0 * np.matmul(Aa, Bb.transpose(0, 2, 1))
+        np.maximum(d2, 0.0, out=d2)
+        out[ia, ib] = 0.5 * (np.sqrt(d2.min(axis=2)).mean(axis=1) + np.sqrt(d2.min(axis=1)).mean(axis=1))
     return out
 
 
