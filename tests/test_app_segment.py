@@ -183,6 +183,9 @@ def test_whole_video_cancel_resume_writes_what_core_writes(qtbot, win, checkpoin
     with qtbot.waitSignal(panel.videoDone, timeout=60000):
         panel.segment_video()
     assert not panel.restart_box.isChecked()
+    # The panel's own background work (loading results, warming the model) ends before this
+    # thread runs torch too: two threads starting OpenMP work at once is what we avoid.
+    qtbot.waitUntil(lambda: not workers.live_jobs(), timeout=30000)
     ref = tmp_path / "cli"
     segment_video(win.ctx.project.frames_path, checkpoint, ref)  # the CLI defaults
     assert (out / "splines.csv").read_text() == (ref / "splines.csv").read_text()
