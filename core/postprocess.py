@@ -290,6 +290,8 @@ def _absorb_pieces(masks: np.ndarray, keep: list[int], merged: list[list[int]], 
 
 
 _END_PX = 8.0  # the direction of a line's end is taken over its last 8 px
+_OVERLAP_PX = 15.0  # pieces of one line may overshoot each other by this much (px) and still join
+_SIDEWAYS_PX = 2.5  # ... when they lie at most this far apart sideways (px): pileup neighbours lie farther
 
 
 def _end_directions(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -309,7 +311,9 @@ def _join_ends(masks: np.ndarray, scores: np.ndarray, keep: list[int], merged: l
     ``_END_PX`` long) are pieces of one dislocation when an end of one faces
     an end of the other: the ends are at most ``join_gap_px`` apart, each
     end points at the other within ``join_angle_deg`` and the two lines
-    run on rather than side by side. Neighbours in a pileup end on the same
+    run on rather than side by side; or the two ends overshoot each other
+    by at most ``_OVERLAP_PX`` while lying within ``_SIDEWAYS_PX`` of one
+    line (pieces that overlap a little). Neighbours in a pileup end on the same
     slip trace pointing the same way, so they never qualify. The closest,
     straightest pairs go first and each end joins once; chains of pieces
     become one mask. The gap is bridged with a stroke as wide as the
@@ -342,8 +346,14 @@ def _join_ends(masks: np.ndarray, scores: np.ndarray, keep: list[int], merged: l
     facing_b = -np.einsum("abk,bk->ab", unit, dirs)  # end b points at end a
     opposed = -(dirs @ dirs.T)  # the two lines run on, not side by side
     close = dist <= 2.0  # touching ends: their gap has no reliable direction
-    ok = ((dist <= config.join_gap_px) & (owner[:, None] != owner[None, :])
-          & (opposed >= cos_max) & (close | ((facing_a >= cos_max) & (facing_b >= cos_max))))
+    # Pieces whose ends overshoot each other a little on one line (the ends point away
+    # from each other, one line width apart at most sideways) are also one line.
+    side_a = np.abs(gap[..., 0] * dirs[:, None, 1] - gap[..., 1] * dirs[:, None, 0])  # end b off the line of end a
+    side_b = np.abs(gap[..., 0] * dirs[None, :, 1] - gap[..., 1] * dirs[None, :, 0])
+    overlap = ((facing_a <= -cos_max) & (facing_b <= -cos_max) & (dist <= _OVERLAP_PX)
+               & (np.maximum(side_a, side_b) <= _SIDEWAYS_PX))
+    ok = ((dist <= config.join_gap_px) & (owner[:, None] != owner[None, :]) & (opposed >= cos_max)
+          & (close | overlap | ((facing_a >= cos_max) & (facing_b >= cos_max))))
     a_idx, b_idx = np.nonzero(np.triu(ok, 1))
     if a_idx.size == 0:
         return keep

@@ -227,6 +227,17 @@ def test_pieces_of_one_line_end_to_end_are_joined(gt):
     assert len(fm) == 4 and not any("joined" in f for f in fm.flags)
 
 
+def test_pieces_overshooting_each_other_on_one_line_are_joined():
+    # The network's two pieces of one line overlap by 10 px, 1 px apart sideways.
+    top = rasterize_polyline(np.array([[50.0, 5.0], [50.0, 50.0]]), SHAPE, 3)
+    bottom = rasterize_polyline(np.array([[51.0, 40.0], [51.0, 90.0]]), SHAPE, 3)
+    fm = postprocess(probs_from([top, bottom]))
+    assert len(fm) == 1 and "joined" in fm.flags[0]
+    # Two neighbours of a pileup 6 px apart, their ends passing each other: two lines.
+    other = rasterize_polyline(np.array([[56.0, 40.0], [56.0, 90.0]]), SHAPE, 3)
+    assert len(postprocess(probs_from([top, other]))) == 2
+
+
 def test_neighbours_of_a_pileup_are_not_joined():
     # Ends close together but side by side (pileup neighbours ending on one
     # slip trace), or meeting at a right angle: different dislocations.
