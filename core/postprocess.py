@@ -26,7 +26,10 @@ Per frame, in this order:
    dislocation into two outputs with a gap between them; two single-line
    masks whose ends face each other across at most ``join_gap_px`` (each
    end pointing at the other within ``join_angle_deg``) become one mask,
-   the gap bridged, flagged ``joined``. Then drop masks whose skeleton is
+   the gap bridged, flagged ``joined``; then compare skeletons: a mask
+   tracing the same line as a longer one a few px to the side is a
+   duplicate, and two that overlap end to end are joined (see
+   :func:`_same_line`). Then drop masks whose skeleton is
    shorter than ``min_length_px``: network specks in the background, not lines;
 7. flag masks whose skeleton branches (a side branch of at least
    ``splines.BRANCH_MIN_PX``) or closes into a loop: they likely hold more
@@ -207,6 +210,7 @@ def postprocess(probs: np.ndarray, config: PostprocessConfig = PostprocessConfig
     joined: set = set()
     if config.join_gap_px > 0:
         keep_idx = _join_ends(masks, scores, keep_idx, merged, paths, config, joined, boxes, areas)
+        keep_idx = _same_line(masks, scores, keep_idx, merged, paths, joined, boxes, areas)
     if config.min_length_px > 0:
         keep_idx = [i for i in keep_idx if not _shorter_than(masks[i], config.min_length_px, boxes[i])]
     if not keep_idx:
@@ -425,6 +429,98 @@ def _areas(masks: np.ndarray) -> np.ndarray:
     instead, about 15 times slower on a frame of 20 masks.
     """
     return np.array([np.count_nonzero(m) for m in masks], np.int64)
+
+
+_NEAR_PX = 3.0  # a skeleton point this close (px) to another mask's skeleton lies on the same line
+
+
+def _resample(xy: np.ndarray, step: float = 2.0) -> np.ndarray:
+    """Points every ``step`` px along a path (x, y), ends included."""
+    seg = np.hypot(*np.diff(xy, axis=0).T)
+    arc = np.concatenate([[0.0], np.cumsum(seg)])
+    if arc[-1] <= step:
+        return xy[[0, -1]]
+    t = np.linspace(0.0, arc[-1], int(np.ceil(arc[-1] / step)) + 1)
+    return np.column_stack([np.interp(t, arc, xy[:, 0]), np.interp(t, arc, xy[:, 1])])
+
+
+def _same_line(masks: np.ndarray, scores: np.ndarray, keep: list[int], merged: list[list[int]], paths: dict,
+               joined: set, boxes: list, areas: np.ndarray) -> list[int]:
+    """Settle single-line masks that trace the same line as a longer one, a few px off.
+
+    The Dice and containment rules compare pixels, so a second trace of a
+    line shifted by 2-3 px sideways escapes both. Here skeletons are
+    compared: when 80 % of a shorter mask's skeleton lies within
+    ``_NEAR_PX`` of a longer single-line mask's skeleton, it is a duplicate
+    and merges into it; when only one end of it does, and that stretch
+    reaches an end of the longer one, the two overlap end to end and are
+    joined into one mask (flagged ``joined``). A mask that meets another
+    only in the middle (a crossing, a neighbour touching) stays apart.
+    """
+    from scipy.spatial import cKDTree
+
+    lines, trees = {}, {}
+    for i in keep:
+        p = paths.get(i)
+        if p is None or p.branched or p.loop or p.n_pieces > 1 or len(p.xy) < 3:
+            continue
+        lines[i] = _resample(p.xy)
+    if len(lines) < 2:
+        return keep
+
+    def tree(j):  # points every 1 px along j: nearest-point distance within 0.5 px of the curve's
+        if j not in trees:
+            trees[j] = cKDTree(_resample(paths[j].xy, 1.0))
+        return trees[j]
+
+    order = sorted(lines, key=lambda i: (-paths[i].length_px, i))
+    gone: set = set()
+    for a, j in enumerate(order):  # j: the longer line
+        if j in gone:
+            continue
+        for i in order[a + 1:]:  # i: a shorter one
+            if i in gone or j in gone:
+                continue
+            r0, r1, c0, c1 = boxes[i]
+            s0, s1, d0, d1 = boxes[j]
+            if r0 > s1 + _NEAR_PX or s0 > r1 + _NEAR_PX or c0 > d1 + _NEAR_PX or d0 > c1 + _NEAR_PX:
+                continue
+            near = tree(j).query(lines[i], distance_upper_bound=_NEAR_PX + 1e-9)[0] <= _NEAR_PX
+            if not near.any():
+                continue
+            if near.mean() >= 0.8:
+                merged[j].extend([i, *merged[i]])
+                merged[i] = []
+                gone.add(i)
+                continue
+            n_near = int(near.sum())
+            at_start, at_end = near[:n_near].all(), near[-n_near:].all()
+            if n_near < 4 or not (at_start or at_end):
+                continue  # meets j in the middle, or only touches it
+            # The stretch of i on j must reach one of j's ends: an end-to-end overlap.
+            stretch = lines[i][:n_near] if at_start else lines[i][-n_near:]
+            ends_j = lines[j][[0, -1]]
+            if np.hypot(*(ends_j[:, None, :] - stretch[None, :, :]).transpose(2, 0, 1)).min() > _NEAR_PX + 1.0:
+                continue
+            union = masks[i] | masks[j]
+            path = skeleton_path(union, _box(union))
+            if path is None or path.branched or path.loop or path.n_pieces > 1:
+                continue
+            host, other = (j, i) if areas[j] >= areas[i] else (i, j)
+            scores[host] = float((scores[i] * areas[i] + scores[j] * areas[j]) / (areas[i] + areas[j]))
+            masks[host] = union
+            boxes[host] = _box(union)
+            areas[host] = np.count_nonzero(union)
+            paths[host] = path
+            lines[host] = _resample(path.xy)
+            trees.pop(host, None)
+            merged[host].extend([other, *merged[other]])
+            merged[other] = []
+            joined.add(host)
+            gone.add(other)
+            if other == j:
+                break
+    return [i for i in keep if i not in gone]
 
 
 def _box(mask: np.ndarray) -> tuple[int, int, int, int]:

@@ -259,3 +259,31 @@ def test_join_settings_are_validated():
         PostprocessConfig(join_gap_px=-1)
     with pytest.raises(DislocError, match="join_angle_deg"):
         PostprocessConfig(join_angle_deg=95)
+
+
+def test_second_trace_of_a_line_a_few_px_off_is_a_duplicate():
+    # Two outputs trace one line, the second 2 px to the side and a bit
+    # shorter: Dice says two lines (they hardly share pixels), skeletons say one.
+    a = rasterize_polyline(np.array([[40.0, 5.0], [46.0, 50.0], [44.0, 90.0]]), SHAPE, 2)
+    b = rasterize_polyline(np.array([[42.0, 12.0], [48.0, 50.0], [46.0, 85.0]]), SHAPE, 2)
+    assert 1 - 2 * (a & b).sum() / (a.sum() + b.sum()) > 0.5
+    fm = postprocess(probs_from([a, b]))
+    assert len(fm) == 1 and fm.merged_from[0] == [1] and fm.channels == [0]
+
+
+def test_pieces_overlapping_end_to_end_are_joined_but_a_touching_neighbour_is_not():
+    from core.metrics import skeleton_length
+
+    top = rasterize_polyline(np.array([[50.0, 5.0], [50.0, 60.0]]), SHAPE, 3)
+    bottom = rasterize_polyline(np.array([[52.0, 30.0], [52.0, 92.0]]), SHAPE, 3)  # 30 px side by side
+    fm = postprocess(probs_from([top, bottom]))
+    assert len(fm) == 1 and "joined" in fm.flags[0]
+    assert skeleton_length(fm.masks[0]) > 80
+    # A line that meets another in its middle (a T) is another dislocation.
+    stem = rasterize_polyline(np.array([[20.0, 48.0], [49.0, 48.0]]), SHAPE, 3)
+    line_ = rasterize_polyline(np.array([[52.0, 5.0], [52.0, 92.0]]), SHAPE, 3)
+    assert len(postprocess(probs_from([line_, stem]))) == 2
+    # Pileup neighbours 5 px apart along their whole length stay two.
+    left = rasterize_polyline(np.array([[40.0, 5.0], [44.0, 90.0]]), SHAPE, 2)
+    right = rasterize_polyline(np.array([[45.0, 10.0], [49.0, 92.0]]), SHAPE, 2)
+    assert len(postprocess(probs_from([left, right]))) == 2
