@@ -356,8 +356,12 @@ def _join_ends(masks: np.ndarray, scores: np.ndarray, keep: list[int], merged: l
     side_b = np.abs(gap[..., 0] * dirs[None, :, 1] - gap[..., 1] * dirs[None, :, 0])
     overlap = ((facing_a <= -cos_max) & (facing_b <= -cos_max) & (dist <= _OVERLAP_PX)
                & (np.maximum(side_a, side_b) <= _SIDEWAYS_PX))
+    # Facing: each end points at the other within the angle, or, across a short gap, ends
+    # at most a line width off each other's line (a 3 px offset over 6 px is a 30 deg angle).
+    aim_a = (facing_a >= cos_max) | ((facing_a > 0) & (side_a <= _SIDEWAYS_PX + 1.0))
+    aim_b = (facing_b >= cos_max) | ((facing_b > 0) & (side_b <= _SIDEWAYS_PX + 1.0))
     ok = ((dist <= config.join_gap_px) & (owner[:, None] != owner[None, :]) & (opposed >= cos_max)
-          & (close | overlap | ((facing_a >= cos_max) & (facing_b >= cos_max))))
+          & (close | overlap | (aim_a & aim_b)))
     a_idx, b_idx = np.nonzero(np.triu(ok, 1))
     if a_idx.size == 0:
         return keep
