@@ -489,6 +489,11 @@ def _same_line(masks: np.ndarray, scores: np.ndarray, keep: list[int], merged: l
             s0, s1, d0, d1 = boxes[j]
             if r0 > s1 + _NEAR_PX or s0 > r1 + _NEAR_PX or c0 > d1 + _NEAR_PX or d0 > c1 + _NEAR_PX:
                 continue
+            # Quick test first: every accepted case has i's start, middle or end near j.
+            probe = lines[i][[0, len(lines[i]) // 2, -1]]
+            if (np.hypot(*(probe[:, None, :] - lines[j][None, :, :]).transpose(2, 0, 1)).min()
+                    > _NEAR_PX + 2.0):
+                continue
             near = tree(j).query(lines[i], distance_upper_bound=_NEAR_PX + 1e-9)[0] <= _NEAR_PX
             if not near.any():
                 continue

@@ -121,6 +121,8 @@ def test_min_length_setting_drops_short_masks(qtbot, win, video):
     assert panel.postprocess_config().min_length_px == SIZE
     v = panel.show_probs(probs)
     assert len(v) == 0 and panel.grid.count() == 0
+    panel.join_gap.setValue(0)
+    assert panel.postprocess_config().join_gap_px == 0  # the box reaches core's settings
 
 
 def test_click_dislocation_shows_spline_points_and_curvature(qtbot, win, video):
