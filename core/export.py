@@ -17,8 +17,10 @@ splines.csv, one row per spline point (50 per dislocation and frame)::
     x_nm, y_nm, arc_length_nm, curvature_per_nm
                        the same in nm (only when the pixel size is known)
     mask_index         index of the dislocation's mask in masks/frame_NNNNNN.npz
-    flags              ';'-separated warnings: split, several_components,
-                       branched, loop, merged, several_pieces (empty = clean)
+    flags              ';'-separated notes: split, several_components,
+                       branched, loop, merged, joined, several_pieces (empty =
+                       clean; branched, loop, several_components and several_pieces
+                       are warnings: maybe more than one line)
 
 pair_distances.csv::
 
