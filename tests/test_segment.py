@@ -323,8 +323,14 @@ def test_real_predictor_end_to_end_and_resume(stack, checkpoint, tmp_path):
 def test_cli_segment_and_track(stack, checkpoint, tmp_path, capsys):
     out = tmp_path / "cli"
     assert _cli(["segment", str(stack), "--model", str(checkpoint), "--out", str(out), "--batch-size", "4",
-                 "--pixel-size", "0.8", "--device", "cpu", "--min-length", "15", "--threshold", "0.6"]) == 0
+                 "--pixel-size", "0.8", "--device", "cpu", "--min-length", "15", "--threshold", "0.6",
+                 "--join-gap", "25"]) == 0
     assert "8/8 frames" in capsys.readouterr().out
+    assert read_state(out)["postprocess"]["join_gap_px"] == 25.0
+    # A bad value names the option that was typed, and nothing is written.
+    with pytest.raises(DislocError, match="--join-gap must be >= 0"):
+        _cli(["segment", str(stack), "--model", str(checkpoint), "--out", str(tmp_path / "bad"), "--join-gap", "-1"])
+    assert not (tmp_path / "bad").exists()
     assert read_state(out)["pixel_size_nm"] == 0.8
     assert read_state(out)["postprocess"]["min_length_px"] == 15.0
     assert read_state(out)["postprocess"]["threshold"] == 0.6

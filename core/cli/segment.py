@@ -50,7 +50,14 @@ def run(args: argparse.Namespace) -> int:
         model = default_model_path()
         if not model.is_file():
             raise DislocError(f"no default model at {model}; pass --model CKPT (a .pt from 'disloc train')")
-    cfg = PostprocessConfig(threshold=args.threshold, min_length_px=args.min_length, join_gap_px=args.join_gap)
+    try:
+        cfg = PostprocessConfig(threshold=args.threshold, min_length_px=args.min_length, join_gap_px=args.join_gap)
+    except DislocError as e:  # name the option the user typed, not the setting behind it
+        msg = str(e)
+        for name, flag in (("postprocess threshold", "--threshold"), ("postprocess min_length_px", "--min-length"),
+                           ("postprocess join_gap_px", "--join-gap")):
+            msg = msg.replace(name, flag)
+        raise DislocError(msg) from None
     bar = TextBar("segment")
     try:
         result = segment_video(args.input, model, args.out, batch_size=args.batch_size, on_progress=bar,
