@@ -46,7 +46,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import DislocError
-from .splines import SkeletonPath, skeleton_path
+from .splines import SkeletonPath, resample_polyline, skeleton_path
 
 _EIGHT = np.ones((3, 3), bool)
 
@@ -438,14 +438,9 @@ def _areas(masks: np.ndarray) -> np.ndarray:
 _NEAR_PX = 3.0  # a skeleton point this close (px) to another mask's skeleton lies on the same line
 
 
-def _resample(xy: np.ndarray, step: float = 2.0) -> np.ndarray:
-    """Points every ``step`` px along a path (x, y), ends included."""
-    seg = np.hypot(*np.diff(xy, axis=0).T)
-    arc = np.concatenate([[0.0], np.cumsum(seg)])
-    if arc[-1] <= step:
-        return xy[[0, -1]]
-    t = np.linspace(0.0, arc[-1], int(np.ceil(arc[-1] / step)) + 1)
-    return np.column_stack([np.interp(t, arc, xy[:, 0]), np.interp(t, arc, xy[:, 1])])
+def _resample(path: SkeletonPath, step: float = 2.0) -> np.ndarray:
+    """Points about every ``step`` px along a skeleton path (x, y), ends included."""
+    return resample_polyline(path.xy, max(2, int(np.ceil(path.length_px / step)) + 1))
 
 
 def _same_line(masks: np.ndarray, scores: np.ndarray, keep: list[int], merged: list[list[int]], paths: dict,
@@ -468,13 +463,13 @@ def _same_line(masks: np.ndarray, scores: np.ndarray, keep: list[int], merged: l
         p = paths.get(i)
         if p is None or p.branched or p.loop or p.n_pieces > 1 or len(p.xy) < 3:
             continue
-        lines[i] = _resample(p.xy)
+        lines[i] = _resample(p)
     if len(lines) < 2:
         return keep
 
     def tree(j):  # points every 1 px along j: nearest-point distance within 0.5 px of the curve's
         if j not in trees:
-            trees[j] = cKDTree(_resample(paths[j].xy, 1.0))
+            trees[j] = cKDTree(_resample(paths[j], 1.0))
         return trees[j]
 
     order = sorted(lines, key=lambda i: (-paths[i].length_px, i))
@@ -521,7 +516,7 @@ def _same_line(masks: np.ndarray, scores: np.ndarray, keep: list[int], merged: l
             boxes[host] = _box(union)
             areas[host] = np.count_nonzero(union)
             paths[host] = path
-            lines[host] = _resample(path.xy)
+            lines[host] = _resample(path)
             trees.pop(host, None)
             merged[host].extend([other, *merged[other]])
             merged[other] = []
