@@ -325,6 +325,7 @@ def _join_ends(masks: np.ndarray, scores: np.ndarray, keep: list[int], merged: l
     the joined mask carries the flag ``joined``.
     """
     from scipy import ndimage
+    from scipy.cluster.hierarchy import DisjointSet
     from skimage.draw import line
 
     cos_max = np.cos(np.radians(config.join_angle_deg))
@@ -366,30 +367,23 @@ def _join_ends(masks: np.ndarray, scores: np.ndarray, keep: list[int], merged: l
     if a_idx.size == 0:
         return keep
     cost = dist[a_idx, b_idx] / config.join_gap_px + (1.0 - opposed[a_idx, b_idx])
-    parent = {i: i for i in keep}
-
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    chains = DisjointSet(keep)
     used = set()
-    bridges: dict[int, list] = {}
+    links = []  # (a mask of the chain, end point, end point)
     for k in np.argsort(cost, kind="stable"):
         a, b = int(a_idx[k]), int(b_idx[k])
         if a in used or b in used:
             continue
-        ra, rb = root(int(owner[a])), root(int(owner[b]))
-        if ra == rb:  # would close a ring
+        if not chains.merge(int(owner[a]), int(owner[b])):  # would close a ring
             continue
         used.update((a, b))
-        parent[rb] = ra
-        bridges.setdefault(ra, []).extend(bridges.pop(rb, []))
-        bridges[ra].append((pts[a], pts[b]))
+        links.append((int(owner[a]), pts[a], pts[b]))
     groups: dict[int, list[int]] = {}
     for i in keep:
-        groups.setdefault(root(i), []).append(i)
+        groups.setdefault(chains[i], []).append(i)
+    bridges: dict[int, list] = {}
+    for i, p, q in links:
+        bridges.setdefault(chains[i], []).append((p, q))
     h, w = masks.shape[1:]
     out = []
     for r, members in groups.items():

@@ -227,20 +227,15 @@ def auto_pairs(curves: dict[int, dict[int, np.ndarray]], n_frames: int, n_lead: 
                 continue
             step = max(1, len(shared) // 50)  # 50 frames are plenty for a median
             med[(a, b)] = float(np.median([pair_distance(curves[a][f], curves[b][f]) for f in shared[::step]]))
-    parent = {t: t for t in cand}
+    from scipy.cluster.hierarchy import DisjointSet
 
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    linked = DisjointSet(cand)
     for (a, b), d in med.items():
         if d <= link_px:
-            parent[find(a)] = find(b)
+            linked.merge(a, b)
     groups: dict[int, list[int]] = {}
     for t in cand:
-        groups.setdefault(find(t), []).append(t)
+        groups.setdefault(linked[t], []).append(t)
     group = max(groups.values(), key=lambda g: (len(g), sum(life[t] for t in g)))
     if len(group) < 2:
         return []
