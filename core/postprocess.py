@@ -175,15 +175,20 @@ def postprocess(probs: np.ndarray, config: PostprocessConfig = PostprocessConfig
         if keep.size == 0:
             continue
         groups = _group_pieces(lab, keep, config.split_gap_px) if keep.size > 1 else [list(keep)]
-        group_of = np.zeros(k + 1, np.int64)  # piece label -> 1 + group index (0: dropped)
-        for gi, g in enumerate(groups):
-            group_of[g] = gi + 1
-        grouped = group_of[lab]
-        sizes = np.bincount(grouped.ravel(), minlength=len(groups) + 1)
-        for gi, (g, sl) in enumerate(zip(groups, ndimage.find_objects(grouped, len(groups)))):
+        if keep.size == k == 1:  # one piece, the whole crop (most outputs): no relabelling
+            sizes = np.array([0, sizes[1]])
+            pieces = [(groups[0], (slice(0, crop.shape[0]), slice(0, crop.shape[1])), crop)]
+        else:
+            group_of = np.zeros(k + 1, np.int64)  # piece label -> 1 + group index (0: dropped)
+            for gi, g in enumerate(groups):
+                group_of[g] = gi + 1
+            grouped = group_of[lab]
+            sizes = np.bincount(grouped.ravel(), minlength=len(groups) + 1)
+            pieces = [(g, sl, grouped[sl] == gi + 1)
+                      for gi, (g, sl) in enumerate(zip(groups, ndimage.find_objects(grouped, len(groups))))]
+        for gi, (g, sl, piece) in enumerate(pieces):
             if sizes[gi + 1] > max_area:
                 continue
-            piece = grouped[sl] == gi + 1
             y0, y1, x0, x1 = r0 + sl[0].start, r0 + sl[0].stop, c0 + sl[1].start, c0 + sl[1].stop
             full = np.zeros((h, w), bool)
             full[y0:y1, x0:x1] = piece
@@ -271,6 +276,8 @@ def _absorb_pieces(masks: np.ndarray, keep: list[int], merged: list[list[int]], 
             y0, y1, x0, x1 = max(r0, g0), min(r1, g1), max(c0, d0), min(c1, d1)
             if y0 >= y1 or x0 >= x1:
                 continue
+            if np.count_nonzero(masks[i, y0:y1, x0:x1]) < fraction * areas[i]:
+                continue  # too little of the piece even lies in the host's box: no dilation needed
             if grown[j][0] is None:  # grown on first use: most masks never meet another's box
                 grown[j] = (ndimage.binary_dilation(masks[j, g0:g1, d0:d1], _EIGHT), grown[j][1])
             inside = np.count_nonzero(masks[i, y0:y1, x0:x1] & grown[j][0][y0 - g0:y1 - g0, x0 - d0:x1 - d0])

@@ -115,7 +115,7 @@ def skeleton_path(mask: np.ndarray, box: Optional[tuple] = None) -> Optional[Ske
     """
     from scipy import ndimage
     from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import depth_first_order, dijkstra
+    from scipy.sparse.csgraph import dijkstra
     from skimage.morphology import skeletonize
 
     if box is None:
@@ -133,6 +133,11 @@ def skeleton_path(mask: np.ndarray, box: Optional[tuple] = None) -> Optional[Ske
     if not skel.any():  # a blob too small to thin: keep its brightest idea of a centre
         skel = np.zeros_like(crop)
         skel[int(np.median(np.nonzero(crop)[0])), int(np.median(np.nonzero(crop)[1]))] = True
+    walked = _walk_line(skel)
+    if walked is not None:  # one plain line (most masks): no graph, no labelling
+        pr, pc, path_nodes, length = walked
+        xy = np.column_stack([pc[path_nodes] + c0, pr[path_nodes] + r0]).astype(np.float64)
+        return SkeletonPath(xy=xy, length_px=length, side_branch_px=0, n_pieces=1, loop=False)
     lab, n_pieces = ndimage.label(skel, structure=_EIGHT)
     piece = skel if n_pieces == 1 else lab == np.bincount(lab.ravel())[1:].argmax() + 1
     h, w = skel.shape
@@ -158,26 +163,12 @@ def skeleton_path(mask: np.ndarray, box: Optional[tuple] = None) -> Optional[Ske
         loop = True
         nodes = nodes[1:]
         graph = graph[1:][:, 1:]
-    ends = np.flatnonzero(degree == 1)
-    if not loop and ends.size == 2 and degree.max() <= 2:
-        # A plain line (most masks): its pixels in walking order straight from a depth-first
-        # search, the same path and direction as the two sweeps below, several times faster.
-        walk = depth_first_order(graph, int(ends[0]), directed=True, return_predecessors=False)
-        step = np.where((pr[walk[1:]] != pr[walk[:-1]]) & (pc[walk[1:]] != pc[walk[:-1]]), _SQRT2, 1.0)
-        arc = np.concatenate([[0.0], np.cumsum(step)])
-        total = float(arc[-1])
-        at0 = float(arc[int(np.flatnonzero(walk == 0)[0])])
-        # The sweeps start from the end farther from pixel 0 (the lower index on a tie).
-        if total - at0 > at0 or (total - at0 == at0 and ends[1] < ends[0]):
-            walk = walk[::-1]
-        path_nodes, length = walk, total
-    else:
-        start = _farthest(graph, 0, dijkstra)[0]
-        end, dist, pred = _farthest(graph, start, dijkstra)
-        order = [end]
-        while order[-1] != start:
-            order.append(pred[order[-1]])
-        path_nodes, length = nodes[np.asarray(order[::-1])], float(dist[end])
+    start = _farthest(graph, 0, dijkstra)[0]
+    end, dist, pred = _farthest(graph, start, dijkstra)
+    order = [end]
+    while order[-1] != start:
+        order.append(pred[order[-1]])
+    path_nodes, length = nodes[np.asarray(order[::-1])], float(dist[end])
     xy = np.column_stack([pc[path_nodes] + c0, pr[path_nodes] + r0]).astype(np.float64)
     side = 0
     off = np.ones(n, bool)
@@ -188,6 +179,55 @@ def skeleton_path(mask: np.ndarray, box: Optional[tuple] = None) -> Optional[Ske
         lab, k = ndimage.label(off_img, structure=_EIGHT)
         side = int(np.bincount(lab.ravel())[1:].max()) if k else 0
     return SkeletonPath(xy=xy, length_px=length, side_branch_px=side, n_pieces=int(n_pieces), loop=loop)
+
+
+def _walk_line(skel: np.ndarray):
+    """The pixels of a skeleton that is one plain line, in walking order.
+
+    Returns ``(rows, cols, order, length_px)`` when every skeleton pixel has one
+    or two 8-neighbours, exactly two have one, and a walk from one end visits
+    them all; else None (branches, rings, several pieces: the graph search
+    handles those). The walk runs in the direction the two Dijkstra sweeps of
+    :func:`skeleton_path` would take: from the end farther from the first pixel
+    in row-major order (the lower index on a tie).
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import depth_first_order
+
+    pr, pc = np.nonzero(skel)
+    n = pr.size
+    if n < 2:
+        return None
+    h, w = skel.shape
+    idx = np.full((h + 2, w + 2), -1, np.int32)  # padded index image: -1 = background
+    idx[pr + 1, pc + 1] = np.arange(n, dtype=np.int32)
+    src, dst = [], []
+    for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        nb = idx[pr + 1 + dr, pc + 1 + dc]
+        ok = nb >= 0
+        src.append(np.nonzero(ok)[0])
+        dst.append(nb[ok])
+    s_a, d_a = np.concatenate(src + dst), np.concatenate(dst + src)
+    degree = np.bincount(s_a, minlength=n)
+    if degree.max() > 2 or degree.min() < 1:
+        return None
+    ends = np.flatnonzero(degree == 1)
+    if ends.size != 2:
+        return None
+    # Adjacency in compressed rows, built straight from the sorted edge list (no COO pass).
+    order = np.argsort(s_a, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(degree)])
+    graph = csr_matrix((np.ones(s_a.size), d_a[order], indptr), shape=(n, n))
+    walk = depth_first_order(graph, int(ends[0]), directed=True, return_predecessors=False)
+    if walk.size != n:  # a ring beside the line: not one piece
+        return None
+    step = np.where((pr[walk[1:]] != pr[walk[:-1]]) & (pc[walk[1:]] != pc[walk[:-1]]), _SQRT2, 1.0)
+    arc = np.concatenate([[0.0], np.cumsum(step)])
+    total = float(arc[-1])
+    at0 = float(arc[int(np.flatnonzero(walk == 0)[0])])
+    if total - at0 > at0 or (total - at0 == at0 and ends[1] < ends[0]):
+        walk = walk[::-1]
+    return pr, pc, walk, total
 
 
 def _farthest(graph, source: int, dijkstra):

@@ -120,6 +120,22 @@ def test_several_pieces_use_the_largest():
     assert np.abs(sp.y - 20).max() < 1.0
 
 
+@pytest.mark.parametrize("name", sorted(CURVES))
+def test_plain_line_walk_matches_the_graph_search(name):
+    """A plain line is walked without a graph; a speck beside it sends the same
+    line through the two Dijkstra sweeps: same pixels, same order, same length."""
+    line = rasterize_polyline(smooth(CURVES[name]), (140, 170), 4)
+    alone = skeleton_path(line)
+    speck = line.copy()
+    speck[1:4, 164:167] = True  # far from every curve: a second skeleton piece
+    assert not (line[1:4, 164:167]).any()
+    searched = skeleton_path(speck)
+    assert (alone.n_pieces, searched.n_pieces) == (1, 2)
+    np.testing.assert_array_equal(alone.xy, searched.xy)
+    assert alone.length_px == pytest.approx(searched.length_px, abs=1e-9)
+    assert not alone.branched and not alone.loop
+
+
 def test_tiny_and_empty_masks():
     assert mask_to_spline(np.zeros((20, 20), bool)) is None
     m = np.zeros((20, 20), bool)
