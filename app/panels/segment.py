@@ -99,19 +99,11 @@ class SegmentPanel(QtWidgets.QWidget):
         self.bar.setFormat("%v / %m frames")
         self.bar.setVisible(False)  # shown once a whole-video run starts
         self.status = QtWidgets.QLabel("")
-        self.min_length = QtWidgets.QDoubleSpinBox()
-        self.min_length.setRange(0.0, 500.0)
-        self.min_length.setDecimals(0)
-        self.min_length.setSuffix(" px")
-        self.min_length.setValue(PostprocessConfig.min_length_px)
-        self.min_length.setToolTip("Shortest dislocation kept: masks whose skeleton is shorter are dropped as "
+        self.min_length = _px_spin(500.0, PostprocessConfig.min_length_px,
+                                   "Shortest dislocation kept: masks whose skeleton is shorter are dropped as "
                                    "specks (0 keeps all). Applies to the next frame or video you segment.")
-        self.join_gap = QtWidgets.QDoubleSpinBox()
-        self.join_gap.setRange(0.0, 200.0)
-        self.join_gap.setDecimals(0)
-        self.join_gap.setSuffix(" px")
-        self.join_gap.setValue(PostprocessConfig.join_gap_px)
-        self.join_gap.setToolTip("Two masks that continue one line end to end across a gap up to this wide "
+        self.join_gap = _px_spin(200.0, PostprocessConfig.join_gap_px,
+                                 "Two masks that continue one line end to end across a gap up to this wide "
                                  "become one dislocation (0 never joins). Applies to the next frame or video "
                                  "you segment.")
         self.threshold = QtWidgets.QDoubleSpinBox()
@@ -543,3 +535,14 @@ class SegmentPanel(QtWidgets.QWidget):
             self.job.wait()
         self._loader.stop()
         self._segmenter.stop()
+
+
+def _px_spin(maximum: float, value: float, tip: str) -> QtWidgets.QDoubleSpinBox:
+    """A whole-pixel spin box from 0 to ``maximum`` px."""
+    box = QtWidgets.QDoubleSpinBox()
+    box.setRange(0.0, maximum)
+    box.setDecimals(0)
+    box.setSuffix(" px")
+    box.setValue(value)
+    box.setToolTip(tip)
+    return box
