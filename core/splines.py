@@ -134,27 +134,16 @@ def skeleton_path(mask: np.ndarray, box: Optional[tuple] = None) -> Optional[Ske
         skel = np.zeros_like(crop)
         skel[int(np.median(np.nonzero(crop)[0])), int(np.median(np.nonzero(crop)[1]))] = True
     walked = _walk_line(skel)
-    if walked is not None:  # one plain line (most masks): no graph, no labelling
+    if walked is not None:  # one plain line (most masks): one depth-first walk, no labelling
         pr, pc, path_nodes, length = walked
         xy = np.column_stack([pc[path_nodes] + c0, pr[path_nodes] + r0]).astype(np.float64)
         return SkeletonPath(xy=xy, length_px=length, side_branch_px=0, n_pieces=1, loop=False)
     lab, n_pieces = ndimage.label(skel, structure=_EIGHT)
     piece = skel if n_pieces == 1 else lab == np.bincount(lab.ravel())[1:].argmax() + 1
-    h, w = skel.shape
-    idx = -np.ones((h + 2, w + 2), np.int64)  # padded index image: -1 = background
     pr, pc = np.nonzero(piece)
     n = pr.size
-    idx[pr + 1, pc + 1] = np.arange(n)
-    src, dst, wt = [], [], []
-    for dr, dc, cost in ((0, 1, 1.0), (1, 0, 1.0), (1, 1, _SQRT2), (1, -1, _SQRT2)):
-        nb = idx[pr + 1 + dr, pc + 1 + dc]
-        ok = nb >= 0
-        src.append(np.nonzero(ok)[0])
-        dst.append(nb[ok])
-        wt.append(np.full(int(ok.sum()), cost))
-    # Both directions in one build: the graph is symmetric, so the searches run it as directed.
-    s_a, d_a = np.concatenate(src + dst), np.concatenate(dst + src)
-    graph = csr_matrix((np.concatenate(wt + wt), (s_a, d_a)), shape=(n, n))
+    s_a, d_a, wt = _neighbour_edges(pr, pc, skel.shape)
+    graph = csr_matrix((wt, (s_a, d_a)), shape=(n, n))
     degree = np.bincount(s_a, minlength=n)
     nodes = np.arange(n)
     loop = False
@@ -198,16 +187,7 @@ def _walk_line(skel: np.ndarray):
     n = pr.size
     if n < 2:
         return None
-    h, w = skel.shape
-    idx = np.full((h + 2, w + 2), -1, np.int32)  # padded index image: -1 = background
-    idx[pr + 1, pc + 1] = np.arange(n, dtype=np.int32)
-    src, dst = [], []
-    for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        nb = idx[pr + 1 + dr, pc + 1 + dc]
-        ok = nb >= 0
-        src.append(np.nonzero(ok)[0])
-        dst.append(nb[ok])
-    s_a, d_a = np.concatenate(src + dst), np.concatenate(dst + src)
+    s_a, d_a, _ = _neighbour_edges(pr, pc, skel.shape)
     degree = np.bincount(s_a, minlength=n)
     if degree.max() > 2 or degree.min() < 1:
         return None
@@ -228,6 +208,25 @@ def _walk_line(skel: np.ndarray):
     if total - at0 > at0 or (total - at0 == at0 and ends[1] < ends[0]):
         walk = walk[::-1]
     return pr, pc, walk, total
+
+
+def _neighbour_edges(pr: np.ndarray, pc: np.ndarray, shape: tuple):
+    """8-neighbour edges between skeleton pixels (rows ``pr``, cols ``pc``), both directions.
+
+    Returns ``(src, dst, weight)``: pixel indices and step lengths (1 or sqrt 2). The graph is
+    symmetric, so the searches run it as directed.
+    """
+    h, w = shape
+    idx = np.full((h + 2, w + 2), -1, np.int32)  # padded index image: -1 = background
+    idx[pr + 1, pc + 1] = np.arange(pr.size, dtype=np.int32)
+    src, dst, wt = [], [], []
+    for dr, dc, cost in ((0, 1, 1.0), (1, 0, 1.0), (1, 1, _SQRT2), (1, -1, _SQRT2)):
+        nb = idx[pr + 1 + dr, pc + 1 + dc]
+        ok = nb >= 0
+        src.append(np.nonzero(ok)[0])
+        dst.append(nb[ok])
+        wt.append(np.full(int(ok.sum()), cost))
+    return np.concatenate(src + dst), np.concatenate(dst + src), np.concatenate(wt + wt)
 
 
 def _farthest(graph, source: int, dijkstra):
