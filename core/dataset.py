@@ -124,12 +124,35 @@ def write_manifest(root: PathLike, manifest: dict) -> None:
     atomic_write_json(Path(root) / MANIFEST, m)
 
 
-def load_image(path: PathLike) -> np.ndarray:
-    """Read a gray image as float32 in [0, 1] (8- or 16-bit; RGB made gray)."""
+def read_image_pixels(path: PathLike) -> np.ndarray:
+    """An image file's pixels as stored: a TIFF's first page (tifffile), PNG, JPEG, BMP and the like through Pillow.
+
+    Raises FileNotFoundError, or OSError whose text says what is wrong
+    with the file. Naming the reader keeps imageio from trying each of its
+    plugins on a damaged file and then suggesting plugins to install.
+    """
+    p = Path(path)
+    if p.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        return tifffile.imread(p, key=0)
     import imageio.v3 as iio
 
     try:
-        img = iio.imread(path)
+        return iio.imread(p, plugin="pillow")
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        if "can not handle" in str(e) or "initializing plugin" in str(e):  # Pillow did not recognise the file
+            kind = p.suffix.lstrip(".").upper() or "image"
+            raise OSError(f"the file is empty, damaged or not a {kind} image") from None
+        raise
+
+
+def load_image(path: PathLike) -> np.ndarray:
+    """Read a gray image as float32 in [0, 1] (8- or 16-bit; RGB made gray)."""
+    try:
+        img = read_image_pixels(path)
     except FileNotFoundError:
         raise DislocError(f"{path}: image not found") from None
     except Exception as e:

@@ -189,6 +189,32 @@ def test_single_image_and_empty_folder(tmp_path):
         open_frames(empty)
 
 
+def test_damaged_empty_and_truncated_images_say_what_is_wrong(tmp_path):
+    import warnings
+
+    import imageio.v3 as iio
+
+    from core.dataset import load_image
+
+    img = (np.random.default_rng(0).random((32, 48)) * 255).astype(np.uint8)
+    iio.imwrite(tmp_path / "f0.png", img)
+    data = (tmp_path / "f0.png").read_bytes()
+    (tmp_path / "f1.png").write_bytes(data[: len(data) // 2])
+    (tmp_path / "f2.png").write_bytes(b"")
+    (tmp_path / "f3.png").write_bytes(b"a text file renamed to png")
+    with open_frames(tmp_path) as src, warnings.catch_warnings():
+        warnings.simplefilter("error")  # no deprecation noise from readers tried in vain
+        np.testing.assert_allclose(src[0], img / 255.0)
+        with pytest.raises(FrameReadError, match="f1.*truncated"):
+            src[1]
+        for i in (2, 3):
+            with pytest.raises(FrameReadError, match=f"f{i}.*empty, damaged or not a PNG image") as e:
+                src[i]
+            assert "pip install" not in str(e.value)  # nothing to install would help
+    with pytest.raises(DislocError, match="f3.png.*not a PNG image"):
+        load_image(tmp_path / "f3.png")
+
+
 def test_frame_of_zeros_is_blank():
     assert is_blank(np.zeros((8, 8), np.float32))
     assert is_blank(np.full((8, 8), 0.3, np.float32))

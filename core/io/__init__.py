@@ -33,7 +33,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..dataset import to_gray_float
+from ..dataset import read_image_pixels, to_gray_float
 from ..errors import DislocError
 from ..fileio import PathLike
 
@@ -198,14 +198,7 @@ class ImageListSource(FrameSource):
             return cached[1]
         f = self.files[index]
         try:
-            if f.suffix.lower() in TIFF_EXTS:
-                import tifffile
-
-                img = tifffile.imread(f, key=0)
-            else:
-                import imageio.v3 as iio
-
-                img = iio.imread(f)
+            img = read_image_pixels(f)
         except FileNotFoundError:
             raise FrameReadError(f, index, "file not found") from None
         except Exception as e:  # any decoder error from a damaged file
