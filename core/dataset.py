@@ -25,7 +25,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .errors import DislocError
-from .fileio import PathLike, atomic_write_json, atomic_write_npz, atomic_write_png, read_json
+from .fileio import PathLike, atomic_write_json, atomic_write_npz, atomic_write_png, read_image_pixels, read_json
 
 SCHEMA_VERSION = 1
 FORMAT = "disloc-dataset"
@@ -122,31 +122,6 @@ def write_manifest(root: PathLike, manifest: dict) -> None:
     m = {"schema_version": SCHEMA_VERSION, "format": FORMAT}
     m.update(manifest)
     atomic_write_json(Path(root) / MANIFEST, m)
-
-
-def read_image_pixels(path: PathLike) -> np.ndarray:
-    """An image file's pixels as stored: a TIFF's first page (tifffile), PNG, JPEG, BMP and the like through Pillow.
-
-    Raises FileNotFoundError, or OSError whose text says what is wrong
-    with the file. Naming the reader keeps imageio from trying each of its
-    plugins on a damaged file and then suggesting plugins to install.
-    """
-    p = Path(path)
-    if p.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
-
-        return tifffile.imread(p, key=0)
-    import imageio.v3 as iio
-
-    try:
-        return iio.imread(p, plugin="pillow")
-    except FileNotFoundError:
-        raise
-    except OSError as e:
-        if "can not handle" in str(e) or "initializing plugin" in str(e):  # Pillow did not recognise the file
-            kind = p.suffix.lstrip(".").upper() or "image"
-            raise OSError(f"the file is empty, damaged or not a {kind} image") from None
-        raise
 
 
 def load_image(path: PathLike) -> np.ndarray:

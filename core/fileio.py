@@ -70,6 +70,33 @@ def atomic_write_png(path: PathLike, image: np.ndarray) -> None:
     atomic_write_bytes(path, buf)
 
 
+TIFF_EXTS = (".tif", ".tiff")
+
+
+def read_image_pixels(path: PathLike) -> np.ndarray:
+    """An image file's pixels as stored: a TIFF's first page (tifffile), PNG, JPEG, BMP and the like through Pillow.
+
+    Raises FileNotFoundError, or OSError whose text says what is wrong
+    with the file. Naming the reader keeps imageio from trying each of its
+    plugins on a damaged file and then suggesting plugins to install.
+    """
+    p = Path(path)
+    if p.suffix.lower() in TIFF_EXTS:
+        import tifffile
+
+        return tifffile.imread(p, key=0)
+    import imageio.v3 as iio
+    from imageio.core.request import InitializationError
+
+    try:
+        return iio.imread(p, plugin="pillow")
+    except OSError as e:
+        if isinstance(e.__cause__, InitializationError):  # Pillow did not recognise the file
+            kind = p.suffix.lstrip(".").upper() or "image"
+            raise OSError(f"the file is empty, damaged or not a {kind} image") from None
+        raise
+
+
 def atomic_write_npz(path: PathLike, **arrays: np.ndarray) -> None:
     """Save arrays as a compressed ``.npz``, atomically."""
     buf = io.BytesIO()

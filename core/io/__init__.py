@@ -33,14 +33,13 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..dataset import read_image_pixels, to_gray_float
+from ..dataset import to_gray_float
 from ..errors import DislocError
-from ..fileio import PathLike
+from ..fileio import TIFF_EXTS, PathLike, read_image_pixels
 
 log = logging.getLogger(__name__)
 
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".wmv", ".mpg", ".mpeg", ".webm", ".ogv")
-TIFF_EXTS = (".tif", ".tiff")
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp") + TIFF_EXTS
 DM_EXTS = (".dm3", ".dm4")
 SUPPORTED = VIDEO_EXTS + IMAGE_EXTS + DM_EXTS
