@@ -7,6 +7,7 @@ never terminated: cancel sets a flag the core loop checks between steps.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import traceback
@@ -26,6 +27,75 @@ _LIVE: set["Job"] = set()
 def live_jobs() -> list["Job"]:
     """Jobs whose thread has not finished yet."""
     return [j for j in _LIVE if not j.is_done]
+
+
+class GuiThreadGC(QtCore.QObject):
+    """Python's cyclic garbage collector runs on the GUI thread only, while a job's thread lives.
+
+    Automatic collection runs in whichever thread happens to allocate. In a
+    worker (building a network, drawing a preview) it would destroy the GUI's
+    own unreachable Qt objects there: the menus of a closed window, pyqtgraph
+    items. Qt objects must die on their own thread; elsewhere Qt can crash or
+    hang. So while any job runs, automatic collection is off, and a timer on
+    the GUI thread collects by the same thresholds (pyqtgraph's
+    ``GarbageCollector`` does the same for the whole life of an app). When the
+    last job has ended, automatic collection is as it was before.
+    """
+
+    INTERVAL_MS = 500
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._holders = 0
+        self._was_enabled = True
+        self._timer = QtCore.QTimer(self)
+        self._timer.setInterval(self.INTERVAL_MS)
+        self._timer.timeout.connect(self.collect_due)
+
+    @property
+    def active(self) -> bool:
+        return self._holders > 0
+
+    def hold(self) -> None:
+        """A job starts (call on the GUI thread)."""
+        if self._holders == 0:
+            self._was_enabled = gc.isenabled()
+            gc.disable()
+            self._timer.start()
+        self._holders += 1
+
+    def release(self) -> None:
+        """A job's thread has ended (call on the GUI thread)."""
+        if self._holders == 0:
+            return
+        self._holders -= 1
+        if self._holders == 0:
+            self._timer.stop()
+            if self._was_enabled:
+                gc.enable()
+
+    @QtCore.Slot()
+    def collect_due(self) -> int:
+        """Collect the generations whose allocation counts passed their thresholds, as gc would."""
+        (t0, t1, t2), (c0, c1, c2) = gc.get_threshold(), gc.get_count()
+        if t0 == 0 or c0 <= t0:
+            return 0
+        gen = 2 if (c1 > t1 and c2 > t2) else 1 if c1 > t1 else 0
+        return gc.collect(gen)
+
+
+_GC: Optional[GuiThreadGC] = None
+
+
+def _gui_gc() -> Optional[GuiThreadGC]:
+    """The process's guard, made on first use; None off the GUI thread (no app, or a worker)."""
+    global _GC
+    app = QtCore.QCoreApplication.instance()
+    if app is None or not QtCore.QThread.isMainThread():
+        return None
+    if _GC is None:
+        _GC = GuiThreadGC()
+    return _GC
 
 
 class Worker(QtCore.QObject):
@@ -98,6 +168,7 @@ class Job(QtCore.QObject):
         self.worker.failed.connect(self._relay_failed)
         self.thread.finished.connect(self._on_thread_finished)
         self.is_done = False
+        self._gc: Optional[GuiThreadGC] = None
 
     @QtCore.Slot(object)
     def _relay_progress(self, p) -> None:
@@ -113,6 +184,9 @@ class Job(QtCore.QObject):
 
     def start(self) -> "Job":
         _LIVE.add(self)
+        self._gc = _gui_gc()
+        if self._gc is not None:
+            self._gc.hold()
         self.thread.start()
         return self
 
@@ -134,6 +208,9 @@ class Job(QtCore.QObject):
             return
         self.is_done = True
         _LIVE.discard(self)
+        if self._gc is not None:
+            self._gc.release()
+            self._gc = None
         self.done.emit()
 
 

@@ -1,0 +1,79 @@
+"""Worker threads: Python's garbage collector runs on the GUI thread while a job's thread lives.
+
+Unreachable Qt objects (a closed window's menus, old pyqtgraph items) must be
+destroyed on the GUI thread; automatic collection would destroy them in any
+thread that happens to allocate, a worker included.
+"""
+import gc
+import threading
+import time
+
+from app import workers
+
+
+class Cycle:
+    """Unreachable as soon as it is made (it refers to itself); notes the thread that collects it."""
+
+    def __init__(self, seen: list) -> None:
+        self.me = self
+        self.seen = seen
+
+    def __del__(self) -> None:
+        self.seen.append(threading.get_ident())
+
+
+def _run(qtbot, fn):
+    job = workers.start_job(fn)
+    with qtbot.waitSignal(job.done, timeout=20000):
+        pass
+    return job
+
+
+def test_a_job_that_allocates_leaves_collection_to_the_gui_thread(qtbot):
+    assert gc.isenabled()
+    seen, got = [], {}
+
+    def job(_progress, _stop):
+        got["enabled"] = gc.isenabled()
+        for _ in range(50):
+            Cycle(seen)
+        got["junk"] = len([[] for _ in range(20000)])  # many times what triggers an automatic collection
+
+    _run(qtbot, job)
+    assert got == {"enabled": False, "junk": 20000}
+    assert gc.isenabled()  # back on once the last job has ended
+    gc.collect()  # whatever the timer had not collected yet, collected here
+    assert len(seen) == 50
+    assert set(seen) == {threading.get_ident()}, "collected in the worker thread"
+
+
+def test_the_gui_thread_collects_while_a_long_job_runs(qtbot):
+    seen, got = [], {}
+
+    def job(_progress, should_stop):
+        for _ in range(2000):
+            Cycle(seen)
+        t0 = time.monotonic()
+        while not seen and time.monotonic() - t0 < 10 and not should_stop():
+            time.sleep(0.01)  # the GUI thread's timer should collect meanwhile
+        got["seen_while_running"] = len(seen)
+
+    _run(qtbot, job)
+    assert got["seen_while_running"] == 2000
+    assert set(seen) == {threading.get_ident()}
+
+
+def test_overlapping_jobs_keep_collection_off_until_the_last_ends(qtbot):
+    release = threading.Event()
+    a = workers.start_job(lambda _p, _s: release.wait(10))
+    b = workers.start_job(lambda _p, _s: None)
+    try:
+        with qtbot.waitSignal(b.done, timeout=10000):
+            pass
+        assert not gc.isenabled()  # a still runs
+    finally:
+        release.set()
+    with qtbot.waitSignal(a.done, timeout=10000):
+        pass
+    assert gc.isenabled()
+    assert not workers.live_jobs()
