@@ -1,5 +1,10 @@
 import os
+import re
+import shutil
+import subprocess
 import sys
+import threading
+from collections import Counter
 from pathlib import Path
 
 # Real Qt widgets, no screen.
@@ -25,3 +30,53 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+# A test still running after this many seconds has its threads' native (C/C++) stacks printed, so a
+# deadlock between the GIL and a Qt or torch lock shows where each thread waits; 30 s later pytest's
+# faulthandler_timeout (pyproject.toml) prints the Python stacks and ends the run.
+NATIVE_STACKS_AFTER_S = float(os.environ.get("DISLOC_NATIVE_STACKS_AFTER_S", "270"))
+_FRAME = re.compile(r"^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \(.*?\)(?: (?:at|from) (\S+))?")
+
+
+def native_stacks(pid: int, depth: int = 14) -> str:
+    """Every thread's innermost native frames (function and library), identical stacks counted once."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        return "(no gdb on this machine: native stacks not available)"
+    try:
+        out = subprocess.run([gdb, "-batch", "-nx", "-p", str(pid), "-ex", "set pagination off",
+                              "-ex", f"thread apply all bt {depth}"],
+                             capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"(gdb failed: {e})"
+    stacks, cur = [], None
+    for line in out.splitlines():
+        if line.startswith("Thread "):
+            cur = []
+            stacks.append(cur)
+        elif cur is not None and (m := _FRAME.match(line)):
+            func, where = m.groups()
+            cur.append(f"{func} [{Path(where).name.split(':')[0]}]" if where else func)
+    counted = Counter(" <- ".join(st) for st in stacks if st)
+    return "\n".join(f"{n} thread(s): {st}" for st, n in counted.most_common()) or out[-4000:]
+
+
+def _print_native_stacks(item) -> None:
+    text = native_stacks(os.getpid())
+    capman = item.config.pluginmanager.getplugin("capturemanager")
+    with capman.global_and_fixture_disabled():  # to the terminal: a hung run never shows captured output
+        sys.stderr.write(f"\n{item.nodeid} still runs after {NATIVE_STACKS_AFTER_S:g} s; native stacks "
+                         f"(innermost first):\n{text}\n")
+        sys.stderr.flush()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    timer = threading.Timer(NATIVE_STACKS_AFTER_S, _print_native_stacks, args=(item,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
