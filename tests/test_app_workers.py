@@ -77,3 +77,30 @@ def test_overlapping_jobs_keep_collection_off_until_the_last_ends(qtbot):
         pass
     assert gc.isenabled()
     assert not workers.live_jobs()
+
+
+def test_full_collections_are_rationed_young_ones_run_every_tick(qtbot):
+    g = workers.GuiThreadGC()
+    gens = []
+
+    def note(phase, info):
+        if phase == "start":
+            gens.append(info["generation"])
+
+    old, kept = gc.get_threshold(), []
+    g.hold()
+    gc.callbacks.append(note)
+    try:
+        gc.set_threshold(10, 1, 1)  # every tick is due for a collection, every third one for a full one
+        for i in range(40):
+            if i == 30:
+                g._last_full -= g.FULL_EVERY_S  # as if a minute had passed
+            kept.extend([] for _ in range(20))  # live objects: the allocation count grows
+            g.collect_due()
+    finally:
+        gc.callbacks.remove(note)
+        gc.set_threshold(*old)
+        g.release()
+    assert len(gens) == 40 and gens[:30].count(1) >= 8
+    assert 2 not in gens[:30]  # the first full collection is due FULL_EVERY_S after the job started
+    assert gens[30:].count(2) == 1  # then one, and the next a minute later again
