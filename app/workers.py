@@ -37,7 +37,10 @@ class GuiThreadGC(QtCore.QObject):
     worker (building a network, drawing a preview) it would destroy the GUI's
     own unreachable Qt objects there: the menus of a closed window, pyqtgraph
     items. Qt objects must die on their own thread; elsewhere Qt can crash or
-    hang. So while any job runs, automatic collection is off, and a timer on
+    hang. Seen here (gdb): a worker's collection ran ``QMenu::~QMenu``, which
+    holds a Qt mutex while it waits for the GIL, as the GUI thread, holding
+    the GIL, deleted a widget and waited for that mutex; the app and its tests
+    froze. So while any job runs, automatic collection is off, and a timer on
     the GUI thread collects by the same thresholds (pyqtgraph's
     ``GarbageCollector`` does the same for the whole life of an app). When the
     last job has ended, automatic collection is as it was before.
