@@ -21,6 +21,17 @@ import pytest  # noqa: E402
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+    parser.addoption("--gc-stress", type=int, default=0, metavar="N",
+                     help="collect garbage after every N allocations (gc threshold 0; CPython's is 700), "
+                          "to bring out thread bugs of garbage collection")
+
+
+def pytest_configure(config):
+    n = config.getoption("--gc-stress")
+    if n > 0:
+        import gc
+
+        gc.set_threshold(n, 2, 2)
 
 
 def pytest_collection_modifyitems(config, items):
