@@ -64,17 +64,14 @@ class GuiThreadGC(QtCore.QObject):
         self._timer.setInterval(self.INTERVAL_MS)
         self._timer.timeout.connect(self.collect_due)
 
-    @property
-    def active(self) -> bool:
-        return self._holders > 0
-
     def hold(self) -> None:
         """A job starts (call on the GUI thread)."""
         if self._holders == 0:
             self._was_enabled = gc.isenabled()
-            gc.disable()
-            self._last_full = time.monotonic()
-            self._timer.start()
+            if self._was_enabled:  # collection switched off by someone else stays off
+                gc.disable()
+                self._last_full = time.monotonic()
+                self._timer.start()
         self._holders += 1
 
     def release(self) -> None:

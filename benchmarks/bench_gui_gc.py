@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
+from app import workers  # noqa: E402
+
 
 def run(mode: str, job) -> dict:
     gaps, last = [], [time.perf_counter()]
@@ -54,8 +56,6 @@ def run(mode: str, job) -> dict:
     timer.start()
     t0 = time.perf_counter()
     if mode == "app worker":
-        from app import workers
-
         j = workers.start_job(lambda _p, _s: job())
         j.done.connect(loop.quit)
     else:
@@ -83,8 +83,6 @@ def main() -> int:
 
     from core.segment import load_predictor
     from core.shipped import default_model_path
-
-    from app import workers  # noqa: F401  (imported before the timings)
 
     torch.set_num_threads(1)
     model = default_model_path()

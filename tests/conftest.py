@@ -1,3 +1,4 @@
+import contextlib
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ import pytest  # noqa: E402
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
     parser.addoption("--gc-stress", type=int, default=0, metavar="N",
-                     help="collect garbage after every N allocations (gc threshold 0; CPython's is 700), "
+                     help="collect young garbage after every N allocations (CPython's default: 700), "
                           "to bring out thread bugs of garbage collection")
 
 
@@ -58,7 +59,7 @@ def native_stacks(pid: int, depth: int = 14) -> str:
     try:
         out = subprocess.run([gdb, "-batch", "-nx", "-p", str(pid), "-ex", "set pagination off",
                               "-ex", f"thread apply all bt {depth}"],
-                             capture_output=True, text=True, timeout=60).stdout
+                             capture_output=True, text=True, timeout=25).stdout  # before faulthandler's 300 s
     except (OSError, subprocess.SubprocessError) as e:
         return f"(gdb failed: {e})"
     stacks, cur = [], None
@@ -76,7 +77,8 @@ def native_stacks(pid: int, depth: int = 14) -> str:
 def _print_native_stacks(item) -> None:
     text = native_stacks(os.getpid())
     capman = item.config.pluginmanager.getplugin("capturemanager")
-    with capman.global_and_fixture_disabled():  # to the terminal: a hung run never shows captured output
+    # to the terminal: a hung run never shows captured output
+    with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
         sys.stderr.write(f"\n{item.nodeid} still runs after {NATIVE_STACKS_AFTER_S:g} s; native stacks "
                          f"(innermost first):\n{text}\n")
         sys.stderr.flush()

@@ -104,3 +104,13 @@ def test_full_collections_are_rationed_young_ones_run_every_tick(qtbot):
     assert len(gens) == 40 and gens[:30].count(1) >= 8
     assert 2 not in gens[:30]  # the first full collection is due FULL_EVERY_S after the job started
     assert gens[30:].count(2) == 1  # then one, and the next a minute later again
+
+
+def test_collection_switched_off_by_the_program_stays_off(qtbot):
+    gc.disable()
+    try:
+        got = {}
+        _run(qtbot, lambda _p, _s: got.update(enabled=gc.isenabled()))
+        assert got == {"enabled": False} and not gc.isenabled()
+    finally:
+        gc.enable()
