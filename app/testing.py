@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from core.dataset import to_uint8
-from core.fileio import atomic_write_png
+from core.io.dataset import to_uint8
+from core.io.fileio import atomic_write_png
 from core.project import Project
 
 

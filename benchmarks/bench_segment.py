@@ -68,7 +68,7 @@ def strip_scene(n_frames: int, seed: int = 0):
 
 
 def render_strip(lines, width: int):
-    from core.labelme import rasterize_polyline
+    from core.io.labelme import rasterize_polyline
 
     yy, xx = np.mgrid[0:SIZE, 0:width].astype(np.float32)
     img = 0.62 + 0.08 * np.sin(xx / 97.0) * np.cos(yy / 131.0)
@@ -119,7 +119,7 @@ class GroundTruthNet:
     def __init__(self, n_frames: int) -> None:
         from scipy import ndimage
 
-        from core.labelme import rasterize_polyline
+        from core.io.labelme import rasterize_polyline
 
         self._ndi = ndimage
         lines, _ = strip_scene(n_frames)

@@ -24,9 +24,9 @@ from typing import Optional
 
 import numpy as np
 
-from .dataset import load_masks, save_masks, to_uint8
+from .io.dataset import load_masks, save_masks, to_uint8
 from .errors import DislocError
-from .fileio import PathLike, atomic_write_bytes, atomic_write_json
+from .io.fileio import PathLike, atomic_write_bytes, atomic_write_json
 from .progress import Progress, ProgressCallback, no_progress
 
 log = logging.getLogger(__name__)

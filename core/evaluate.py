@@ -37,7 +37,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .errors import DislocError
-from .fileio import PathLike, atomic_write_bytes, atomic_write_text
+from .io.fileio import PathLike, atomic_write_bytes, atomic_write_text
 from .metrics import ImageScore, evaluate_image, score_by_count, summarize
 from .progress import Progress, ProgressCallback, StopCallback, check_stop, no_progress
 from .traindata import Source, keep_longest, load_item, open_source

@@ -26,7 +26,7 @@ from torch import nn
 
 from . import __version__
 from .errors import DislocError
-from .fileio import PathLike, atomic_write_bytes
+from .io.fileio import PathLike, atomic_write_bytes
 from .trainconfig import ARCHITECTURES, DEFAULT_ENCODER, ENCODERS
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from .errors import DislocError
-from .fileio import PathLike
+from .io.fileio import PathLike
 from .metrics import THRESHOLD, dice_loss_matrix_np, match_hungarian
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ class Predictor:
         if frames.ndim != 3 or frames.shape[1] < 1 or frames.shape[2] < 1:
             raise DislocError(f"frames must be (H, W) or (B, H, W) gray images, got shape {frames.shape}")
         if not np.all(np.isfinite(frames)):
-            raise DislocError("frames contain NaN or infinite values; load images with core.dataset.load_image")
+            raise DislocError("frames contain NaN or infinite values; load images with core.io.dataset.load_image")
         from .model import normalize
 
         b, h, w = frames.shape

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import DislocError
-from .fileio import PathLike, atomic_write_json, read_json
+from .io.fileio import PathLike, atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
 
@@ -270,8 +270,8 @@ class DataFolder:
 
 def project_data(project_root: PathLike) -> list[DataFolder]:
     """Dataset folders under ``datasets/`` (with a dataset.json) and ``annotations/`` when it has labelme files."""
-    from .dataset import MANIFEST, list_samples
-    from .labelme import list_annotations
+    from .io.dataset import MANIFEST, list_samples
+    from .io.labelme import list_annotations
 
     root = Path(project_root)
     out = []

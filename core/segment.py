@@ -2,7 +2,7 @@
 
 Output folder::
 
-    OUT/masks/frame_000123.npz   clean masks of frame 123 (core.dataset.save_masks, bool (K, H, W))
+    OUT/masks/frame_000123.npz   clean masks of frame 123 (core.io.dataset.save_masks, bool (K, H, W))
     OUT/splines.csv              50 spline points per dislocation and frame (core.export)
     OUT/segment_state.json       progress, for resuming (and the run's fps and pixel size)
 
@@ -27,11 +27,11 @@ from typing import Optional
 
 import numpy as np
 
-from .dataset import save_masks
+from .io.dataset import save_masks
 from .errors import DislocError
 from .export import AppendOnlyCsv, spline_columns, spline_rows
-from .fileio import PathLike, atomic_write_json, read_json
-from .io import FrameReadError, is_blank, open_frames
+from .io.fileio import PathLike, atomic_write_json, read_json
+from .io.frames import FrameReadError, is_blank, open_frames
 from .postprocess import FrameMasks, PostprocessConfig, postprocess
 from .progress import Progress, check_stop
 from .splines import N_POINTS, Spline, mask_to_spline

@@ -27,7 +27,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import Cancelled, DislocError
-from .fileio import PathLike, atomic_write_text
+from .io.fileio import PathLike, atomic_write_text
 from .progress import Progress, ProgressCallback, StopCallback, check_stop, never_stop, no_progress
 from .trainconfig import TrainConfig
 

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from .augment import AUGMENTATIONS
 from .errors import DislocError
-from .fileio import PathLike, atomic_write_json, read_json
+from .io.fileio import PathLike, atomic_write_json, read_json
 
 SCHEMA_VERSION = 1
 ARCHITECTURES = ("unetplusplus", "unet")
@@ -38,7 +38,7 @@ class TrainConfig:
     Attributes
     ----------
     data, test : tuple of str
-        Dataset folders (core/dataset.py format) to train on and to test on.
+        Dataset folders (core/io/dataset.py format) to train on and to test on.
     annotations : tuple of str
         Folders of labelme-annotated real frames (image next to its JSON),
         trained on together with ``data`` (fine-tuning).

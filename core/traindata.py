@@ -1,6 +1,6 @@
 """Training and test samples from dataset folders and labelme annotation folders.
 
-A *source* is either a dataset folder (core/dataset.py format) or a folder
+A *source* is either a dataset folder (core/io/dataset.py format) or a folder
 of labelme JSON files whose images lie next to them (``imagePath``); line
 strips become masks at a chosen line width. :class:`SegmentationSet` serves
 fixed-size crops with augmentation for training; :func:`load_item` gives
@@ -16,10 +16,10 @@ from typing import Sequence
 
 import numpy as np
 
-from . import dataset as ds
+from .io import dataset as ds
 from .augment import augment, fit_to_size
 from .errors import DislocError
-from .labelme import list_annotations, rasterize, read_labelme
+from .io.labelme import list_annotations, rasterize, read_labelme
 from .metrics import MIN_SPECK_PX
 
 log = logging.getLogger(__name__)

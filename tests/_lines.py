@@ -1,7 +1,7 @@
 """Tiny real datasets for training tests: smooth dark lines on a noisy background.
 
-Written in the core/dataset.py format with core.dataset.write_sample and
-core.labelme.rasterize_polyline, from a fixed seed, so tests do not depend
+Written in the core/io/dataset.py format with core.io.dataset.write_sample and
+core.io.labelme.rasterize_polyline, from a fixed seed, so tests do not depend
 on the synthetic generator.
 """
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from core import dataset
+from core.io import dataset
 from core.colors import overlay_masks
-from core.labelme import LabelFile, rasterize_polyline, write_labelme
+from core.io.labelme import LabelFile, rasterize_polyline, write_labelme
 
 
 def random_polyline(rng: np.random.Generator, size: int) -> np.ndarray:

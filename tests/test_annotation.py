@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from core.annotation import Dislocation, FrameAnnotations, polyline_length, spline_points
-from core.labelme import read_labelme, write_labelme
+from core.io.labelme import read_labelme, write_labelme
 
 
 def test_spline_passes_through_support_points_and_is_smooth():

@@ -11,8 +11,8 @@ from app import workers
 from app.mainwindow import MainWindow
 from app.testing import click_image, temp_settings
 from core.export import curves_by_track, read_splines_csv
-from core.fileio import atomic_write_png
-from core.io import open_frames
+from core.io.fileio import atomic_write_png
+from core.io.frames import open_frames
 from core.project import Project
 from core.segment import segment_video
 from core.synth.video import make_glide_video

@@ -8,7 +8,7 @@ from PySide6 import QtCore
 from app import workers
 from app.mainwindow import MainWindow
 from app.testing import click_image, drag_image, make_project, temp_settings
-from core.labelme import read_labelme
+from core.io.labelme import read_labelme
 
 
 @pytest.fixture

@@ -114,7 +114,7 @@ def test_save_load_preset_and_bad_preset(qtbot, win, tmp_path):
 
 def test_generate_dataset_through_the_dialog(qtbot, win, tmp_path):
     pytest.importorskip("core.synth.writer")
-    from core.dataset import list_samples
+    from core.io.dataset import list_samples
 
     d = win.panels["designer"]
     dlg = d.generate_dialog()

@@ -8,10 +8,10 @@ from PySide6 import QtCore
 from app import workers
 from app.mainwindow import MainWindow
 from app.testing import click_image, temp_settings
-from core.dataset import load_masks
+from core.io.dataset import load_masks
 from core.export import read_splines_csv
-from core.fileio import atomic_write_png
-from core.labelme import rasterize_polyline, read_labelme
+from core.io.fileio import atomic_write_png
+from core.io.labelme import rasterize_polyline, read_labelme
 from core.model import create_model, make_header, save_checkpoint
 from core.project import Project
 from core.runs import select_model

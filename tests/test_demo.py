@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from core.dataset import load_masks
+from core.io.dataset import load_masks
 from core.demo import match_tracks_to_truth, true_curves
 from core.synth.video import make_glide_video
 

@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from core import dataset, labelme
+from core.io import dataset, labelme
 from core.errors import DislocError
-from core.fileio import atomic_write_json
+from core.io.fileio import atomic_write_json
 
 from .conftest import ROOT
 

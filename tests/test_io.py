@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from core.errors import DislocError
-from core.io import FrameReadError, is_blank, natural_key, open_frames
+from core.io.frames import FrameReadError, is_blank, natural_key, open_frames
 
 H, W = 64, 96
 
@@ -194,7 +194,7 @@ def test_damaged_empty_and_truncated_images_say_what_is_wrong(tmp_path):
 
     import imageio.v3 as iio
 
-    from core.dataset import load_image
+    from core.io.dataset import load_image
 
     img = (np.random.default_rng(0).random((32, 48)) * 255).astype(np.uint8)
     iio.imwrite(tmp_path / "f0.png", img)

@@ -6,7 +6,7 @@ import pytest
 from scipy import ndimage
 
 from core.errors import DislocError
-from core.labelme import rasterize_polyline
+from core.io.labelme import rasterize_polyline
 from core.postprocess import PostprocessConfig, dice_matrix, postprocess
 
 SHAPE = (96, 128)

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from core.annotation import FrameAnnotations
-from core.dataset import load_image
+from core.io.dataset import load_image
 from core.errors import DislocError
-from core.fileio import atomic_write_png
-from core.labelme import read_labelme
+from core.io.fileio import atomic_write_png
+from core.io.labelme import read_labelme
 from core.project import FOLDERS, Project
 
 

@@ -226,7 +226,7 @@ def test_blank_frame_is_reported_and_tracks_survive_it(tmp_path):
     rows = read_rows(tmp_path / "out" / "splines.csv")
     assert {int(r["frame"]) for r in rows} == {0, 1, 3, 4, 5}
     assert {r["dislocation_id"] for r in rows} == {"1", "2", "3"}  # ids carry over the blank frame
-    from core.dataset import load_masks
+    from core.io.dataset import load_masks
 
     assert load_masks(mask_path(tmp_path / "out", 2)).shape == (0, *SHAPE)
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from core.labelme import rasterize_polyline
+from core.io.labelme import rasterize_polyline
 from core.splines import N_POINTS, fit_spline, mask_to_spline, resample_polyline, skeleton_path
 from core.tracking import point_to_curve_distances
 

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from core import dataset
+from core.io import dataset
 from core.cli import main
 from core.errors import Cancelled, DislocError
 from core.synth import load_preset

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from core import dataset
+from core.io import dataset
 from core.cli import main
 from core.errors import DislocError
-from core.labelme import LabelFile, read_labelme, write_labelme
+from core.io.labelme import LabelFile, read_labelme, write_labelme
 from core.synth import default_params, generate, load_preset, sample_from_json, sample_params
 from core.synth.background import patch_library, perlin_background
 from core.synth.fit import fit_preset, group_pileups, twin_params, twin_scene

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from core.errors import DislocError
-from core.labelme import rasterize_polyline
+from core.io.labelme import rasterize_polyline
 from core.postprocess import postprocess
 from core.splines import mask_to_spline
 from core.tracking import (Tracker, auto_pairs, curve_distance_matrix, pair_distance, pair_distance_rows,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import dataset
+from core.io import dataset
 from core.errors import Cancelled, DislocError
 from core.model import load_checkpoint, read_checkpoint
 from core.train import is_out_of_memory, out_of_memory_error, read_history, train

@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from core.errors import DislocError
-from core.fileio import atomic_write_bytes
+from core.io.fileio import atomic_write_bytes
 
 from ..actions import make_action
 from ..context import AppContext
@@ -279,7 +279,7 @@ class AnalysePanel(QtWidgets.QWidget):
             self.tracks.resizeColumnToContents(c)
         self._draw_trajectories()
         try:
-            from core.io import open_frames
+            from core.io.frames import open_frames
 
             self._src = open_frames(r.input)
         except DislocError as e:
@@ -326,7 +326,7 @@ class AnalysePanel(QtWidgets.QWidget):
             if src is not None:
                 image = src[i]
             else:  # the input is gone: draw on grey of the masks' size
-                from core.dataset import load_masks
+                from core.io.dataset import load_masks
                 from core.segment import mask_path
 
                 shape = load_masks(mask_path(r.out, i)).shape[1:] if r.has_frame(i) else (512, 512)

@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.annotation import FrameAnnotations
 from core.errors import DislocError
-from core.labelme import rasterize_polyline
+from core.io.labelme import rasterize_polyline
 from core.project import safe_name
 
 from ..actions import make_action, set_icons

@@ -19,9 +19,9 @@ from typing import Optional
 import numpy as np
 
 from core.colors import PALETTE, overlay_masks
-from core.dataset import load_masks
+from core.io.dataset import load_masks
 from core.errors import DislocError
-from core.fileio import PathLike, atomic_write_png
+from core.io.fileio import PathLike, atomic_write_png
 from core.postprocess import PostprocessConfig
 from core.progress import Progress, check_stop
 from core.segment import SPLINES_CSV, analyse_probs, mask_path, read_state
@@ -226,7 +226,7 @@ def write_overlays(index: ResultIndex, folder: Optional[PathLike] = None, video:
     Returns the number of frames written; a stop keeps the finished PNGs
     (the video is only renamed into place when complete).
     """
-    from core.io import open_frames
+    from core.io.frames import open_frames
 
     if folder is None and video is None:
         raise DislocError("choose a folder for the overlay frames or a file for the video")

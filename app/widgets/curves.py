@@ -209,7 +209,7 @@ class PairPlot(pg.PlotWidget):
         """Save the plot as PNG or SVG (by the file extension) with pyqtgraph's exporters."""
         import pyqtgraph.exporters as ex
 
-        from core.fileio import atomic_write_bytes
+        from core.io.fileio import atomic_write_bytes
 
         if str(path).lower().endswith(".svg"):
             try:

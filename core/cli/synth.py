@@ -91,7 +91,7 @@ def _fit(args) -> int:
 
 def _twin(args) -> int:
     from .. import __version__
-    from ..dataset import MANIFEST, write_manifest
+    from ..io.dataset import MANIFEST, write_manifest
     from ..synth.fit import load_annotation, twin_params, twin_scene
     from ..synth.generate import render_scene
     from ..synth.writer import save_sample

@@ -9,9 +9,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..dataset import to_gray_float
+from .dataset import to_gray_float
 from ..errors import DislocError
-from . import FrameReadError, FrameSource
+from .frames import FrameReadError, FrameSource
 from ._units import plausible_pixel_nm, unit_to_nm
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..dataset import to_gray_float
+from .dataset import to_gray_float
 from ..errors import DislocError
-from . import FrameReadError, FrameSource
+from .frames import FrameReadError, FrameSource
 
 log = logging.getLogger(__name__)
 

@@ -80,7 +80,7 @@ class PatchLibrary:
         if path in self._cache:
             self._cache.move_to_end(path)
             return self._cache[path]
-        from ..dataset import load_image
+        from ..io.dataset import load_image
 
         try:
             img = load_image(path)

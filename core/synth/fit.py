@@ -16,8 +16,8 @@ from typing import Union
 import numpy as np
 
 from ..errors import DislocError
-from ..fileio import PathLike
-from ..labelme import LabelFile, list_annotations, read_labelme
+from ..io.fileio import PathLike
+from ..io.labelme import LabelFile, list_annotations, read_labelme
 from .geometry import Dislocation, Scene, SlipTrace
 from .params import PARAM_SPECS, SynthParams
 from .presets import PRESET_SPECS, Preset, load_preset

@@ -18,7 +18,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from .. import __version__
-from ..dataset import to_uint8
+from ..io.dataset import to_uint8
 from ..errors import DislocError
 from .background import make_background
 from .draw import clip_line, draw_dislocations, draw_traces

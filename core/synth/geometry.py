@@ -196,7 +196,7 @@ class ShapeLibrary:
     """
 
     def __init__(self, folder) -> None:
-        from ..labelme import list_annotations, read_labelme
+        from ..io.labelme import list_annotations, read_labelme
 
         self.shapes: list[np.ndarray] = []
         self.sources: list[tuple[str, int]] = []

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 
 from ..errors import DislocError
-from ..fileio import PathLike, atomic_write_json, read_json
+from ..io.fileio import PathLike, atomic_write_json, read_json
 from .params import (
     IMAGE_KEYS, MAX_DISLOCATIONS, PARAM_SPECS, PILEUP_KEYS, ParamSpec, PileupParams, SynthParams, check_value,
 )

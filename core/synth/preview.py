@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from ..fileio import PathLike
+from ..io.fileio import PathLike
 
 
 def save_grid(path: PathLike, preset="m2", rows: int = 4, cols: int = 4, seed: int = 0,

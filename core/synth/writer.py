@@ -15,9 +15,9 @@ from typing import Optional, Union
 import numpy as np
 
 from .. import __version__
-from ..dataset import MANIFEST, is_complete, read_manifest, sample_id, write_manifest, write_sample
+from ..io.dataset import MANIFEST, is_complete, read_manifest, sample_id, write_manifest, write_sample
 from ..errors import DislocError
-from ..fileio import PathLike, read_json
+from ..io.fileio import PathLike, read_json
 from ..progress import Progress, ProgressCallback, StopCallback, check_stop, no_progress
 from .generate import Sample, generate, sample_from_json
 from .presets import Preset, load_preset, sample_params

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .errors import DislocError
+from ..errors import DislocError
 from .fileio import PathLike, atomic_write_json, read_json
 
 LABELME_VERSION = "5.5.0"

@@ -106,7 +106,7 @@ def atomic_write_npz(path: PathLike, **arrays: np.ndarray) -> None:
 
 def read_json(path: PathLike) -> Any:
     """Read JSON, turning syntax errors into a message that names the file."""
-    from .errors import DislocError
+    from ..errors import DislocError
 
     path = Path(path)
     try:

@@ -24,7 +24,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from .errors import DislocError
+from ..errors import DislocError
 from .fileio import PathLike, atomic_write_json, atomic_write_npz, atomic_write_png, read_image_pixels, read_json
 
 SCHEMA_VERSION = 1
