@@ -11,7 +11,7 @@ background, H.264 MP4):
 
 1. The model: the shipped model (UNet++ with tu-mobilenetv2_100, N = 20;
    ``--model`` for another checkpoint, ``--model untrained`` for a fresh
-   net) through :class:`core.predict.Predictor`, on ``--model-frames`` frames.
+   net) through :class:`core.learn.predict.Predictor`, on ``--model-frames`` frames.
 2. Everything after the model, on all ``--frames`` frames, through the real
    :func:`core.segment.segment_video` (read -> post-process -> splines ->
    tracking -> masks + CSV with fsync), with the network replaced by the
@@ -173,8 +173,8 @@ def run_pipeline(video: Path, n_frames: int, out: Path) -> dict:
 def model_time(n: int, batch: int, checkpoint=None) -> dict:
     import torch
 
-    from core.model import create_model, make_header
-    from core.predict import Predictor
+    from core.learn.model import create_model, make_header
+    from core.learn.predict import Predictor
 
     torch.set_num_threads(2)
     torch.manual_seed(0)

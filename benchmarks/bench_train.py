@@ -44,9 +44,9 @@ def _timed(fn, repeat: int) -> float:
 def one_encoder(encoder: str, steps: int, threads: int) -> dict:
     import torch
 
-    from core.losses import MatchingDiceLoss
-    from core.model import create_model, normalize
-    from core.predict import bf16_supported
+    from core.learn.losses import MatchingDiceLoss
+    from core.learn.model import create_model, normalize
+    from core.learn.predict import bf16_supported
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -91,7 +91,7 @@ def one_encoder(encoder: str, steps: int, threads: int) -> dict:
 def loss_matrix_bench() -> dict:
     import torch
 
-    from core.losses import dice_loss_matrix, dice_loss_pairwise_loop, matching_dice_loss
+    from core.learn.losses import dice_loss_matrix, dice_loss_pairwise_loop, matching_dice_loss
 
     torch.manual_seed(0)
     pred = torch.rand(4, 20, 256, 256)
@@ -129,13 +129,13 @@ def compare_losses(steps: int, threads: int, size: int, weights: list[float], lo
     """Train the same network on the same data with each loss and score it on held-out images."""
     import torch
 
-    from core.evaluate import score_source
-    from core.metrics import summarize
-    from core.model import load_checkpoint
-    from core.predict import Predictor
-    from core.traindata import open_source
-    from core.train import train
-    from core.trainconfig import TrainConfig
+    from core.learn.evaluate import score_source
+    from core.learn.metrics import summarize
+    from core.learn.model import load_checkpoint
+    from core.learn.predict import Predictor
+    from core.learn.traindata import open_source
+    from core.learn.train import train
+    from core.learn.trainconfig import TrainConfig
     from tests._lines import make_line_dataset
 
     torch.set_num_threads(threads)

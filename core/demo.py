@@ -134,7 +134,7 @@ def run_demo(project_dir: PathLike, model: Optional[PathLike] = None, n_frames: 
         The synthetic video: frames, frame size (px), random seed, mean glide
         per frame (px), frame rate (1/s).
     """
-    from .metrics import evaluate_image, summarize
+    from .learn.metrics import evaluate_image, summarize
     from .project import Project
     from .segment import segment_video
     from .synth.video import make_glide_video

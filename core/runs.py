@@ -1,7 +1,7 @@
 """The training runs of a project and the model it segments with (Qt-free).
 
 A project keeps every run in its own folder under ``runs/`` (written by
-:func:`core.train.train`)::
+:func:`core.learn.train.train`)::
 
     runs/20250301-142210_resnet18/config.json    the TrainConfig
     runs/20250301-142210_resnet18/history.csv    one row per epoch
@@ -128,7 +128,7 @@ class RunInfo:
 
 def read_run(path: PathLike) -> RunInfo:
     """Read one run folder; a damaged file gives a RunInfo with ``problem`` set, never an exception."""
-    from .train import read_history
+    from .learn.train import read_history
 
     path = Path(path)
     config, history, problems = {}, [], []

@@ -114,13 +114,13 @@ def track_frame(tracker: Tracker, frame: int, splines: list[Optional[Spline]]) -
 
 
 def load_predictor(checkpoint, batch_size: int = 4, device=None):
-    """A :class:`core.predict.Predictor` for ``checkpoint`` (path), or ``checkpoint`` itself if already one."""
+    """A :class:`core.learn.predict.Predictor` for ``checkpoint`` (path), or ``checkpoint`` itself if already one."""
     if hasattr(checkpoint, "predict") and hasattr(checkpoint, "n_masks"):
         return checkpoint
     path = Path(checkpoint)
     if not path.is_file():
         raise DislocError(f"{path}: model checkpoint not found; pass --model with a .pt file written by 'disloc train'")
-    from .predict import Predictor
+    from .learn.predict import Predictor
 
     try:
         return Predictor(path, device=device, batch_size=batch_size)
@@ -142,7 +142,7 @@ def segment_video(input_path: PathLike, checkpoint, out_dir: PathLike, batch_siz
     input_path : path
         Anything :func:`core.io.open_frames` reads.
     checkpoint : path or Predictor
-        A model checkpoint (``.pt``), or a loaded :class:`core.predict.Predictor`.
+        A model checkpoint (``.pt``), or a loaded :class:`core.learn.predict.Predictor`.
     out_dir : path
         Output folder (created). Running again on the same folder resumes.
     batch_size : int

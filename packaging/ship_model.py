@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from core.model import load_checkpoint, save_checkpoint  # noqa: E402
-from core.predict import Predictor  # noqa: E402
+from core.learn.model import load_checkpoint, save_checkpoint  # noqa: E402
+from core.learn.predict import Predictor  # noqa: E402
 from core.shipped import default_model_path  # noqa: E402
 from core.synth import generate, sample_params  # noqa: E402
 

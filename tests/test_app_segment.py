@@ -12,7 +12,7 @@ from core.io.dataset import load_masks
 from core.export import read_splines_csv
 from core.io.fileio import atomic_write_png
 from core.io.labelme import rasterize_polyline, read_labelme
-from core.model import create_model, make_header, save_checkpoint
+from core.learn.model import create_model, make_header, save_checkpoint
 from core.project import Project
 from core.runs import select_model
 from core.segment import mask_path, read_state, segment_video

@@ -9,8 +9,8 @@ from app import workers
 from app.mainwindow import MainWindow
 from app.testing import make_project, temp_settings
 from core.runs import list_runs, selected_model
-from core.train import read_history, write_history
-from core.trainconfig import DEFAULT_LOSS
+from core.learn.train import read_history, write_history
+from core.learn.trainconfig import DEFAULT_LOSS
 
 from ._lines import make_line_dataset
 
@@ -21,7 +21,7 @@ EPOCHS = 4
 @pytest.fixture
 def win(qtbot, tmp_path):
     torch.set_num_threads(1)  # the GUI thread needs the other core
-    from core._torchcompat import import_smp
+    from core.learn._torchcompat import import_smp
 
     import_smp()  # the first import of the model library is not what we time
     project = make_project(tmp_path / "proj", n_frames=2, size=(64, 64))

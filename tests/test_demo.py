@@ -16,7 +16,7 @@ from .conftest import ROOT
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    from core.model import create_model, make_header, save_checkpoint
+    from core.learn.model import create_model, make_header, save_checkpoint
 
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     m = create_model(encoder="resnet18", n_masks=4)

@@ -9,9 +9,9 @@ import torch
 from core.cli import evaluate as cli_evaluate
 from core.cli import train as cli_train
 from core.errors import DislocError
-from core.evaluate import evaluate, format_table
-from core.metrics import evaluate_image
-from core.model import create_model, make_header, save_checkpoint
+from core.learn.evaluate import evaluate, format_table
+from core.learn.metrics import evaluate_image
+from core.learn.model import create_model, make_header, save_checkpoint
 
 from ._lines import make_labelme_folder, make_line_dataset
 
@@ -77,8 +77,8 @@ def test_table_metric_is_the_mean_of_the_image_scores(setup):
 
 def test_clean_scores_are_those_of_the_post_processed_masks(setup):
     from core.postprocess import PostprocessConfig, postprocess
-    from core.predict import Predictor
-    from core.traindata import load_item, open_source
+    from core.learn.predict import Predictor
+    from core.learn.traindata import load_item, open_source
 
     root, data, _ = setup
     cfg = PostprocessConfig(min_length_px=5)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from core.errors import DislocError
-from core.losses import (LOSSES, MatchingDiceLoss, dice_loss_matrix, dice_loss_pairwise_loop,
+from core.learn.losses import (LOSSES, MatchingDiceLoss, dice_loss_matrix, dice_loss_pairwise_loop,
                          matching_dice_loss)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from core.io.labelme import rasterize_polyline
-from core.metrics import (clean_mask, dice_loss_matrix_np, evaluate_image, length_score, match_greedy,
+from core.learn.metrics import (clean_mask, dice_loss_matrix_np, evaluate_image, length_score, match_greedy,
                           match_hungarian, score_by_count, skeleton_length, skeleton_path_length, summarize,
                           union_iou)
 

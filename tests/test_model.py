@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from core.errors import DislocError
-from core.model import create_model, load_checkpoint, make_header, normalize, save_checkpoint
-from core.predict import Predictor, stitch_tiles
+from core.learn.model import create_model, load_checkpoint, make_header, normalize, save_checkpoint
+from core.learn.predict import Predictor, stitch_tiles
 
 from ._lines import make_frame
 
@@ -146,7 +146,7 @@ def test_stitching_reassembles_instances_across_tiles():
 
 
 def test_predictor_bf16_check_is_recorded(net):
-    from core.predict import bf16_supported
+    from core.learn.predict import bf16_supported
 
     pred = Predictor((net, header_for()), precision="auto")
     pred.predict(np.random.default_rng(2).random((64, 64)).astype(np.float32))

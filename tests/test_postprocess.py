@@ -205,7 +205,7 @@ def test_neighbours_in_one_output_become_separate_masks():
 def test_pieces_of_one_line_end_to_end_are_joined(gt):
     # The network often breaks one dislocation into two outputs with a gap
     # between them (a crossing, a faint stretch): they become one mask again.
-    from core.metrics import skeleton_length
+    from core.learn.metrics import skeleton_length
 
     whole = line(60, 80)
     top, bottom = whole.copy(), whole.copy()
@@ -272,7 +272,7 @@ def test_second_trace_of_a_line_a_few_px_off_is_a_duplicate():
 
 
 def test_pieces_overlapping_end_to_end_are_joined_but_a_touching_neighbour_is_not():
-    from core.metrics import skeleton_length
+    from core.learn.metrics import skeleton_length
 
     top = rasterize_polyline(np.array([[50.0, 5.0], [50.0, 60.0]]), SHAPE, 3)
     bottom = rasterize_polyline(np.array([[52.0, 30.0], [52.0, 92.0]]), SHAPE, 3)  # 30 px side by side

@@ -4,7 +4,7 @@ Most tests use ``ThresholdSegmenter``: a classical segmenter (dark pixels,
 one output per connected line) standing in for a trained network on these
 clean rendered frames, so the true lines are known and every step after the
 network (post-processing, splines, tracking, CSV, resume) is checked for
-real. The last tests run the real :class:`core.predict.Predictor` with an
+real. The last tests run the real :class:`core.learn.predict.Predictor` with an
 untrained network (random masks, but real tensors, real batching).
 """
 from __future__ import annotations
@@ -292,10 +292,10 @@ def _cli(argv):
 def checkpoint(tmp_path_factory):
     torch = pytest.importorskip("torch")
     try:
-        from core.model import create_model, make_header, save_checkpoint
-        import core.predict  # noqa: F401
+        from core.learn.model import create_model, make_header, save_checkpoint
+        import core.learn.predict  # noqa: F401
     except ImportError as e:  # pragma: no cover - only while the model modules are being written
-        pytest.skip(f"core.model/core.predict not importable yet: {e}")
+        pytest.skip(f"core.learn.model/core.learn.predict not importable yet: {e}")
     torch.manual_seed(0)
     torch.set_num_threads(2)
     net = create_model("unet", "resnet18", n_masks=5)

@@ -3,7 +3,7 @@ normalisation or a damaged file fails here."""
 import numpy as np
 import pytest
 
-from core.metrics import evaluate_image, summarize
+from core.learn.metrics import evaluate_image, summarize
 from core.postprocess import postprocess
 from core.shipped import default_model_path
 from core.synth import generate, sample_params
@@ -22,7 +22,7 @@ def _images():
 
 @pytest.fixture(scope="module")
 def predictor():
-    from core.predict import Predictor
+    from core.learn.predict import Predictor
 
     path = default_model_path()
     assert path.is_file(), f"{path} is missing: the package must ship its default model"

@@ -7,9 +7,9 @@ import torch
 
 from core.io import dataset
 from core.errors import Cancelled, DislocError
-from core.model import load_checkpoint, read_checkpoint
-from core.train import is_out_of_memory, out_of_memory_error, read_history, train
-from core.trainconfig import TrainConfig
+from core.learn.model import load_checkpoint, read_checkpoint
+from core.learn.train import is_out_of_memory, out_of_memory_error, read_history, train
+from core.learn.trainconfig import TrainConfig
 
 from ._lines import make_labelme_folder, make_line_dataset
 
@@ -166,7 +166,7 @@ def test_out_of_memory_becomes_advice():
 # ------------------------------------------------------------------ augmentation and data
 
 def test_geometric_augmentation_moves_image_and_masks_together():
-    from core.augment import augment, fit_to_size
+    from core.learn.augment import augment, fit_to_size
 
     from ._lines import make_frame
 
@@ -187,7 +187,7 @@ def test_geometric_augmentation_moves_image_and_masks_together():
 
 
 def test_keep_longest_drops_specks_and_keeps_the_n_longest():
-    from core.traindata import keep_longest
+    from core.learn.traindata import keep_longest
 
     m = np.zeros((4, 20, 40), bool)
     m[0, 2, 0:10] = True   # 10 px

@@ -53,7 +53,7 @@ def call_in_child(fn: Callable[..., Any], *args, on_progress=None, should_stop=N
     """Call ``fn(*args, on_progress=..., should_stop=..., **kwargs)`` in a spawned process; return its result.
 
     ``fn`` must be importable (a module-level function such as
-    :func:`core.train.train`), its arguments and result picklable. Progress
+    :func:`core.learn.train.train`), its arguments and result picklable. Progress
     reports are passed to ``on_progress`` in this thread; ``should_stop`` is
     polled every 50 ms and forwarded, and the child stops at its own next
     check (so it saves what it saves on a cancel). Raises what the job

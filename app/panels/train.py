@@ -1,6 +1,6 @@
 """Train: settings, a training run in a worker thread with live curves, the project's runs.
 
-Training is :func:`core.train.train`, run by an :mod:`app.workers` job in a
+Training is :func:`core.learn.train.train`, run by an :mod:`app.workers` job in a
 child process (:mod:`.childproc`), so the window stays responsive; Cancel
 stops between steps (best.pt and last.pt are kept; Resume continues from
 last.pt). Every run lives in the project's runs/ folder; the runs table
@@ -18,7 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.errors import DislocError
 from core.runs import RunInfo, list_runs, new_run_dir, select_model, selected_model
-from core.trainconfig import TrainConfig
+from core.learn.trainconfig import TrainConfig
 
 from ..actions import make_action
 from ..context import AppContext
@@ -319,7 +319,7 @@ class TrainPanel(QtWidgets.QWidget):
         return self._launch(cfg, r.path, list(r.history))
 
     def _launch(self, cfg: TrainConfig, run_dir: Path, history: list[dict]) -> Path:
-        from core.train import train
+        from core.learn.train import train
 
         self.config, self.run_dir, self.history = cfg, run_dir, history
 

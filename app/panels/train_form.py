@@ -1,7 +1,7 @@
 """The Train panel's settings form: training data, network, optimisation -> a TrainConfig.
 
 The form only collects choices; :meth:`TrainForm.config` builds the
-:class:`core.trainconfig.TrainConfig`, whose validation is the one place
+:class:`core.learn.trainconfig.TrainConfig`, whose validation is the one place
 that says what is wrong.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtWidgets
 from core.errors import DislocError
 from core.runs import DataFolder, RunInfo, project_data
 from core.shipped import default_model_path
-from core.trainconfig import DEFAULT_ENCODER, DEFAULT_LOSS, ENCODERS, LOSSES, TrainConfig
+from core.learn.trainconfig import DEFAULT_ENCODER, DEFAULT_LOSS, ENCODERS, LOSSES, TrainConfig
 
 from .threads import default_threads
 
@@ -163,7 +163,7 @@ class TrainForm(QtWidgets.QWidget):
         raise DislocError(f"{path}: not in the list of training data")
 
     def add_folder(self, path, project_root: Optional[Path] = None) -> None:
-        from core.traindata import open_source
+        from core.learn.traindata import open_source
 
         src = open_source(path)  # raises a DislocError that says what the folder lacks
         self._extra.append(DataFolder(Path(path), src.kind, len(src.keys)))

@@ -31,7 +31,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import DislocError
-    from ..evaluate import evaluate, format_table, write_reports
+    from ..learn.evaluate import evaluate, format_table, write_reports
     from ..progress import TextBar
 
     if args.limit is not None and args.limit < 1:

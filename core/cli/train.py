@@ -30,7 +30,7 @@ _OPTIONS = [
 
 
 def register(sub) -> None:
-    from ..trainconfig import DEFAULT_ENCODER, DEFAULT_LOSS, ENCODERS, LOSSES
+    from ..learn.trainconfig import DEFAULT_ENCODER, DEFAULT_LOSS, ENCODERS, LOSSES
 
     p = sub.add_parser(
         "train", help="train a segmentation model on synthetic and/or annotated frames",
@@ -66,7 +66,7 @@ def register(sub) -> None:
 def build_config(args: argparse.Namespace):
     """TrainConfig from (the run's or --config's) config.json, then the flags given."""
     from ..errors import DislocError
-    from ..trainconfig import TrainConfig
+    from ..learn.trainconfig import TrainConfig
 
     out = Path(args.out)
     base: dict = {}
@@ -94,7 +94,7 @@ def build_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from ..progress import TextBar
-    from ..train import train
+    from ..learn.train import train
 
     config = build_config(args)
     bar = TextBar("train")

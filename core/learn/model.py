@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__
-from .errors import DislocError
-from .io.fileio import PathLike, atomic_write_bytes
+from .. import __version__
+from ..errors import DislocError
+from ..io.fileio import PathLike, atomic_write_bytes
 from .trainconfig import ARCHITECTURES, DEFAULT_ENCODER, ENCODERS
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import Cancelled, DislocError
-from .io.fileio import PathLike, atomic_write_text
-from .progress import Progress, ProgressCallback, StopCallback, check_stop, never_stop, no_progress
+from ..errors import Cancelled, DislocError
+from ..io.fileio import PathLike, atomic_write_text
+from ..progress import Progress, ProgressCallback, StopCallback, check_stop, never_stop, no_progress
 from .trainconfig import TrainConfig
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .errors import DislocError
-from .io.fileio import PathLike
+from ..errors import DislocError
+from ..io.fileio import PathLike
 from .metrics import THRESHOLD, dice_loss_matrix_np, match_hungarian
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ class Predictor:
     ----------
     model : path or (torch.nn.Module, dict)
         A checkpoint file, or a network with its checkpoint header (as
-        returned by :func:`core.model.load_checkpoint`).
+        returned by :func:`core.learn.model.load_checkpoint`).
     device : str or torch.device, optional
         ``None``/"auto": CUDA when available, else the CPU.
     batch_size : int

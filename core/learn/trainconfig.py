@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .augment import AUGMENTATIONS
-from .errors import DislocError
-from .io.fileio import PathLike, atomic_write_json, read_json
+from ..errors import DislocError
+from ..io.fileio import PathLike, atomic_write_json, read_json
 
 SCHEMA_VERSION = 1
 ARCHITECTURES = ("unetplusplus", "unet")

@@ -36,10 +36,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .errors import DislocError
-from .io.fileio import PathLike, atomic_write_bytes, atomic_write_text
+from ..errors import DislocError
+from ..io.fileio import PathLike, atomic_write_bytes, atomic_write_text
 from .metrics import ImageScore, evaluate_image, score_by_count, summarize
-from .progress import Progress, ProgressCallback, StopCallback, check_stop, no_progress
+from ..progress import Progress, ProgressCallback, StopCallback, check_stop, no_progress
 from .traindata import Source, keep_longest, load_item, open_source
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,9 @@ def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: O
 
     Parameters
     ----------
-    predictor : core.predict.Predictor
+    predictor : core.learn.predict.Predictor
     source : Source
-        From :func:`core.traindata.open_source`.
+        From :func:`core.learn.traindata.open_source`.
     limit : int, optional
         Score only the first ``limit`` images.
     loss : str, optional
@@ -108,7 +108,7 @@ def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: O
 
 
 def _clean_score(probs: np.ndarray, masks: np.ndarray, config, matching: str) -> ImageScore:
-    from .postprocess import postprocess
+    from ..postprocess import postprocess
 
     return evaluate_image(postprocess(probs, config).masks.astype(np.float32), masks, matching=matching)
 
@@ -159,7 +159,7 @@ def evaluate(models: Sequence[PathLike], datasets: Sequence[PathLike], *, device
     postprocess : core.postprocess.PostprocessConfig, optional
         Settings for the ``clean`` scores (default: the app's defaults).
     """
-    from .postprocess import PostprocessConfig
+    from ..postprocess import PostprocessConfig
     from .predict import Predictor
 
     postprocess = postprocess or PostprocessConfig()

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import DislocError
+from ..errors import DislocError
 from .metrics import DICE_SMOOTH, match
 from .trainconfig import DEFAULT_EMPTY_WEIGHT, DEFAULT_LOSS, LOSSES
 
