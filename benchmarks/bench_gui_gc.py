@@ -81,7 +81,7 @@ def main() -> int:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])  # noqa: F841
     import torch
 
-    from core.segment import load_predictor
+    from core.analysis.segment import load_predictor
     from core.shipped import default_model_path
 
     torch.set_num_threads(1)

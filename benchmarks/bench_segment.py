@@ -13,7 +13,7 @@ background, H.264 MP4):
    ``--model`` for another checkpoint, ``--model untrained`` for a fresh
    net) through :class:`core.learn.predict.Predictor`, on ``--model-frames`` frames.
 2. Everything after the model, on all ``--frames`` frames, through the real
-   :func:`core.segment.segment_video` (read -> post-process -> splines ->
+   :func:`core.analysis.segment.segment_video` (read -> post-process -> splines ->
    tracking -> masks + CSV with fsync), with the network replaced by the
    ground-truth masks of each frame (20 outputs: the true masks at p = 0.9
    plus one dilated duplicate per frame for the merger to find). An
@@ -159,7 +159,7 @@ class GroundTruthNet:
 
 
 def run_pipeline(video: Path, n_frames: int, out: Path) -> dict:
-    from core.segment import segment_video
+    from core.analysis.segment import segment_video
 
     net = GroundTruthNet(n_frames)
     t0 = time.perf_counter()
@@ -251,7 +251,7 @@ def main() -> None:
           f"model's time (target <= 20 %): {'OK' if post <= 0.2 * model_s else 'MISSED'}")
 
     # A real end-to-end run of the model on a short clip of the same video.
-    from core.segment import segment_video
+    from core.analysis.segment import segment_video
 
     clip = tmp / "clip.mp4"
     write_video(clip, args.model_frames)

@@ -84,7 +84,7 @@ def write_video(frames, path: Path, fps: float) -> None:
 
 def true_curves(samples) -> dict[int, dict[int, np.ndarray]]:
     """{true dislocation identity: {frame: 50-point centre line}} of a glide video."""
-    from .splines import resample_polyline
+    from .analysis.splines import resample_polyline
 
     out: dict[int, dict[int, np.ndarray]] = {}
     for f, s in enumerate(samples):
@@ -103,7 +103,7 @@ def match_tracks_to_truth(measured: dict[int, dict[int, np.ndarray]],
     of a dislocation lies on its line too, so several tracks may map to one
     truth); tracks farther than ``gate_px`` from every line are left out.
     """
-    from .tracking import mean_nearest_distance
+    from .analysis.tracking import mean_nearest_distance
 
     out = {}
     for t, fr in measured.items():
@@ -136,10 +136,10 @@ def run_demo(project_dir: PathLike, model: Optional[PathLike] = None, n_frames: 
     """
     from .learn.metrics import evaluate_image, summarize
     from .project import Project
-    from .segment import segment_video
+    from .analysis.segment import segment_video
     from .synth.video import make_glide_video
-    from .tracking import pair_distance, track_run
-    from .export import curves_by_track, read_splines_csv
+    from .analysis.tracking import pair_distance, track_run
+    from .analysis.export import curves_by_track, read_splines_csv
 
     t0 = time.monotonic()
     model = Path(model) if model else _default_model()

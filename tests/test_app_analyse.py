@@ -10,13 +10,13 @@ from PySide6 import QtCore
 from app import workers
 from app.mainwindow import MainWindow
 from app.testing import click_image, temp_settings
-from core.export import curves_by_track, read_splines_csv
+from core.analysis.export import curves_by_track, read_splines_csv
 from core.io.fileio import atomic_write_png
 from core.io.frames import open_frames
 from core.project import Project
-from core.segment import segment_video
+from core.analysis.segment import segment_video
 from core.synth.video import make_glide_video
-from core.tracking import pair_distance, pair_distance_rows
+from core.analysis.tracking import pair_distance, pair_distance_rows
 
 N_FRAMES, SIZE = 6, 128
 

@@ -9,13 +9,13 @@ from app import workers
 from app.mainwindow import MainWindow
 from app.testing import click_image, temp_settings
 from core.io.dataset import load_masks
-from core.export import read_splines_csv
+from core.analysis.export import read_splines_csv
 from core.io.fileio import atomic_write_png
 from core.io.labelme import rasterize_polyline, read_labelme
 from core.learn.model import create_model, make_header, save_checkpoint
 from core.project import Project
 from core.runs import select_model
-from core.segment import mask_path, read_state, segment_video
+from core.analysis.segment import mask_path, read_state, segment_video
 from core.synth.video import make_glide_video
 
 N_FRAMES, SIZE = 5, 96

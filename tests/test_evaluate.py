@@ -76,7 +76,7 @@ def test_table_metric_is_the_mean_of_the_image_scores(setup):
 
 
 def test_clean_scores_are_those_of_the_post_processed_masks(setup):
-    from core.postprocess import PostprocessConfig, postprocess
+    from core.analysis.postprocess import PostprocessConfig, postprocess
     from core.learn.predict import Predictor
     from core.learn.traindata import load_item, open_source
 

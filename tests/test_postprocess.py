@@ -1,4 +1,4 @@
-"""core.postprocess on ground-truth masks with injected faults."""
+"""core.analysis.postprocess on ground-truth masks with injected faults."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ from scipy import ndimage
 
 from core.errors import DislocError
 from core.io.labelme import rasterize_polyline
-from core.postprocess import PostprocessConfig, dice_matrix, postprocess
+from core.analysis.postprocess import PostprocessConfig, dice_matrix, postprocess
 
 SHAPE = (96, 128)
 

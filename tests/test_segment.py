@@ -1,4 +1,4 @@
-"""core.segment end to end: masks, splines.csv with ids, resume, bad input, pair distances.
+"""core.analysis.segment end to end: masks, splines.csv with ids, resume, bad input, pair distances.
 
 Most tests use ``ThresholdSegmenter``: a classical segmenter (dark pixels,
 one output per connected line) standing in for a trained network on these
@@ -22,8 +22,8 @@ import pytest
 from scipy import ndimage
 
 from core.errors import Cancelled, DislocError
-from core.segment import STATE_FILE, mask_path, read_state, segment_video
-from core.tracking import point_to_curve_distances, track_run
+from core.analysis.segment import STATE_FILE, mask_path, read_state, segment_video
+from core.analysis.tracking import point_to_curve_distances, track_run
 
 SHAPE = (80, 112)
 SPACING = 14.0
@@ -165,7 +165,7 @@ def test_resume_after_stop_writes_no_duplicate_rows(stack, reference, tmp_path):
 
 
 def test_resume_with_other_settings_is_refused(stack, reference, tmp_path):
-    from core.postprocess import PostprocessConfig
+    from core.analysis.postprocess import PostprocessConfig
 
     ref_out, _ = reference
     with pytest.raises(Cancelled):
@@ -342,7 +342,7 @@ def test_cli_segment_and_track(stack, checkpoint, tmp_path, capsys):
 
 
 def test_cli_segment_without_model_uses_the_shipped_one(stack, tmp_path):
-    from core.segment import read_state
+    from core.analysis.segment import read_state
     from core.shipped import default_model_path
 
     out = tmp_path / "o"

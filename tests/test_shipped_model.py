@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core.learn.metrics import evaluate_image, summarize
-from core.postprocess import postprocess
+from core.analysis.postprocess import postprocess
 from core.shipped import default_model_path
 from core.synth import generate, sample_params
 
@@ -12,7 +12,7 @@ from core.synth import generate, sample_params
 # images (fp32); the floor leaves room for BLAS differences between machines
 # but not for a broken model (an untrained net scores 0.02 here).
 CARD_METRIC_ON_THESE_IMAGES = 0.755  # network masks, measured 2026-11-25, fp32
-CARD_CLEAN_METRIC_ON_THESE_IMAGES = 0.745  # after core.postprocess with its defaults (split 1 px, joins)
+CARD_CLEAN_METRIC_ON_THESE_IMAGES = 0.745  # after core.analysis.postprocess with its defaults (split 1 px, joins)
 FLOOR_MARGIN = 0.08
 
 

@@ -1,4 +1,4 @@
-"""core.splines: skeleton path, resampling, smoothing spline, curvature."""
+"""core.analysis.splines: skeleton path, resampling, smoothing spline, curvature."""
 from __future__ import annotations
 
 import math
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from core.io.labelme import rasterize_polyline
-from core.splines import N_POINTS, fit_spline, mask_to_spline, resample_polyline, skeleton_path
-from core.tracking import point_to_curve_distances
+from core.analysis.splines import N_POINTS, fit_spline, mask_to_spline, resample_polyline, skeleton_path
+from core.analysis.tracking import point_to_curve_distances
 
 
 def dense(points, n=400):

@@ -1,4 +1,4 @@
-"""core.tracking: identities across frames, pair distances, auto pairs."""
+"""core.analysis.tracking: identities across frames, pair distances, auto pairs."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +6,9 @@ import pytest
 
 from core.errors import DislocError
 from core.io.labelme import rasterize_polyline
-from core.postprocess import postprocess
-from core.splines import mask_to_spline
-from core.tracking import (Tracker, auto_pairs, curve_distance_matrix, pair_distance, pair_distance_rows,
+from core.analysis.postprocess import postprocess
+from core.analysis.splines import mask_to_spline
+from core.analysis.tracking import (Tracker, auto_pairs, curve_distance_matrix, pair_distance, pair_distance_rows,
                            parse_pairs, point_to_curve_distances)
 
 SHAPE = (100, 160)
@@ -136,7 +136,7 @@ def test_pair_rows_and_parse_pairs():
 
 
 def test_curves_of_a_run_that_found_nothing_are_empty():
-    from core.export import curves_by_track
+    from core.analysis.export import curves_by_track
 
     empty = {k: np.zeros(0) for k in ("frame", "dislocation_id", "point_index", "x_px", "y_px", "time_s")}
     assert curves_by_track(empty) == ({}, {})

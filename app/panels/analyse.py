@@ -1,7 +1,7 @@
 """Analyse and export: tracks across frames, pair distances against frame number, exports.
 
 Reads a segmentation folder (written by the Segment panel or ``disloc
-segment``); distances and files come from core.tracking and core.export,
+segment``); distances and files come from core.analysis.tracking and core.analysis.export,
 so the app and ``disloc track`` write the same pair_distances.csv/.png.
 """
 from __future__ import annotations
@@ -327,7 +327,7 @@ class AnalysePanel(QtWidgets.QWidget):
                 image = src[i]
             else:  # the input is gone: draw on grey of the masks' size
                 from core.io.dataset import load_masks
-                from core.segment import mask_path
+                from core.analysis.segment import mask_path
 
                 shape = load_masks(mask_path(r.out, i)).shape[1:] if r.has_frame(i) else (512, 512)
                 image = np.full(shape, 0.5, np.float32)
@@ -375,7 +375,7 @@ class AnalysePanel(QtWidgets.QWidget):
         self.hint.setText(f"pair {a}–{tid} added. Click two more dislocations for another pair.")
 
     def auto_pairs(self) -> None:
-        """The leading three of the largest pileup (core.tracking.auto_pairs)."""
+        """The leading three of the largest pileup (core.analysis.tracking.auto_pairs)."""
         r = self.result
         if r is None:
             self.ctx.info("open a segmentation result first")
@@ -389,13 +389,13 @@ class AnalysePanel(QtWidgets.QWidget):
 
     @staticmethod
     def _auto(r: ResultIndex) -> list[tuple[int, int]]:
-        from core.tracking import auto_pairs
+        from core.analysis.tracking import auto_pairs
 
         return auto_pairs(r.curves, r.n_frames)
 
     def set_pairs(self, pairs) -> None:
-        """Plot these pairs (id_a, id_b); distances from core.tracking.pair_distance_rows."""
-        from core.tracking import pair_distance_rows
+        """Plot these pairs (id_a, id_b); distances from core.analysis.tracking.pair_distance_rows."""
+        from core.analysis.tracking import pair_distance_rows
 
         self.pairs = [tuple(int(v) for v in p) for p in pairs]
         self.rows = []
@@ -444,7 +444,7 @@ class AnalysePanel(QtWidgets.QWidget):
 
     def export(self, kind: str, path) -> Optional[Path]:
         """Write one export: splines, pairs, png, svg (at once) or frames, video (in a worker)."""
-        from core.export import plot_pair_distances, write_pair_distances
+        from core.analysis.export import plot_pair_distances, write_pair_distances
 
         r, path = self.result, Path(path)
         try:

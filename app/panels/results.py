@@ -3,7 +3,7 @@
 A :class:`FrameView` is one frame's dislocations, made either from the
 network's probabilities just now (:func:`view_from_probs`, which runs
 core's post-processing and spline fit) or from the files of a batch run
-(:class:`ResultIndex`, which reads what :func:`core.segment.segment_video`
+(:class:`ResultIndex`, which reads what :func:`core.analysis.segment.segment_video`
 wrote: masks/frame_NNNNNN.npz and splines.csv). Nothing is recomputed or
 reimplemented here; the exports call core.
 """
@@ -22,10 +22,10 @@ from core.colors import PALETTE, overlay_masks
 from core.io.dataset import load_masks
 from core.errors import DislocError
 from core.io.fileio import PathLike, atomic_write_png
-from core.postprocess import PostprocessConfig
+from core.analysis.postprocess import PostprocessConfig
 from core.progress import Progress, check_stop
-from core.segment import SPLINES_CSV, analyse_probs, mask_path, read_state
-from core.splines import Spline
+from core.analysis.segment import SPLINES_CSV, analyse_probs, mask_path, read_state
+from core.analysis.splines import Spline
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class ResultIndex:
     Parameters
     ----------
     out_dir : path
-        A folder written by :func:`core.segment.segment_video` (GUI or ``disloc segment``).
+        A folder written by :func:`core.analysis.segment.segment_video` (GUI or ``disloc segment``).
 
     Raises
     ------
@@ -148,7 +148,7 @@ class ResultIndex:
     """
 
     def __init__(self, out_dir: PathLike) -> None:
-        from core.export import curves_by_track, read_splines_csv
+        from core.analysis.export import curves_by_track, read_splines_csv
 
         self.out = Path(out_dir)
         self.state = read_state(self.out)

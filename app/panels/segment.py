@@ -1,7 +1,7 @@
 """Segment and inspect: run the model on one frame (F5) or the whole video, look at every mask.
 
 One frame is segmented in a worker with a Predictor kept loaded between
-frames; the whole video runs :func:`core.segment.segment_video` in a worker,
+frames; the whole video runs :func:`core.analysis.segment.segment_video` in a worker,
 so the app writes exactly what ``disloc segment`` writes (results/<name>/
 masks, splines.csv, segment_state.json) and a stopped run resumes.
 """
@@ -15,7 +15,7 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from core.errors import DislocError
-from core.postprocess import PostprocessConfig
+from core.analysis.postprocess import PostprocessConfig
 from core.project import safe_name
 from core.runs import project_model, select_model
 
@@ -339,7 +339,7 @@ class SegmentPanel(QtWidgets.QWidget):
     # -- segmenting one frame ------------------------------------------------------------------
     def _get_predictor(self, path: Path):
         """The loaded model (kept between frames; reloaded when the file changes). Runs in a worker."""
-        from core.segment import load_predictor
+        from core.analysis.segment import load_predictor
 
         key = (str(path), path.stat().st_mtime_ns)
         if self._predictor_key != key:
@@ -458,7 +458,7 @@ class SegmentPanel(QtWidgets.QWidget):
         return self.job is not None and not self.job.is_done
 
     def segment_video(self) -> None:
-        """Segment every frame in a worker with core.segment.segment_video (resumes unless 'start over')."""
+        """Segment every frame in a worker with core.analysis.segment.segment_video (resumes unless 'start over')."""
         if self.running:
             return
         out, p = self.result_dir(), self.ctx.project
@@ -469,7 +469,7 @@ class SegmentPanel(QtWidgets.QWidget):
         if self.model_path is None:
             self.ctx.warn(self.model_label.toolTip())
             return
-        from core.segment import segment_video
+        from core.analysis.segment import segment_video
 
         src_path, model, restart = p.frames_path, self.model_path, self.restart_box.isChecked()
         cfg = self.postprocess_config()

@@ -130,7 +130,7 @@ class CurvaturePlot(pg.PlotWidget):
         self.curve = self.plot(pen=pg.mkPen("w", width=2), symbol="o", symbolSize=4)
 
     def set_spline(self, spline, colour=(255, 255, 255), pixel_size_nm: Optional[float] = None) -> None:
-        """Show ``spline`` (core.splines.Spline) or nothing (None); in nm when the pixel size is known."""
+        """Show ``spline`` (core.analysis.splines.Spline) or nothing (None); in nm when the pixel size is known."""
         if spline is None:
             self.curve.setData([], [])
             return
@@ -177,7 +177,7 @@ class PairPlot(pg.PlotWidget):
 
     def set_rows(self, rows: Sequence[tuple], pixel_size_nm: Optional[float] = None,
                  colours: Optional[dict] = None) -> None:
-        """Rows (frame, time_s, id_a, id_b, distance_px) as from core.tracking.pair_distance_rows."""
+        """Rows (frame, time_s, id_a, id_b, distance_px) as from core.analysis.tracking.pair_distance_rows."""
         for it in self.items_by_pair.values():
             self.removeItem(it)
         self.legend.clear()

@@ -39,9 +39,9 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import DislocError
-    from ..postprocess import PostprocessConfig
+    from ..analysis.postprocess import PostprocessConfig
     from ..progress import TextBar
-    from ..segment import segment_video
+    from ..analysis.segment import segment_video
 
     from ..shipped import default_model_path
 

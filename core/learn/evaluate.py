@@ -19,7 +19,7 @@ Files written by :func:`write_reports`:
 
 Two sets of scores: ``raw`` scores the network's N masks as they come out
 (the paper's protocol, §4); ``clean`` (the ``*_clean`` columns) scores the
-masks after :func:`core.postprocess.postprocess` (split, merge duplicates,
+masks after :func:`core.analysis.postprocess.postprocess` (split, merge duplicates,
 absorb pieces, drop specks), i.e. what ``disloc segment`` and the app export.
 ``metric_vs_count.png``, ``table.png``
     Box plots of the metric per number of true dislocations; the table as a heat map.
@@ -77,7 +77,7 @@ def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: O
         Also compute this matching loss per image (true masks capped at N, as in training).
     matching : str
         How the metric matches predictions to true masks ("greedy" as in the paper, or "hungarian").
-    postprocess : core.postprocess.PostprocessConfig, optional
+    postprocess : core.analysis.postprocess.PostprocessConfig, optional
         Also score the post-processed masks (``SourceScores.clean``).
     """
     keys = list(source.keys[:limit] if limit else source.keys)
@@ -108,7 +108,7 @@ def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: O
 
 
 def _clean_score(probs: np.ndarray, masks: np.ndarray, config, matching: str) -> ImageScore:
-    from ..postprocess import postprocess
+    from ..analysis.postprocess import postprocess
 
     return evaluate_image(postprocess(probs, config).masks.astype(np.float32), masks, matching=matching)
 
@@ -156,10 +156,10 @@ def evaluate(models: Sequence[PathLike], datasets: Sequence[PathLike], *, device
         Dataset folders or labelme annotation folders.
     limit : int, optional
         Images per folder (the first ones).
-    postprocess : core.postprocess.PostprocessConfig, optional
+    postprocess : core.analysis.postprocess.PostprocessConfig, optional
         Settings for the ``clean`` scores (default: the app's defaults).
     """
-    from ..postprocess import PostprocessConfig
+    from ..analysis.postprocess import PostprocessConfig
     from .predict import Predictor
 
     postprocess = postprocess or PostprocessConfig()

@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .errors import DislocError
+from ..errors import DislocError
 
 DEFAULT_GATE_PX = 20.0
 
@@ -293,7 +293,7 @@ def track_run(out_dir, pairs: str = "auto", plot: bool = True) -> tuple[list[tup
     Parameters
     ----------
     out_dir : path
-        A folder written by :func:`core.segment.segment_video`.
+        A folder written by :func:`core.analysis.segment.segment_video`.
     pairs : str
         ``"auto"`` (see :func:`auto_pairs`) or ``"ID:ID,ID:ID"``.
     plot : bool

@@ -36,8 +36,8 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from .errors import DislocError
-from .io.fileio import PathLike
+from ..errors import DislocError
+from ..io.fileio import PathLike
 
 SPLINE_COLUMNS = ["frame", "time_s", "dislocation_id", "point_index", "x_px", "y_px", "arc_length_px",
                   "tangent_angle_rad", "curvature_per_px"]
@@ -179,7 +179,7 @@ def curves_by_track(cols: dict[str, np.ndarray]) -> tuple[dict[int, dict[int, np
 
 def write_pair_distances(path: PathLike, rows: Iterable[tuple], pixel_size_nm: Optional[float]) -> None:
     """Write pair_distances.csv atomically; rows are (frame, time_s or None, id_a, id_b, distance_px)."""
-    from .io.fileio import atomic_write_text
+    from ..io.fileio import atomic_write_text
 
     header = PAIR_COLUMNS + (["distance_nm"] if pixel_size_nm else [])
     lines = [",".join(header)]
@@ -199,8 +199,8 @@ def plot_pair_distances(path: PathLike, rows: list[tuple], pixel_size_nm: Option
     # A bare Figure renders with Agg without touching pyplot's global backend (the GUI uses Qt).
     from matplotlib.figure import Figure
 
-    from .colors import PALETTE
-    from .io.fileio import atomic_write_bytes
+    from ..colors import PALETTE
+    from ..io.fileio import atomic_write_bytes
 
     fig = Figure(figsize=(7, 4), dpi=120)
     ax = fig.add_subplot()

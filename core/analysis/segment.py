@@ -3,7 +3,7 @@
 Output folder::
 
     OUT/masks/frame_000123.npz   clean masks of frame 123 (core.io.dataset.save_masks, bool (K, H, W))
-    OUT/splines.csv              50 spline points per dislocation and frame (core.export)
+    OUT/splines.csv              50 spline points per dislocation and frame (core.analysis.export)
     OUT/segment_state.json       progress, for resuming (and the run's fps and pixel size)
 
 Frames go through the network in batches; each finished frame's mask file
@@ -12,7 +12,7 @@ state file is replaced atomically with the frame count, the byte length of
 splines.csv and the tracker's state. A run that is killed or stopped starts
 again at the first unfinished frame, after cutting splines.csv back to the
 recorded length, so no row is ever written twice. Track ids are given
-during segmentation (core.tracking), so the CSV has ``dislocation_id`` as
+during segmentation (core.analysis.tracking), so the CSV has ``dislocation_id`` as
 soon as a frame is done; ``disloc track`` reads them for pair distances.
 """
 from __future__ import annotations
@@ -27,13 +27,13 @@ from typing import Optional
 
 import numpy as np
 
-from .io.dataset import save_masks
-from .errors import DislocError
+from ..io.dataset import save_masks
+from ..errors import DislocError
 from .export import AppendOnlyCsv, spline_columns, spline_rows
-from .io.fileio import PathLike, atomic_write_json, read_json
-from .io.frames import FrameReadError, is_blank, open_frames
+from ..io.fileio import PathLike, atomic_write_json, read_json
+from ..io.frames import FrameReadError, is_blank, open_frames
 from .postprocess import FrameMasks, PostprocessConfig, postprocess
-from .progress import Progress, check_stop
+from ..progress import Progress, check_stop
 from .splines import N_POINTS, Spline, mask_to_spline
 from .tracking import DEFAULT_GATE_PX, Tracker
 
@@ -120,7 +120,7 @@ def load_predictor(checkpoint, batch_size: int = 4, device=None):
     path = Path(checkpoint)
     if not path.is_file():
         raise DislocError(f"{path}: model checkpoint not found; pass --model with a .pt file written by 'disloc train'")
-    from .learn.predict import Predictor
+    from ..learn.predict import Predictor
 
     try:
         return Predictor(path, device=device, batch_size=batch_size)
@@ -153,7 +153,7 @@ def segment_video(input_path: PathLike, checkpoint, out_dir: PathLike, batch_siz
     pixel_size_nm, fps : float, optional
         Override the file's calibration (nm per px) and frame rate (1/s).
     postprocess_config : PostprocessConfig, optional
-    gate_px, max_gap : tracking settings (see :class:`core.tracking.Tracker`).
+    gate_px, max_gap : tracking settings (see :class:`core.analysis.tracking.Tracker`).
     restart : bool
         Discard earlier results in ``out_dir`` and start from frame 0.
 

@@ -45,7 +45,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import DislocError
+from ..errors import DislocError
 from .splines import SkeletonPath, resample_polyline, skeleton_path
 
 _EIGHT = np.ones((3, 3), bool)
@@ -540,7 +540,7 @@ def _shorter_than(mask: np.ndarray, length_px: float, box: tuple) -> bool:
     Only small masks can be short: one whose bounding box has a side of at
     least ``length_px`` + 2 is long enough without skeletonising.
     """
-    from .learn.metrics import skeleton_length
+    from ..learn.metrics import skeleton_length
 
     r0, r1, c0, c1 = box
     if max(r1 - r0, c1 - c0) >= length_px + 2:
