@@ -7,7 +7,7 @@ from typing import Optional
 from PySide6 import QtCore
 
 from core.errors import DislocError
-from core.project import Project
+from core.project.folder import Project
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ class AppContext(QtCore.QObject):
     Signals
     -------
     projectChanged(object)
-        The new :class:`core.project.Project` (or None).
+        The new :class:`core.project.folder.Project` (or None).
     message(str, str)
         ``(text, level)`` with level ``"info"``, ``"warning"`` or ``"error"``;
         the window shows it in the status bar and the message area.

@@ -7,7 +7,7 @@ from typing import Optional
 from PySide6 import QtCore, QtWidgets
 
 from core.errors import DislocError
-from core.project import PROJECT_FILE, Project
+from core.project.folder import PROJECT_FILE, Project
 
 from . import workers
 from .actions import fill_menu, make_action, set_icons
@@ -135,7 +135,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Make a prediction frame ``index``'s annotation (support points per dislocation) and open it.
 
         The Annotate panel replaces the frame's dislocations in one undoable
-        step and saves the labelme file (core.project), so Ctrl+Z there brings
+        step and saves the labelme file (core.project.folder), so Ctrl+Z there brings
         back what was annotated before.
         """
         ann = self.panels["annotate"]

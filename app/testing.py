@@ -9,7 +9,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.io.dataset import to_uint8
 from core.io.fileio import atomic_write_png
-from core.project import Project
+from core.project.folder import Project
 
 
 def temp_settings(folder: Path) -> QtCore.QSettings:
@@ -88,7 +88,7 @@ def make_demo_project(root: Path, n_frames: int = 6, size: int = 384, seed: int 
         python -c "from app.testing import make_demo_project; make_demo_project('/tmp/demo')"
         python -m core gui --project /tmp/demo --panel designer --screenshot docs/images/panel_designer.png
     """
-    from core.annotation import FrameAnnotations
+    from core.project.annotation import FrameAnnotations
     from core.synth.video import make_glide_video
 
     root = Path(root)

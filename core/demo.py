@@ -135,7 +135,7 @@ def run_demo(project_dir: PathLike, model: Optional[PathLike] = None, n_frames: 
         per frame (px), frame rate (1/s).
     """
     from .learn.metrics import evaluate_image, summarize
-    from .project import Project
+    from .project.folder import Project
     from .analysis.segment import segment_video
     from .synth.video import make_glide_video
     from .analysis.tracking import pair_distance, track_run

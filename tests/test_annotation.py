@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from core.annotation import Dislocation, FrameAnnotations, polyline_length, spline_points
+from core.project.annotation import Dislocation, FrameAnnotations, polyline_length, spline_points
 from core.io.labelme import read_labelme, write_labelme
 
 

@@ -13,7 +13,7 @@ from app.testing import click_image, temp_settings
 from core.analysis.export import curves_by_track, read_splines_csv
 from core.io.fileio import atomic_write_png
 from core.io.frames import open_frames
-from core.project import Project
+from core.project.folder import Project
 from core.analysis.segment import segment_video
 from core.synth.video import make_glide_video
 from core.analysis.tracking import pair_distance, pair_distance_rows

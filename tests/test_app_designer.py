@@ -8,7 +8,7 @@ from app import workers
 from app.mainwindow import MainWindow
 from app.panels.designer_state import render_preview
 from app.testing import make_project, temp_settings
-from core.annotation import FrameAnnotations
+from core.project.annotation import FrameAnnotations
 
 
 @pytest.fixture

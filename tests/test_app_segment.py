@@ -13,8 +13,8 @@ from core.analysis.export import read_splines_csv
 from core.io.fileio import atomic_write_png
 from core.io.labelme import rasterize_polyline, read_labelme
 from core.learn.model import create_model, make_header, save_checkpoint
-from core.project import Project
-from core.runs import select_model
+from core.project.folder import Project
+from core.project.runs import select_model
 from core.analysis.segment import mask_path, read_state, segment_video
 from core.synth.video import make_glide_video
 
@@ -203,7 +203,7 @@ def test_whole_video_cancel_resume_writes_what_core_writes(qtbot, win, checkpoin
 
 
 def test_without_a_model_the_panel_says_what_to_do(qtbot, win, checkpoint):
-    from core.runs import clear_selected_model, selected_model
+    from core.project.runs import clear_selected_model, selected_model
     from core.shipped import default_model_path
 
     panel = win.panels["segment"]

@@ -8,7 +8,7 @@ from PySide6 import QtCore
 from app import workers
 from app.mainwindow import MainWindow
 from app.testing import make_project, temp_settings
-from core.runs import list_runs, selected_model
+from core.project.runs import list_runs, selected_model
 from core.learn.train import read_history, write_history
 from core.learn.trainconfig import DEFAULT_LOSS
 

@@ -52,7 +52,7 @@ def test_demo_cli_writes_project_results_and_agreement(tmp_path, tiny_checkpoint
     assert truth.ndim == 3 and truth.shape[1:] == (128, 128) and truth.any()
     assert json.loads((proj / "project.json").read_text())["frames"]
     # the app's panels look for a video's results under results/<frames name>
-    from core.project import Project, safe_name
+    from core.project.folder import Project, safe_name
 
     p = Project.open(proj)
     assert p.results_dir / safe_name(p.frames_path.name) == out

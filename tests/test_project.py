@@ -4,12 +4,12 @@ import json
 import numpy as np
 import pytest
 
-from core.annotation import FrameAnnotations
+from core.project.annotation import FrameAnnotations
 from core.io.dataset import load_image
 from core.errors import DislocError
 from core.io.fileio import atomic_write_png
 from core.io.labelme import read_labelme
-from core.project import FOLDERS, Project
+from core.project.folder import FOLDERS, Project
 
 
 def _frames(folder, n=3, size=(48, 64)):

@@ -213,7 +213,7 @@ class AnalysePanel(QtWidgets.QWidget):
         current = select or (str(self.result.out) if self.result else None)
         p = self.ctx.project
         if current is None and p is not None and p.frames_path is not None:
-            from core.project import safe_name
+            from core.project.folder import safe_name
 
             mine = p.results_dir / safe_name(p.frames_path.name)
             current = str(mine) if mine in folders else None

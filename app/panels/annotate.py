@@ -12,10 +12,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from core.annotation import FrameAnnotations
+from core.project.annotation import FrameAnnotations
 from core.errors import DislocError
 from core.io.labelme import rasterize_polyline
-from core.project import safe_name
+from core.project.folder import safe_name
 
 from ..actions import make_action, set_icons
 from ..context import AppContext

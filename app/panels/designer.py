@@ -330,7 +330,7 @@ class DesignerPanel(QtWidgets.QWidget):
 
     def _first_annotated(self, src) -> int:
         """Start on an annotated frame, so Twin this frame works right away."""
-        from core.project import safe_name
+        from core.project.folder import safe_name
 
         done = set(self.ctx.project.annotated_frames())
         return next((i for i in range(len(src)) if safe_name(src.name(i)) in done), 0)
@@ -350,7 +350,7 @@ class DesignerPanel(QtWidgets.QWidget):
 
     def twin_frame(self) -> bool:
         """Use the annotated geometry of the shown real frame (True when there was any)."""
-        from core.project import safe_name
+        from core.project.folder import safe_name
 
         src, pr = self.ctx.frames(), self.ctx.project
         if src is None or pr is None:

@@ -16,8 +16,8 @@ from PySide6 import QtCore, QtWidgets
 
 from core.errors import DislocError
 from core.analysis.postprocess import PostprocessConfig
-from core.project import safe_name
-from core.runs import project_model, select_model
+from core.project.folder import safe_name
+from core.project.runs import project_model, select_model
 
 from ..actions import make_action
 from ..context import AppContext

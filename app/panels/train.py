@@ -17,7 +17,7 @@ from typing import Optional
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.errors import DislocError
-from core.runs import RunInfo, list_runs, new_run_dir, select_model, selected_model
+from core.project.runs import RunInfo, list_runs, new_run_dir, select_model, selected_model
 from core.learn.trainconfig import TrainConfig
 
 from ..actions import make_action

@@ -1,6 +1,6 @@
 """Draw and edit dislocations as splines on top of an image.
 
-The editor displays a :class:`core.annotation.FrameAnnotations` and turns
+The editor displays a :class:`core.project.annotation.FrameAnnotations` and turns
 mouse clicks into calls of its methods; the model owns the data and the undo
 history. Mouse use:
 
@@ -20,7 +20,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from core.annotation import FrameAnnotations, spline_points
+from core.project.annotation import FrameAnnotations, spline_points
 from core.colors import color
 
 PICK_PX = 8.0  # how close (screen px) a click must be to a point or a curve

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .io.labelme import LINE_SHAPES, LabelFile, Shape
+from ..io.labelme import LINE_SHAPES, LabelFile, Shape
 
 #: Undo steps kept per frame; older ones are forgotten first.
 UNDO_LIMIT = 200

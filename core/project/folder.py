@@ -32,10 +32,10 @@ from typing import Optional
 import numpy as np
 
 from .annotation import FrameAnnotations
-from .io.dataset import to_uint8
-from .errors import DislocError
-from .io.fileio import PathLike, atomic_write_json, atomic_write_png, read_json
-from .io.labelme import read_labelme, write_labelme
+from ..io.dataset import to_uint8
+from ..errors import DislocError
+from ..io.fileio import PathLike, atomic_write_json, atomic_write_png, read_json
+from ..io.labelme import read_labelme, write_labelme
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ class Project:
             raise DislocError(f"{self.root}: the project has no frames yet; choose a video, TIFF stack or image folder")
         if not path.exists():
             raise DislocError(f"{path}: frames not found (moved?); choose them again with File > Set frames")
-        from .io.frames import open_frames
+        from ..io.frames import open_frames
 
         return open_frames(path)
 

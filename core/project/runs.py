@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .errors import DislocError
-from .io.fileio import PathLike, atomic_write_json, read_json
+from ..errors import DislocError
+from ..io.fileio import PathLike, atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class RunInfo:
 
 def read_run(path: PathLike) -> RunInfo:
     """Read one run folder; a damaged file gives a RunInfo with ``problem`` set, never an exception."""
-    from .learn.train import read_history
+    from ..learn.train import read_history
 
     path = Path(path)
     config, history, problems = {}, [], []
@@ -235,7 +235,7 @@ def project_model(project_root: Optional[PathLike]) -> tuple[Optional[Path], str
     Returns ``(path, "project model")``, ``(path, "shipped default model")``
     or ``(None, reason)`` where reason says what to do.
     """
-    from .shipped import default_model_path
+    from ..shipped import default_model_path
 
     note = ""
     if project_root is not None:
@@ -270,8 +270,8 @@ class DataFolder:
 
 def project_data(project_root: PathLike) -> list[DataFolder]:
     """Dataset folders under ``datasets/`` (with a dataset.json) and ``annotations/`` when it has labelme files."""
-    from .io.dataset import MANIFEST, list_samples
-    from .io.labelme import list_annotations
+    from ..io.dataset import MANIFEST, list_samples
+    from ..io.labelme import list_annotations
 
     root = Path(project_root)
     out = []
