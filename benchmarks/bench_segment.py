@@ -160,10 +160,11 @@ class GroundTruthNet:
 
 def run_pipeline(video: Path, n_frames: int, out: Path) -> dict:
     from core.analysis.segment import segment_video
+    from core.analysis.segmentconfig import SegmentConfig
 
     net = GroundTruthNet(n_frames)
     t0 = time.perf_counter()
-    res = segment_video(video, net, out, batch_size=4, restart=True)
+    res = segment_video(video, net, out, SegmentConfig(batch_size=4, restart=True))
     wall = time.perf_counter() - t0
     return {"frames": res.frames_done, "wall_s": wall, "seconds": res.seconds, "n_tracks": res.n_tracks,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
@@ -252,11 +253,12 @@ def main() -> None:
 
     # A real end-to-end run of the model on a short clip of the same video.
     from core.analysis.segment import segment_video
+    from core.analysis.segmentconfig import SegmentConfig
 
     clip = tmp / "clip.mp4"
     write_video(clip, args.model_frames)
     t = time.perf_counter()
-    res = segment_video(clip, m["predictor"], tmp / "out_clip", batch_size=args.batch_size, restart=True)
+    res = segment_video(clip, m["predictor"], tmp / "out_clip", SegmentConfig(batch_size=args.batch_size, restart=True))
     wall = time.perf_counter() - t
     print(f"\nreal end-to-end, {name}, {res.frames_done} frames: {wall / res.frames_done:.3f} s/frame "
           f"(target <= 0.5 s), {res.frames_done / wall:.2f} frames/s; "

@@ -20,6 +20,20 @@ def color(i: int) -> tuple[int, int, int]:
     return tuple(int(c) for c in PALETTE[i % len(PALETTE)])
 
 
+#: Palette index (grey) of a mask without a track id.
+UNKNOWN_COLOUR = 18
+
+
+def colour_index(dislocation_id: int) -> int:
+    """Palette index of a track id (ids start at 1; 0 = unknown, grey)."""
+    return (dislocation_id - 1) % len(PALETTE) if dislocation_id > 0 else UNKNOWN_COLOUR
+
+
+def colour_of(dislocation_id: int) -> tuple[int, int, int]:
+    """RGB colour of a track id: the same dislocation has the same colour in every frame and view."""
+    return tuple(int(v) for v in PALETTE[colour_index(dislocation_id)])
+
+
 def overlay_masks(masks: np.ndarray, image: np.ndarray | None = None, alpha: float = 0.6) -> np.ndarray:
     """Colour instance masks (K, H, W) into one RGB uint8 picture.
 
@@ -41,3 +55,12 @@ def overlay_masks(masks: np.ndarray, image: np.ndarray | None = None, alpha: flo
         m = masks[i]
         out[m] = (1 - a) * out[m] + a * PALETTE[i % len(PALETTE)]
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def overlay_by_id(image: np.ndarray, masks: np.ndarray, ids: list[int]) -> np.ndarray:
+    """RGB uint8 overlay (H, W, 3) of masks (K, H, W) on ``image``, each in the colour of its track id."""
+    h, w = image.shape
+    stack = np.zeros((len(PALETTE), h, w), bool)
+    for m, i in zip(masks, ids):
+        stack[colour_index(i)] |= m
+    return overlay_masks(stack, image)

@@ -24,8 +24,8 @@ from typing import Optional
 
 import numpy as np
 
-from .io.dataset import load_masks, save_masks, to_uint8
 from .errors import DislocError
+from .io.dataset import save_masks, to_uint8
 from .io.fileio import PathLike, atomic_write_bytes, atomic_write_json
 from .progress import Progress, ProgressCallback, no_progress
 
@@ -134,17 +134,18 @@ def run_demo(project_dir: PathLike, model: Optional[PathLike] = None, n_frames: 
         The synthetic video: frames, frame size (px), random seed, mean glide
         per frame (px), frame rate (1/s).
     """
-    from .learn.metrics import evaluate_image, summarize
-    from .project.folder import Project
+    from .analysis.results import ResultIndex, load_frame_masks, track_run
     from .analysis.segment import segment_video
+    from .analysis.segmentconfig import SegmentConfig
+    from .analysis.tracking import pair_distance
+    from .learn.metrics import evaluate_image, summarize
+    from .project.folder import PROJECT_FILE, Project
     from .synth.video import make_glide_video
-    from .analysis.tracking import pair_distance, track_run
-    from .analysis.export import curves_by_track, read_splines_csv
 
     t0 = time.monotonic()
     model = Path(model) if model else _default_model()
     root = Path(project_dir).expanduser().resolve()
-    proj = Project.open(root) if (root / "project.json").exists() else Project.create(root, name="demo")
+    proj = Project.open(root) if (root / PROJECT_FILE).exists() else Project.create(root, name="demo")
     frames_dir = proj.root / "frames"
     truth_dir = frames_dir / "truth"
     video = frames_dir / VIDEO_NAME
@@ -159,10 +160,10 @@ def run_demo(project_dir: PathLike, model: Optional[PathLike] = None, n_frames: 
                       {str(g): {str(f): c.round(3).tolist() for f, c in fr.items()} for g, fr in truth.items()})
     proj.set_frames(video)
 
-    out = proj.root / "results" / RESULT_NAME
+    out = proj.results_dir / RESULT_NAME
     t_seg = time.monotonic()
-    res = segment_video(video, model, out, batch_size=batch_size, on_progress=on_progress,
-                        should_stop=should_stop, restart=True)
+    res = segment_video(video, model, out, SegmentConfig(batch_size=batch_size, restart=True), on_progress,
+                        should_stop)
     seg_s = time.monotonic() - t_seg
     if res.bad_frames:
         raise DislocError(f"{video}: frames {res.bad_frames} could not be read")
@@ -170,7 +171,7 @@ def run_demo(project_dir: PathLike, model: Optional[PathLike] = None, n_frames: 
     # Length metric per frame: the saved (merged, cleaned) masks against the truth.
     scores = []
     for f, s in enumerate(samples):
-        pred = load_masks(out / "masks" / f"frame_{f:06d}.npz").astype(np.float32)  # (0, H, W) when none
+        pred = load_frame_masks(out, f).astype(np.float32)  # (0, H, W) when none
         scores.append(evaluate_image(pred, s.masks))
     summary = summarize(scores)
 
@@ -180,7 +181,7 @@ def run_demo(project_dir: PathLike, model: Optional[PathLike] = None, n_frames: 
     except DislocError as e:
         log.warning("no pair distances: %s", e)
         pairs = []
-    measured, _ = curves_by_track(read_splines_csv(out / "splines.csv"))
+    measured = ResultIndex(out).curves
     to_truth = match_tracks_to_truth(measured, truth)
     # The auto pairs may be pieces of one dislocation when the model breaks
     # lines; measure the distances of neighbouring true dislocations instead,

@@ -10,11 +10,13 @@ from PySide6 import QtCore
 from app import workers
 from app.mainwindow import MainWindow
 from app.testing import click_image, temp_settings
-from core.analysis.export import curves_by_track, read_splines_csv
+from core.analysis.export import read_splines_csv
+from core.analysis.results import curves_by_track
 from core.io.fileio import atomic_write_png
 from core.io.frames import open_frames
 from core.project.folder import Project
 from core.analysis.segment import segment_video
+from core.analysis.segmentconfig import SegmentConfig
 from core.synth.video import make_glide_video
 from core.analysis.tracking import pair_distance, pair_distance_rows
 
@@ -52,7 +54,7 @@ def win(qtbot, tmp_path, video):
     for i, s in enumerate(video):
         atomic_write_png(folder / f"frame_{i:04d}.png", s.image_u8())
     project = Project.create(tmp_path / "proj", frames=folder)
-    segment_video(folder, TruthModel(video), project.results_dir / "frames", batch_size=3)
+    segment_video(folder, TruthModel(video), project.results_dir / "frames", SegmentConfig(batch_size=3))
     w = MainWindow(settings=temp_settings(tmp_path))
     qtbot.addWidget(w)
     w.resize(1300, 850)

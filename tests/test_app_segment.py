@@ -15,7 +15,8 @@ from core.io.labelme import rasterize_polyline, read_labelme
 from core.learn.model import create_model, make_header, save_checkpoint
 from core.project.folder import Project
 from core.project.runs import select_model
-from core.analysis.segment import mask_path, read_state, segment_video
+from core.analysis.results import mask_path, read_state
+from core.analysis.segment import segment_video
 from core.synth.video import make_glide_video
 
 N_FRAMES, SIZE = 5, 96

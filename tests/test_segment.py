@@ -22,8 +22,10 @@ import pytest
 from scipy import ndimage
 
 from core.errors import Cancelled, DislocError
-from core.analysis.segment import STATE_FILE, mask_path, read_state, segment_video
-from core.analysis.tracking import point_to_curve_distances, track_run
+from core.analysis.results import STATE_FILE, mask_path, read_state, track_run
+from core.analysis.segment import segment_video
+from core.analysis.segmentconfig import SegmentConfig
+from core.analysis.tracking import point_to_curve_distances
 
 SHAPE = (80, 112)
 SPACING = 14.0
@@ -86,7 +88,7 @@ def stack(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(stack, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref")
-    result = segment_video(stack, ThresholdSegmenter(), out, batch_size=3)
+    result = segment_video(stack, ThresholdSegmenter(), out, SegmentConfig(batch_size=3))
     return out, result
 
 
@@ -152,11 +154,11 @@ def stop_after(k):
 def test_resume_after_stop_writes_no_duplicate_rows(stack, reference, tmp_path):
     ref_out, _ = reference
     with pytest.raises(Cancelled):
-        segment_video(stack, ThresholdSegmenter(), tmp_path, batch_size=2, should_stop=stop_after(3))
+        segment_video(stack, ThresholdSegmenter(), tmp_path, SegmentConfig(batch_size=2), should_stop=stop_after(3))
     state = read_state(tmp_path)
     assert state["frames_done"] == 3 and not state["finished"]
     assert os.path.getsize(tmp_path / "splines.csv") == state["csv_bytes"]
-    result = segment_video(stack, ThresholdSegmenter(), tmp_path, batch_size=2)
+    result = segment_video(stack, ThresholdSegmenter(), tmp_path, SegmentConfig(batch_size=2))
     assert result.resumed_from == 3 and result.finished
     assert (tmp_path / "splines.csv").read_bytes() == (ref_out / "splines.csv").read_bytes()
     # Running a finished folder again changes nothing.
@@ -169,10 +171,11 @@ def test_resume_with_other_settings_is_refused(stack, reference, tmp_path):
 
     ref_out, _ = reference
     with pytest.raises(Cancelled):
-        segment_video(stack, ThresholdSegmenter(), tmp_path, batch_size=2, should_stop=stop_after(3))
+        segment_video(stack, ThresholdSegmenter(), tmp_path, SegmentConfig(batch_size=2), should_stop=stop_after(3))
     before = (tmp_path / "splines.csv").read_bytes()
     with pytest.raises(DislocError, match=r"min_length_px 20.0 -> 5.*--restart"):
-        segment_video(stack, ThresholdSegmenter(), tmp_path, postprocess_config=PostprocessConfig(min_length_px=5))
+        segment_video(stack, ThresholdSegmenter(), tmp_path,
+                      SegmentConfig(postprocess=PostprocessConfig(min_length_px=5)))
     assert (tmp_path / "splines.csv").read_bytes() == before  # nothing lost, nothing mixed
     # A default that changed between versions: no option brings it back, so only --restart helps.
     state = read_state(tmp_path)
@@ -245,7 +248,7 @@ def test_truncated_video_segments_readable_frames_and_reports_the_bad_one(tmp_pa
     gen.close()
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 7 // 10])
-    result = segment_video(path, ThresholdSegmenter(), tmp_path / "out", batch_size=4)
+    result = segment_video(path, ThresholdSegmenter(), tmp_path / "out", SegmentConfig(batch_size=4))
     assert result.finished and result.bad_frames
     first_bad = result.bad_frames[0]
     assert 3 < first_bad < 24
@@ -260,7 +263,7 @@ def test_out_dir_of_another_run_is_refused(stack, tmp_path):
     segment_video(other, ThresholdSegmenter(), tmp_path / "out")
     with pytest.raises(DislocError, match="another run.*--restart"):
         segment_video(stack, ThresholdSegmenter(), tmp_path / "out")
-    result = segment_video(stack, ThresholdSegmenter(), tmp_path / "out", restart=True)
+    result = segment_video(stack, ThresholdSegmenter(), tmp_path / "out", SegmentConfig(restart=True))
     assert result.frames_done == 8
     assert not (tmp_path / "out" / "masks" / "frame_000008.npz").exists()
 
@@ -305,12 +308,13 @@ def checkpoint(tmp_path_factory):
 
 
 def test_real_predictor_end_to_end_and_resume(stack, checkpoint, tmp_path):
-    full = segment_video(stack, checkpoint, tmp_path / "full", batch_size=4, device="cpu")
+    full = segment_video(stack, checkpoint, tmp_path / "full", SegmentConfig(batch_size=4, device="cpu"))
     assert full.finished and full.seconds["model"] > 0
     assert read_state(tmp_path / "full")["n_masks"] == 5  # whatever N the model has
     with pytest.raises(Cancelled):
-        segment_video(stack, checkpoint, tmp_path / "part", batch_size=4, device="cpu", should_stop=stop_after(3))
-    segment_video(stack, checkpoint, tmp_path / "part", batch_size=4, device="cpu")
+        segment_video(stack, checkpoint, tmp_path / "part", SegmentConfig(batch_size=4, device="cpu"),
+                      should_stop=stop_after(3))
+    segment_video(stack, checkpoint, tmp_path / "part", SegmentConfig(batch_size=4, device="cpu"))
     full_rows, part_rows = read_rows(tmp_path / "full" / "splines.csv"), read_rows(tmp_path / "part" / "splines.csv")
     # Frames done before the stop are kept byte for byte; after it, the network sees other batch
     # compositions (float sums in another order), so masks may differ by a pixel: compare structure.
@@ -342,10 +346,22 @@ def test_cli_segment_and_track(stack, checkpoint, tmp_path, capsys):
 
 
 def test_cli_segment_without_model_uses_the_shipped_one(stack, tmp_path):
-    from core.analysis.segment import read_state
+    from core.analysis.results import read_state
     from core.shipped import default_model_path
 
     out = tmp_path / "o"
     assert _cli(["segment", str(stack), "--out", str(out)]) == 0
     assert Path(read_state(out)["model"]) == default_model_path().resolve()
     assert (out / "splines.csv").read_text().startswith("frame,time_s,dislocation_id")
+
+def test_result_folder_says_how_it_was_made(stack, tmp_path):
+    from core.analysis.postprocess import PostprocessConfig
+    from core.analysis.results import read_config
+
+    config = SegmentConfig(batch_size=3, gate_px=15.0, postprocess=PostprocessConfig(min_length_px=5.0))
+    segment_video(stack, ThresholdSegmenter(), tmp_path, config)
+    assert read_config(tmp_path) == config
+    # A refused resume (other post-processing) leaves the record of how the result was made alone.
+    with pytest.raises(DislocError, match="other settings"):
+        segment_video(stack, ThresholdSegmenter(), tmp_path, SegmentConfig())
+    assert read_config(tmp_path) == config

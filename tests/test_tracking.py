@@ -136,7 +136,7 @@ def test_pair_rows_and_parse_pairs():
 
 
 def test_curves_of_a_run_that_found_nothing_are_empty():
-    from core.analysis.export import curves_by_track
+    from core.analysis.results import curves_by_track
 
     empty = {k: np.zeros(0) for k in ("frame", "dislocation_id", "point_index", "x_px", "y_px", "time_s")}
     assert curves_by_track(empty) == ({}, {})

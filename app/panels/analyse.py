@@ -14,6 +14,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from core.analysis.results import PAIRS_CSV, ResultIndex, list_results, write_pairs
+from core.colors import colour_of
 from core.errors import DislocError
 from core.io.fileio import atomic_write_bytes
 
@@ -25,7 +27,6 @@ from ..widgets.imagepane import ImagePane
 from ..widgets.overlay import DislocationOverlay
 from ..widgets.spline_editor import make_colour_icon
 from ..workers import Job, LatestOnly, start_job
-from .results import ResultIndex, colour_of
 
 
 MIN_TRAJECTORY_FRAMES = 3
@@ -203,9 +204,7 @@ class AnalysePanel(QtWidgets.QWidget):
     # -- results ----------------------------------------------------------------------------
     def result_folders(self) -> list[Path]:
         p = self.ctx.project
-        if p is None or not p.results_dir.is_dir():
-            return []
-        return sorted(d for d in p.results_dir.iterdir() if (d / "splines.csv").exists())
+        return [] if p is None else list_results(p.results_dir)
 
     def refresh_results(self, select: Optional[str] = None) -> None:
         """List the project's results; open ``select`` (or the current one, or the project frames' one)."""
@@ -213,9 +212,7 @@ class AnalysePanel(QtWidgets.QWidget):
         current = select or (str(self.result.out) if self.result else None)
         p = self.ctx.project
         if current is None and p is not None and p.frames_path is not None:
-            from core.project.folder import safe_name
-
-            mine = p.results_dir / safe_name(p.frames_path.name)
+            mine = p.frames_result_dir
             current = str(mine) if mine in folders else None
         self.combo.blockSignals(True)
         self.combo.clear()
@@ -326,10 +323,7 @@ class AnalysePanel(QtWidgets.QWidget):
             if src is not None:
                 image = src[i]
             else:  # the input is gone: draw on grey of the masks' size
-                from core.io.dataset import load_masks
-                from core.analysis.segment import mask_path
-
-                shape = load_masks(mask_path(r.out, i)).shape[1:] if r.has_frame(i) else (512, 512)
+                shape = r.masks(i).shape[1:] if r.has_frame(i) else (512, 512)
                 image = np.full(shape, 0.5, np.float32)
             return i, r.view(i, image) if r.has_frame(i) else None, image
 
@@ -428,7 +422,7 @@ class AnalysePanel(QtWidgets.QWidget):
             return
         QFD = QtWidgets.QFileDialog
         defaults = {"splines": ("Save splines CSV", r.out.parent / f"{r.out.name}_splines.csv", "CSV (*.csv)"),
-                    "pairs": ("Save pair distances", r.out / "pair_distances.csv", "CSV (*.csv)"),
+                    "pairs": ("Save pair distances", r.out / PAIRS_CSV, "CSV (*.csv)"),
                     "png": ("Save plot", r.out / "pair_distances_plot.png", "PNG (*.png)"),
                     "svg": ("Save plot", r.out / "pair_distances_plot.svg", "SVG (*.svg)"),
                     "video": ("Save overlay video", r.out / "overlay.mp4", "MP4 video (*.mp4)")}
@@ -444,18 +438,15 @@ class AnalysePanel(QtWidgets.QWidget):
 
     def export(self, kind: str, path) -> Optional[Path]:
         """Write one export: splines, pairs, png, svg (at once) or frames, video (in a worker)."""
-        from core.analysis.export import plot_pair_distances, write_pair_distances
-
         r, path = self.result, Path(path)
         try:
             if kind == "splines":
-                atomic_write_bytes(path, (r.out / "splines.csv").read_bytes())
+                atomic_write_bytes(path, r.splines_csv.read_bytes())
             elif kind == "pairs":
                 if not self.rows:
                     self.ctx.warn("no pairs chosen: click two dislocations or press Leading three, then export")
                     return None
-                write_pair_distances(path, self.rows, r.pixel_size_nm)
-                plot_pair_distances(path.with_suffix(".png"), self.rows, r.pixel_size_nm)
+                write_pairs(path, self.rows, r.pixel_size_nm)
             elif kind in ("png", "svg"):
                 self.plot.export(str(path))
             elif kind in ("frames", "video"):
@@ -471,7 +462,7 @@ class AnalysePanel(QtWidgets.QWidget):
         return path
 
     def _export_overlays(self, folder, video) -> None:
-        from .results import write_overlays
+        from core.analysis.results import write_overlays
 
         if self.job is not None and not self.job.is_done:
             self.ctx.info("an overlay export is already running")

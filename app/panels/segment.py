@@ -14,9 +14,11 @@ from typing import Optional
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from core.errors import DislocError
+from core.analysis.frameview import FrameView, support_points, view_from_probs
 from core.analysis.postprocess import PostprocessConfig
-from core.project.folder import safe_name
+from core.analysis.results import ResultIndex, is_result, splines_path
+from core.analysis.segmentconfig import SegmentConfig
+from core.errors import DislocError
 from core.project.runs import project_model, select_model
 
 from ..actions import make_action
@@ -26,11 +28,9 @@ from ..widgets.imagepane import ImagePane
 from ..widgets.inspector import MaskInspector, raw_layers
 from ..widgets.overlay import DislocationOverlay
 from ..workers import Job, LatestOnly, start_job
-from .results import FrameView, ResultIndex, support_points, view_from_probs
 from .threads import set_torch_threads_once
 
 MAX_CACHED_VIEWS = 32
-CLI_BATCH = 4  # what `disloc segment` uses by default: the same batches give the same masks, bit for bit
 
 
 class SegmentPanel(QtWidgets.QWidget):
@@ -220,9 +220,7 @@ class SegmentPanel(QtWidgets.QWidget):
     def result_dir(self) -> Optional[Path]:
         """results/<frames name>: where the whole-video run of the project's frames goes."""
         p = self.ctx.project
-        if p is None or p.frames_path is None:
-            return None
-        return p.results_dir / safe_name(p.frames_path.name)
+        return None if p is None else p.frames_result_dir
 
     def _on_project(self, project) -> None:
         self._views.clear()
@@ -283,7 +281,7 @@ class SegmentPanel(QtWidgets.QWidget):
     def load_results(self) -> None:
         """Read the whole-video result of the project's frames (if any) in a worker."""
         out = self.result_dir()
-        if out is None or not (out / "splines.csv").exists():
+        if out is None or not is_result(out):
             self._result = None
             return
         self._result_loading = True
@@ -380,6 +378,13 @@ class SegmentPanel(QtWidgets.QWidget):
         return PostprocessConfig(threshold=self.threshold.value(), min_length_px=self.min_length.value(),
                                  join_gap_px=self.join_gap.value())
 
+    def segment_config(self, restart: bool = False) -> SegmentConfig:
+        """Whole-video settings: the panel's post-processing boxes, the rest as ``disloc segment``'s defaults.
+
+        The same batch size as the command line gives the same masks, bit for bit.
+        """
+        return SegmentConfig(restart=restart, postprocess=self.postprocess_config())
+
     def show_probs(self, probs: np.ndarray, index: Optional[int] = None) -> FrameView:
         """Show given probabilities (N, H, W) for the frame on screen as if the model had produced them."""
         i = self.index if index is None else index
@@ -471,8 +476,8 @@ class SegmentPanel(QtWidgets.QWidget):
             return
         from core.analysis.segment import segment_video
 
-        src_path, model, restart = p.frames_path, self.model_path, self.restart_box.isChecked()
-        cfg = self.postprocess_config()
+        src_path, model = p.frames_path, self.model_path
+        config = self.segment_config(restart=self.restart_box.isChecked())
         self._t0, self._first = time.monotonic(), None
         self.bar.setRange(0, max(1, len(self.ctx.frames() or [])))
         self.bar.setValue(0)
@@ -483,8 +488,7 @@ class SegmentPanel(QtWidgets.QWidget):
         self.cancel_btn.setEnabled(True)
         def work(on_progress, should_stop):
             set_torch_threads_once()
-            return segment_video(src_path, model, out, batch_size=CLI_BATCH, on_progress=on_progress,
-                                 should_stop=should_stop, restart=restart, postprocess_config=cfg)
+            return segment_video(src_path, model, out, config, on_progress, should_stop)
 
         self.job = start_job(
             work,
@@ -507,7 +511,7 @@ class SegmentPanel(QtWidgets.QWidget):
         if error is None:
             self.restart_box.setChecked(False)
             self.status.setText(f"video done: {result.frames_done} frames, {result.n_tracks} tracks")
-            self.ctx.info(f"whole video segmented: {out / 'splines.csv'}; see the Analyse panel")
+            self.ctx.info(f"whole video segmented: {splines_path(out)}; see the Analyse panel")
         elif error == "stopped":
             self.status.setText("stopped; run again to resume")
             self.ctx.info(f"segmentation stopped; finished frames are kept in {out}. Segment whole video resumes.")

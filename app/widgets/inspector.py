@@ -1,6 +1,6 @@
 """The Segment panel's side: the masks of a frame as a grid, and the selected dislocation in numbers.
 
-It shows a :class:`app.panels.results.FrameView` (masks, splines, flags,
+It shows a :class:`core.analysis.frameview.FrameView` (masks, splines, flags,
 merged duplicates): one tile per clean mask, or with "raw" ticked one tile
 per model output with what post-processing did with it; below, the
 selected dislocation's length, curvature statistics and curvature plot.
@@ -12,6 +12,8 @@ from typing import Optional
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
+from core.colors import colour_of
+
 from .curves import CurvaturePlot
 from .maskgrid import MaskGrid, Tile
 
@@ -21,8 +23,6 @@ NO_SELECTION = "Click a dislocation (on the image or a tile) to see its spline a
 
 def raw_layers(v) -> tuple[np.ndarray, list[tuple[int, int, int]], list[tuple[int, str]]]:
     """The raw N outputs of a view: binarised masks, colours (that of the mask each ended in), fates."""
-    from ..panels.results import colour_of
-
     raw = v.probs > 0.5
     fates = [v.raw_fate(c) for c in range(len(raw))]
     return raw, [colour_of(v.ids[k]) if k >= 0 else GREY for k, _ in fates], fates
@@ -109,8 +109,6 @@ class MaskInspector(QtWidgets.QWidget):
 
     def show_dislocation(self, v, k: int, pixel_size_nm: Optional[float] = None) -> None:
         """Numbers and curvature of mask ``k`` of view ``v`` (k < 0: nothing selected)."""
-        from ..panels.results import colour_of
-
         self.grid.select(k if not self.raw else -1)
         if v is None or k < 0:
             self.curv.set_spline(None)

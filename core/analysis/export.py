@@ -157,26 +157,6 @@ def read_splines_csv(path: PathLike) -> dict[str, np.ndarray]:
     return out
 
 
-def curves_by_track(cols: dict[str, np.ndarray]) -> tuple[dict[int, dict[int, np.ndarray]], dict[int, float]]:
-    """({track id: {frame: (n, 2) curve px}}, {frame: time_s}) from splines.csv columns."""
-    frame = cols["frame"].astype(np.int64)
-    if frame.size == 0:  # a run that found no dislocation at all
-        return {}, {}
-    tid = cols["dislocation_id"].astype(np.int64)
-    order = np.lexsort((cols["point_index"], tid, frame))
-    frame, tid = frame[order], tid[order]
-    x, y, t = cols["x_px"][order], cols["y_px"][order], cols["time_s"][order]
-    key = frame * (1 << 32) + tid
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    ends = np.r_[starts[1:], len(key)]
-    curves: dict[int, dict[int, np.ndarray]] = {}
-    times: dict[int, float] = {}
-    for s, e in zip(starts, ends):
-        curves.setdefault(int(tid[s]), {})[int(frame[s])] = np.column_stack([x[s:e], y[s:e]])
-        times[int(frame[s])] = float(t[s])
-    return curves, times
-
-
 def write_pair_distances(path: PathLike, rows: Iterable[tuple], pixel_size_nm: Optional[float]) -> None:
     """Write pair_distances.csv atomically; rows are (frame, time_s or None, id_a, id_b, distance_px)."""
     from ..io.fileio import atomic_write_text

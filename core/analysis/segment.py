@@ -1,11 +1,6 @@
 """Batch segmentation of a video or stack: masks, splines, track ids, CSV.
 
-Output folder::
-
-    OUT/masks/frame_000123.npz   clean masks of frame 123 (core.io.dataset.save_masks, bool (K, H, W))
-    OUT/splines.csv              50 spline points per dislocation and frame (core.analysis.export)
-    OUT/segment_state.json       progress, for resuming (and the run's fps and pixel size)
-
+:func:`segment_video` writes a result folder (its files: :mod:`core.analysis.results`).
 Frames go through the network in batches; each finished frame's mask file
 is written, then its CSV rows are appended (flushed and fsynced), then the
 state file is replaced atomically with the frame count, the byte length of
@@ -27,22 +22,20 @@ from typing import Optional
 
 import numpy as np
 
-from ..io.dataset import save_masks
 from ..errors import DislocError
-from .export import AppendOnlyCsv, spline_columns, spline_rows
-from ..io.fileio import PathLike, atomic_write_json, read_json
+from ..io.fileio import PathLike
 from ..io.frames import FrameReadError, is_blank, open_frames
-from .postprocess import FrameMasks, PostprocessConfig, postprocess
-from ..progress import Progress, check_stop
-from .splines import N_POINTS, Spline, mask_to_spline
-from .tracking import DEFAULT_GATE_PX, Tracker
+from ..learn.predict import DEFAULT_BATCH_SIZE
+from ..progress import Progress, ProgressCallback, StopCallback, check_stop
+from . import results
+from .export import AppendOnlyCsv, spline_columns, spline_rows
+from .postprocess import PostprocessConfig, postprocess
+from .segmentconfig import SegmentConfig
+from .splines import Spline, mask_to_spline
+from .tracking import Tracker
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "segment_state.json"
-SPLINES_CSV = "splines.csv"
-MASK_DIR = "masks"
-STATE_SCHEMA = 1
 STAGES = ("read", "model", "postprocess", "splines", "tracking", "write")
 _MAX_LISTED = 200  # bad/blank frames listed in the state file (the count is always exact)
 
@@ -79,28 +72,6 @@ class SegmentResult:
         return self.frames_done >= self.n_frames
 
 
-@dataclass
-class FrameResult:
-    """Masks, splines and ids of one frame (``splines[k]`` None when mask k is too small)."""
-
-    masks: FrameMasks
-    splines: list[Optional[Spline]]
-    ids: list[int]
-
-
-def mask_path(out_dir: PathLike, frame: int) -> Path:
-    """Where the masks of ``frame`` are saved."""
-    return Path(out_dir) / MASK_DIR / f"frame_{int(frame):06d}.npz"
-
-
-def analyse_probs(probs: np.ndarray, config: PostprocessConfig = PostprocessConfig(),
-                  n_points: int = N_POINTS) -> tuple[FrameMasks, list[Optional[Spline]]]:
-    """Post-process one frame's probabilities (N, H, W) and fit a spline per mask."""
-    fm = postprocess(probs, config)
-    splines = [mask_to_spline(fm.masks[k], n_points, path=fm.paths[k] if fm.paths else None) for k in range(len(fm))]
-    return fm, splines
-
-
 def track_frame(tracker: Tracker, frame: int, splines: list[Optional[Spline]]) -> list[int]:
     """Give ids to the splines of a frame (0 for None) and orient them like their tracks."""
     live = [k for k, s in enumerate(splines) if s is not None]
@@ -113,7 +84,7 @@ def track_frame(tracker: Tracker, frame: int, splines: list[Optional[Spline]]) -
     return out
 
 
-def load_predictor(checkpoint, batch_size: int = 4, device=None):
+def load_predictor(checkpoint, batch_size: int = DEFAULT_BATCH_SIZE, device=None):
     """A :class:`core.learn.predict.Predictor` for ``checkpoint`` (path), or ``checkpoint`` itself if already one."""
     if hasattr(checkpoint, "predict") and hasattr(checkpoint, "n_masks"):
         return checkpoint
@@ -130,32 +101,26 @@ def load_predictor(checkpoint, batch_size: int = 4, device=None):
         raise DislocError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from None
 
 
-def segment_video(input_path: PathLike, checkpoint, out_dir: PathLike, batch_size: int = 4,
-                  on_progress=None, should_stop=None, pixel_size_nm: Optional[float] = None,
-                  fps: Optional[float] = None, *, postprocess_config: Optional[PostprocessConfig] = None,
-                  gate_px: float = DEFAULT_GATE_PX, max_gap: int = 2, device=None,
-                  restart: bool = False) -> SegmentResult:
+def segment_video(input_path: PathLike, checkpoint, out_dir: PathLike, config: Optional[SegmentConfig] = None,
+                  on_progress: Optional[ProgressCallback] = None,
+                  should_stop: Optional[StopCallback] = None) -> SegmentResult:
     """Segment every frame of a video, stack or folder; resumable.
 
     Parameters
     ----------
     input_path : path
-        Anything :func:`core.io.open_frames` reads.
+        Anything :func:`core.io.frames.open_frames` reads.
     checkpoint : path or Predictor
         A model checkpoint (``.pt``), or a loaded :class:`core.learn.predict.Predictor`.
     out_dir : path
         Output folder (created). Running again on the same folder resumes.
-    batch_size : int
-        Frames per forward pass.
+    config : SegmentConfig, optional
+        Batch size, device, calibration overrides, tracking and
+        post-processing settings, restart (default: ``SegmentConfig()``).
+        Saved into ``out_dir`` as segment_config.json.
     on_progress, should_stop : callables
         Progress reports (frames) and a stop request, checked after every frame;
         a stop raises :class:`~core.errors.Cancelled` with all finished frames saved.
-    pixel_size_nm, fps : float, optional
-        Override the file's calibration (nm per px) and frame rate (1/s).
-    postprocess_config : PostprocessConfig, optional
-    gate_px, max_gap : tracking settings (see :class:`core.analysis.tracking.Tracker`).
-    restart : bool
-        Discard earlier results in ``out_dir`` and start from frame 0.
 
     Returns
     -------
@@ -168,14 +133,11 @@ def segment_video(input_path: PathLike, checkpoint, out_dir: PathLike, batch_siz
         (what was written is kept; free space and run again to resume).
     """
     out = Path(out_dir)
-    cfg = postprocess_config or PostprocessConfig()
-    if batch_size < 1:
-        raise DislocError(f"batch size must be >= 1, got {batch_size}")
-    src = open_frames(input_path, fps=fps, pixel_size_nm=pixel_size_nm)
+    config = config or SegmentConfig()
+    src = open_frames(input_path, fps=config.fps, pixel_size_nm=config.pixel_size_nm)
     try:
-        predictor = load_predictor(checkpoint, batch_size, device)
-        return _run(src, predictor, checkpoint, out, batch_size, on_progress, should_stop, cfg, gate_px,
-                    max_gap, restart)
+        predictor = load_predictor(checkpoint, config.batch_size, None if config.device == "auto" else config.device)
+        return _run(src, predictor, checkpoint, out, config, on_progress, should_stop)
     finally:
         src.close()
 
@@ -187,27 +149,26 @@ def _identity(src, checkpoint) -> dict:
             "n_frames": len(src), "model": model}
 
 
-def _run(src, predictor, checkpoint, out, batch_size, on_progress, should_stop, cfg, gate_px, max_gap,
-         restart) -> SegmentResult:
-    state_path = out / STATE_FILE
+def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progress, should_stop) -> SegmentResult:
+    state_path = out / results.STATE_FILE
     ident = _identity(src, checkpoint)
     columns = spline_columns(bool(src.pixel_size_nm))
+    cfg, batch_size = config.postprocess, config.batch_size
     state = None
-    if restart:
-        _clear(out)
+    if config.restart:
+        results.clear(out)
     elif state_path.exists():
-        state = read_json(state_path)
+        state = results.read_raw_state(out)
         _check_same_run(state, ident, state_path)
         _check_same_settings(state, cfg, state_path)
     try:
-        (out / MASK_DIR).mkdir(parents=True, exist_ok=True)
+        results.prepare(out)
+        # After the checks: a folder that holds another run keeps the settings it was made with.
+        results.save_config(out, config)
         if state is None:
-            state = {"schema_version": STATE_SCHEMA, "format": "disloc-segment-state", **ident,
-                     "fps": src.fps, "pixel_size_nm": src.pixel_size_nm, "n_masks": int(predictor.n_masks),
-                     "postprocess": cfg.to_dict(), "frames_done": 0, "csv_bytes": None, "finished": False,
-                     "bad_frames": [], "n_bad_frames": 0, "blank_frames": [], "n_blank_frames": 0,
-                     "tracker": Tracker(gate_px, max_gap).state()}
-        csv = AppendOnlyCsv(out / SPLINES_CSV, columns, resume_size=state["csv_bytes"])
+            state = results.new_state(ident, src.fps, src.pixel_size_nm, predictor.n_masks, cfg.to_dict(),
+                                      Tracker(config.gate_px, config.max_gap).state())
+        csv = AppendOnlyCsv(results.splines_path(out), columns, resume_size=state["csv_bytes"])
     except OSError as e:
         raise _os_error(e, out) from None
     tracker = Tracker.from_state(state["tracker"])
@@ -244,7 +205,7 @@ def _run(src, predictor, checkpoint, out, batch_size, on_progress, should_stop, 
                     log.warning("%s: frame %d is blank (all pixels equal); no dislocations", src.path, j)
                     _note(state, "blank_frames", j)
                     t = time.perf_counter()
-                    save_masks(mask_path(out, j), np.zeros((0, *src.shape), bool))
+                    results.save_frame_masks(out, j, np.zeros((0, *src.shape), bool))
                     sec["write"] += time.perf_counter() - t
                 else:
                     rows = _frame_rows(src, j, probs[pos[j]], cfg, tracker, out, sec)
@@ -252,7 +213,7 @@ def _run(src, predictor, checkpoint, out, batch_size, on_progress, should_stop, 
                 csv.append(rows)
                 state.update(frames_done=j + 1, csv_bytes=csv.size, tracker=tracker.state(),
                              finished=j + 1 >= len(src))
-                atomic_write_json(out / STATE_FILE, state)
+                results.write_state(out, state)
                 sec["write"] += time.perf_counter() - t
                 result.frames_done = j + 1
                 if on_progress is not None:
@@ -282,7 +243,7 @@ def _frame_rows(src, j, probs, cfg, tracker, out, sec) -> str:
     t2 = time.perf_counter()
     ids = track_frame(tracker, j, splines)
     t3 = time.perf_counter()
-    save_masks(mask_path(out, j), fm.masks)
+    results.save_frame_masks(out, j, fm.masks)
     time_s = src.frame_time(j)
     rows = "".join(spline_rows(j, time_s, ids[k], sp, k, src.pixel_size_nm)
                    for k, sp in enumerate(splines) if sp is not None)
@@ -300,7 +261,7 @@ def _note(state: dict, key: str, index: int) -> None:
 
 
 def _check_same_run(state: dict, ident: dict, path: Path) -> None:
-    if not isinstance(state, dict) or state.get("format") != "disloc-segment-state":
+    if not isinstance(state, dict) or state.get("format") != results.STATE_FORMAT:
         raise DislocError(f"{path}: not a segmentation state file; choose another --out folder")
     for key in ("input", "input_bytes", "n_frames", "model"):
         if key == "model" and (state.get(key) is None or ident[key] is None):
@@ -331,28 +292,8 @@ def _check_same_settings(state: dict, cfg: PostprocessConfig, path: Path) -> Non
         raise DislocError(f"{path.parent}: its frames were post-processed with other settings ({what}); {hint}")
 
 
-def _clear(out: Path) -> None:
-    for p in (out / STATE_FILE, out / SPLINES_CSV):
-        if p.exists():
-            p.unlink()
-    if (out / MASK_DIR).is_dir():
-        for p in (out / MASK_DIR).glob("frame_*.npz"):
-            p.unlink()
-
-
 def _os_error(e: OSError, out: Path) -> DislocError:
     if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         return DislocError(f"{out}: disk full; the finished frames are kept; free some space and run the same "
                            "command again to resume")
     return DislocError(f"{out}: cannot write results ({e.strerror or e})")
-
-
-def read_state(out_dir: PathLike) -> dict:
-    """The state file of a segmentation folder (fps, pixel size, progress)."""
-    path = Path(out_dir) / STATE_FILE
-    if not path.exists():
-        raise DislocError(f"{out_dir}: no {STATE_FILE}; run 'disloc segment INPUT --out {out_dir}' first")
-    state = read_json(path)
-    if not isinstance(state, dict) or state.get("format") != "disloc-segment-state":
-        raise DislocError(f"{path}: not a segmentation state file")
-    return state

@@ -17,7 +17,6 @@ the mean of the two (symmetric), so the pair (a, b) and (b, a) agree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -25,6 +24,7 @@ import numpy as np
 from ..errors import DislocError
 
 DEFAULT_GATE_PX = 20.0
+DEFAULT_MAX_GAP = 2
 
 
 def mean_nearest_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -110,7 +110,7 @@ class Tracker:
         Frames a track may go unmatched (a missed detection) before it ends.
     """
 
-    def __init__(self, gate_px: float = DEFAULT_GATE_PX, max_gap: int = 2) -> None:
+    def __init__(self, gate_px: float = DEFAULT_GATE_PX, max_gap: int = DEFAULT_MAX_GAP) -> None:
         if not gate_px > 0:
             raise DislocError(f"tracking gate must be > 0 px, got {gate_px}")
         if max_gap < 0:
@@ -285,41 +285,3 @@ def pair_distance_rows(curves: dict[int, dict[int, np.ndarray]], times: dict[int
             rows.append((f, times.get(f), a, b, pair_distance(curves[a][f], curves[b][f])))
     rows.sort(key=lambda r: (r[0], r[2], r[3]))
     return rows
-
-
-def track_run(out_dir, pairs: str = "auto", plot: bool = True) -> tuple[list[tuple[int, int]], Path]:
-    """Pair distances of a segmentation folder: writes pair_distances.csv (and .png).
-
-    Parameters
-    ----------
-    out_dir : path
-        A folder written by :func:`core.analysis.segment.segment_video`.
-    pairs : str
-        ``"auto"`` (see :func:`auto_pairs`) or ``"ID:ID,ID:ID"``.
-    plot : bool
-        Also draw distance against frame number (pair_distances.png).
-
-    Returns
-    -------
-    (pairs used, path of pair_distances.csv)
-    """
-    from .export import curves_by_track, plot_pair_distances, read_splines_csv, write_pair_distances
-    from .segment import SPLINES_CSV, read_state
-
-    out = Path(out_dir)
-    state = read_state(out)
-    cols = read_splines_csv(out / SPLINES_CSV)
-    curves, times = curves_by_track(cols)
-    times = {f: (None if t != t else t) for f, t in times.items()}
-    chosen = parse_pairs(pairs)
-    if chosen is None:
-        chosen = auto_pairs(curves, int(state.get("n_frames") or 0))
-        if not chosen:
-            raise DislocError(f"{out}: --pairs auto found no pileup with two or more long-lived dislocations; "
-                              "give pairs by id, e.g. --pairs 1:2")
-    rows = pair_distance_rows(curves, times, chosen)
-    csv_path = out / "pair_distances.csv"
-    write_pair_distances(csv_path, rows, state.get("pixel_size_nm"))
-    if plot:
-        plot_pair_distances(out / "pair_distances.png", rows, state.get("pixel_size_nm"))
-    return chosen, csv_path

@@ -2,8 +2,32 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+# (flag, SegmentConfig field ("postprocess.x": a post-processing setting), type, metavar, help with {default})
+_OPTIONS = [
+    ("--batch-size", "batch_size", int, "B", "frames per forward pass (default {default})"),
+    ("--pixel-size", "pixel_size_nm", float, "NM",
+     "pixel size in nm (default: from the file's metadata; adds _nm columns)"),
+    ("--fps", "fps", float, None, "frames per second (default: from the file; gives time_s)"),
+    ("--gate", "gate_px", float, "PX",
+     "largest move (px, curve distance) between frames of one dislocation (default {default})"),
+    ("--threshold", "postprocess.threshold", float, "P",
+     "probability above which a pixel belongs to a mask (default {default})"),
+    ("--min-length", "postprocess.min_length_px", float, "PX",
+     "drop masks whose skeleton is shorter than this, in px (default {default}; 0 keeps all)"),
+    ("--join-gap", "postprocess.join_gap_px", float, "PX",
+     "join two masks that continue one line across a gap up to this wide, in px (default {default}; 0 never joins)"),
+    ("--device", "device", str, None, "auto, cpu or cuda (default {default})"),
+]
+
+
+def _default(field: str):
+    from ..analysis.segmentconfig import SegmentConfig
+
+    value = SegmentConfig().to_dict()
+    for part in field.split("."):
+        value = value[part]
+    return value
 
 
 def register(sub) -> None:
@@ -11,38 +35,54 @@ def register(sub) -> None:
         "segment", help="segment every frame of a video/stack: masks, splines.csv with track ids",
         description="Run the model on every frame of INPUT (MP4/AVI video, TIFF stack, folder of images, "
         "single image, DM3/DM4) and write OUT/masks/frame_NNNNNN.npz, OUT/splines.csv (50 points per "
-        "dislocation and frame, with a dislocation_id that follows each dislocation from frame to frame) "
-        "and OUT/segment_state.json. Stopped or killed runs resume where they stopped when run again.",
+        "dislocation and frame, with a dislocation_id that follows each dislocation from frame to frame), "
+        "OUT/segment_state.json and OUT/segment_config.json (the settings). Stopped or killed runs resume where "
+        "they stopped when run again.",
         epilog="example:\n  disloc segment insitu.mp4 --model runs/m1/best.pt --out seg/ --pixel-size 0.8\n"
         "  disloc track seg/ --pairs auto",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", metavar="INPUT", help="video, TIFF stack, image folder, image or DM3/DM4 file")
-    p.add_argument("--model", metavar="CKPT", help="model checkpoint (default: the shipped resources/models/default.pt)")
+    p.add_argument("--model", metavar="CKPT",
+                   help="model checkpoint (default: the shipped resources/models/default.pt)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (run again to resume)")
-    p.add_argument("--batch-size", type=int, default=4, metavar="B", help="frames per forward pass (default 4)")
-    p.add_argument("--pixel-size", type=float, metavar="NM",
-                   help="pixel size in nm (default: from the file's metadata; adds _nm columns)")
-    p.add_argument("--fps", type=float, help="frames per second (default: from the file; gives time_s)")
-    p.add_argument("--gate", type=float, default=20.0, metavar="PX",
-                   help="largest move (px, curve distance) between frames of one dislocation (default 20)")
-    p.add_argument("--threshold", type=float, default=0.5, metavar="P",
-                   help="probability above which a pixel belongs to a mask (default 0.5)")
-    p.add_argument("--min-length", type=float, default=20.0, metavar="PX",
-                   help="drop masks whose skeleton is shorter than this, in px (default 20; 0 keeps all)")
-    p.add_argument("--join-gap", type=float, default=30.0, metavar="PX",
-                   help="join two masks that continue one line across a gap up to this wide, in px "
-                        "(default 30; 0 never joins)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    for flag, field, typ, metavar, text in _OPTIONS:
+        p.add_argument(flag, dest=field.replace(".", "__"), type=typ, default=None, metavar=metavar,
+                       help=text.format(default=f"{_default(field):g}" if isinstance(_default(field), float)
+                                        else _default(field)))
     p.add_argument("--restart", action="store_true", help="discard earlier results in --out and start over")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def build_config(args: argparse.Namespace):
+    """SegmentConfig from the defaults and the flags given; a bad value names its flag."""
+    from ..analysis.segmentconfig import SegmentConfig
     from ..errors import DislocError
-    from ..analysis.postprocess import PostprocessConfig
-    from ..progress import TextBar
-    from ..analysis.segment import segment_video
 
+    settings = SegmentConfig().to_dict()
+    for _flag, field, _typ, _metavar, _text in _OPTIONS:
+        value = getattr(args, field.replace(".", "__"))
+        if value is not None:
+            *parents, name = field.split(".")
+            target = settings
+            for part in parents:
+                target = target[part]
+            target[name] = value
+    settings["restart"] = bool(args.restart)
+    try:
+        return SegmentConfig.from_dict(settings)
+    except DislocError as e:  # name the option the user typed, not the setting behind it
+        msg = str(e)
+        for flag, field, *_ in _OPTIONS:
+            parent, _, name = field.rpartition(".")
+            msg = msg.replace(f"postprocess {name}" if parent else f"segment config: {name}", flag)
+        raise DislocError(msg) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis.results import splines_path
+    from ..analysis.segment import segment_video
+    from ..errors import DislocError
+    from ..progress import TextBar
     from ..shipped import default_model_path
 
     model = args.model
@@ -50,24 +90,14 @@ def run(args: argparse.Namespace) -> int:
         model = default_model_path()
         if not model.is_file():
             raise DislocError(f"no default model at {model}; pass --model CKPT (a .pt from 'disloc train')")
-    try:
-        cfg = PostprocessConfig(threshold=args.threshold, min_length_px=args.min_length, join_gap_px=args.join_gap)
-    except DislocError as e:  # name the option the user typed, not the setting behind it
-        msg = str(e)
-        for name, flag in (("postprocess threshold", "--threshold"), ("postprocess min_length_px", "--min-length"),
-                           ("postprocess join_gap_px", "--join-gap")):
-            msg = msg.replace(name, flag)
-        raise DislocError(msg) from None
+    config = build_config(args)
     bar = TextBar("segment")
     try:
-        result = segment_video(args.input, model, args.out, batch_size=args.batch_size, on_progress=bar,
-                               postprocess_config=cfg,
-                               pixel_size_nm=args.pixel_size, fps=args.fps, gate_px=args.gate,
-                               device=None if args.device == "auto" else args.device, restart=args.restart)
+        result = segment_video(args.input, model, args.out, config, on_progress=bar)
     finally:
         bar.close()
     print(f"{result.frames_done}/{result.n_frames} frames, {result.n_tracks} dislocation tracks -> "
-          f"{Path(args.out) / 'splines.csv'}")
+          f"{splines_path(args.out)}")
     if result.bad_frames:
         shown = ", ".join(map(str, result.bad_frames[:10]))
         print(f"warning: {len(result.bad_frames)} frame(s) could not be read: {shown}"

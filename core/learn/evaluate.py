@@ -39,6 +39,7 @@ import numpy as np
 from ..errors import DislocError
 from ..io.fileio import PathLike, atomic_write_bytes, atomic_write_text
 from .metrics import ImageScore, evaluate_image, score_by_count, summarize
+from .predict import DEFAULT_BATCH_SIZE
 from ..progress import Progress, ProgressCallback, StopCallback, check_stop, no_progress
 from .traindata import Source, keep_longest, load_item, open_source
 
@@ -142,10 +143,10 @@ class EvalResult:
     clean: dict = field(default_factory=dict)  # (model, dataset) -> list of ImageScore (post-processed)
 
 
-def evaluate(models: Sequence[PathLike], datasets: Sequence[PathLike], *, device=None, batch_size: int = 4,
-             limit: Optional[int] = None, line_width: float = 3.0, matching: str = "greedy",
-             precision: str = "auto", postprocess=None, on_progress: ProgressCallback = no_progress,
-             should_stop: Optional[StopCallback] = None) -> EvalResult:
+def evaluate(models: Sequence[PathLike], datasets: Sequence[PathLike], *, device=None,
+             batch_size: int = DEFAULT_BATCH_SIZE, limit: Optional[int] = None, line_width: float = 3.0,
+             matching: str = "greedy", precision: str = "auto", postprocess=None,
+             on_progress: ProgressCallback = no_progress, should_stop: Optional[StopCallback] = None) -> EvalResult:
     """Score every model on every folder.
 
     Parameters

@@ -21,6 +21,11 @@ from .metrics import THRESHOLD, dice_loss_matrix_np, match_hungarian
 
 log = logging.getLogger(__name__)
 
+#: Frames per forward pass unless a job says otherwise (segment, evaluate, the CLI).
+DEFAULT_BATCH_SIZE = 4
+#: Where a job may run: ``auto`` is CUDA when torch sees a GPU, else the CPU.
+DEVICES = ("auto", "cpu", "cuda")
+
 # bf16 must reproduce the fp32 masks this closely to be used (Dice of the
 # binarised masks, and the mean absolute probability difference).
 BF16_MIN_DICE = 0.98
@@ -176,7 +181,7 @@ class Predictor:
     >>> probs.shape                       # (1, N, H, W) float32 in [0, 1]
     """
 
-    def __init__(self, model, device=None, batch_size: int = 4, precision: str = "auto",
+    def __init__(self, model, device=None, batch_size: int = DEFAULT_BATCH_SIZE, precision: str = "auto",
                  max_side: int = 1024, tile_size: int = 512, overlap: int = 64) -> None:
         import torch
 

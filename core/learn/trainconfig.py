@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .augment import AUGMENTATIONS
+from .predict import DEVICES
 from ..errors import DislocError
 from ..io.fileio import PathLike, atomic_write_json, read_json
 
@@ -27,7 +28,6 @@ LOSSES = ("greedy", "hungarian", "hungarian+empty")
 # masks several-fold at some cost in metric, more so the larger its weight.
 DEFAULT_LOSS = "hungarian"
 DEFAULT_EMPTY_WEIGHT = 0.1
-DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 

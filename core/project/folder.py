@@ -162,6 +162,15 @@ class Project:
             self.save()
 
     @property
+    def frames_result_dir(self) -> Optional[Path]:
+        """``results/<frames name>``: where the whole-video segmentation of the frames goes (None: no frames).
+
+        The Segment panel writes there, the Analyse panel opens it first, the demo fills it.
+        """
+        frames = self.frames_path
+        return None if frames is None else self.results_dir / safe_name(frames.name)
+
+    @property
     def frames_path(self) -> Optional[Path]:
         """Absolute path of the frames, or None when none are set."""
         if not self.frames:

@@ -1,0 +1,120 @@
+"""One frame's dislocations as the Segment and Analyse panels show them (Qt-free).
+
+A :class:`FrameView` is made either from the network's probabilities just
+now (:func:`view_from_probs`, which runs the post-processing and the spline
+fit) or from the files of a batch run
+(:meth:`core.analysis.results.ResultIndex.view`). Nothing is recomputed or
+reimplemented by the app; it draws what this module gives.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from ..colors import colour_of
+from .postprocess import FrameMasks, PostprocessConfig, postprocess
+from .splines import N_POINTS, Spline, mask_to_spline
+
+#: Flags that mean "this mask probably holds more than one dislocation".
+MULTI_FLAGS = frozenset({"several_components", "branched", "loop", "several_pieces"})
+
+
+@dataclass
+class FrameView:
+    """The dislocations of one frame.
+
+    Attributes
+    ----------
+    index : int
+        Frame number (0-based).
+    image : ndarray float32 (H, W)
+    masks : ndarray bool (K, H, W)
+        Clean masks (duplicates merged).
+    splines : list of Spline or None
+        The 50-point spline of each mask (None: too small to fit).
+    ids : list of int
+        Track id of each mask (a batch run) or k + 1 (one frame segmented alone).
+    flags : list of tuple of str
+        Post-processing and spline warnings per mask.
+    merged_from : list of list of int
+        Model outputs merged into each mask as duplicates.
+    channels : list of int
+        The model output each mask came from (-1 when read from files).
+    probs : ndarray (N, H, W) or None
+        The network's raw probabilities (only for a frame segmented now).
+    origin : str
+        ``"frame"`` (segmented now) or ``"video"`` (read from a batch run).
+    seconds : float
+        Time the segmentation took (s), model and post-processing.
+    """
+
+    index: int
+    image: np.ndarray
+    masks: np.ndarray
+    splines: list
+    ids: list
+    flags: list
+    merged_from: list = field(default_factory=list)
+    channels: list = field(default_factory=list)
+    probs: Optional[np.ndarray] = None
+    origin: str = "frame"
+    seconds: float = 0.0
+
+    def __len__(self) -> int:
+        return int(self.masks.shape[0])
+
+    def flagged(self, k: int) -> bool:
+        """Whether mask ``k`` probably holds more than one dislocation."""
+        return bool(MULTI_FLAGS & set(self.flags[k]))
+
+    def colours(self) -> list[tuple[int, int, int]]:
+        return [colour_of(i) for i in self.ids]
+
+    def curves(self) -> list[Optional[np.ndarray]]:
+        return [None if s is None else s.xy for s in self.splines]
+
+    def raw_fate(self, channel: int) -> tuple[int, str]:
+        """What post-processing did with model output ``channel``: (mask index or -1, words)."""
+        for k, c in enumerate(self.channels):
+            if c == channel:
+                return k, "kept"
+        for k, m in enumerate(self.merged_from):
+            if channel in m:
+                return k, "duplicate, merged"
+        return -1, "empty, specks or too short"
+
+
+def analyse_probs(probs: np.ndarray, config: PostprocessConfig = PostprocessConfig(),
+                  n_points: int = N_POINTS) -> tuple[FrameMasks, list[Optional[Spline]]]:
+    """Post-process one frame's probabilities (N, H, W) and fit a spline per mask."""
+    fm = postprocess(probs, config)
+    splines = [mask_to_spline(fm.masks[k], n_points, path=fm.paths[k] if fm.paths else None) for k in range(len(fm))]
+    return fm, splines
+
+
+def view_from_probs(index: int, image: np.ndarray, probs: np.ndarray,
+                    config: PostprocessConfig = PostprocessConfig(), seconds: float = 0.0) -> FrameView:
+    """Post-process one frame's probabilities (N, H, W) with core and fit the splines."""
+    t0 = time.perf_counter()
+    fm, splines = analyse_probs(probs, config)
+    flags = [tuple(dict.fromkeys(tuple(fm.flags[k]) + (tuple(s.flags) if s is not None else ())))
+             for k, s in enumerate(splines)]
+    return FrameView(index, np.asarray(image, np.float32), fm.masks, list(splines), list(range(1, len(fm) + 1)),
+                     flags, [list(m) for m in fm.merged_from], list(fm.channels), probs, "frame",
+                     seconds + time.perf_counter() - t0)
+
+
+def support_points(spline: Spline, n: Optional[int] = None) -> np.ndarray:
+    """Support points (P, 2) px for an editable annotation: 6-10 points evenly spread along the spline.
+
+    Longer lines get more points (about one per 25 px), so the cubic spline
+    through them follows the predicted line closely and each point is worth
+    dragging.
+    """
+    if n is None:
+        n = int(np.clip(round(spline.length_px / 25.0) + 2, 6, 10))
+    idx = np.unique(np.round(np.linspace(0, len(spline.x) - 1, n)).astype(int))
+    return spline.xy[idx]
