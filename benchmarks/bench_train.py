@@ -133,6 +133,7 @@ def compare_losses(steps: int, threads: int, size: int, weights: list[float], lo
     from core.learn.metrics import summarize
     from core.learn.model import load_checkpoint
     from core.learn.predict import Predictor
+    from core.learn.runfolder import last_path
     from core.learn.traindata import open_source
     from core.learn.train import train
     from core.learn.trainconfig import TrainConfig
@@ -165,7 +166,7 @@ def compare_losses(steps: int, threads: int, size: int, weights: list[float], lo
         out = tmp / f"run-{loss}-{w}"
         train(cfg, out)
         secs = time.perf_counter() - t0
-        model, header = load_checkpoint(out / "last.pt")
+        model, header = load_checkpoint(last_path(out))
         pred = Predictor((model, header), precision="fp32")
         res = {}
         for matching in ("greedy", "hungarian"):

@@ -9,7 +9,7 @@ from app import workers
 from app.mainwindow import MainWindow
 from app.testing import make_project, temp_settings
 from core.project.runs import list_runs, selected_model
-from core.learn.train import read_history, write_history
+from core.learn.runfolder import read_history, write_history
 from core.learn.trainconfig import DEFAULT_LOSS
 
 from ._lines import make_line_dataset

@@ -8,7 +8,8 @@ import torch
 from core.io import dataset
 from core.errors import Cancelled, DislocError
 from core.learn.model import load_checkpoint, read_checkpoint
-from core.learn.train import is_out_of_memory, out_of_memory_error, read_history, train
+from core.learn.runfolder import read_history
+from core.learn.train import is_out_of_memory, out_of_memory_error, train
 from core.learn.trainconfig import TrainConfig
 
 from ._lines import make_labelme_folder, make_line_dataset

@@ -17,7 +17,8 @@ from typing import Optional
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.errors import DislocError
-from core.project.runs import RunInfo, list_runs, new_run_dir, select_model, selected_model
+from core.learn.runfolder import CHECKPOINTS, RunInfo, load_config
+from core.project.runs import list_runs, new_run_dir, select_model, selected_model
 from core.learn.trainconfig import TrainConfig
 
 from ..actions import make_action
@@ -311,7 +312,7 @@ class TrainPanel(QtWidgets.QWidget):
             self.ctx.info(f"run {r.name} cannot be resumed ({r.status}); start a new run or fine-tune from it")
             return None
         try:
-            cfg = TrainConfig.load(r.path / "config.json")
+            cfg = load_config(r.path)
             cfg = cfg.replace(resume=True, threads=self.threads or default_threads())
         except DislocError as e:
             self.ctx.error(f"{e}. Start a new run instead.")
@@ -403,7 +404,7 @@ class TrainPanel(QtWidgets.QWidget):
     def _on_failed(self, msg: str) -> None:
         run = self.run_dir
         if msg == "stopped":
-            kept = [f for f in ("best.pt", "last.pt") if (run / f).exists()]
+            kept = [f for f in CHECKPOINTS if (run / f).exists()]
             self.status.setText(f"{run.name} stopped; kept {', '.join(kept) or 'nothing yet'}. "
                                 "Select it below and press Resume to continue.")
             self.ctx.info(f"training stopped; {', '.join(kept) or 'no checkpoint'} kept in {run}")

@@ -12,7 +12,8 @@ from typing import Optional
 from PySide6 import QtCore, QtWidgets
 
 from core.errors import DislocError
-from core.project.runs import DataFolder, RunInfo, project_data
+from core.learn.runfolder import RunInfo
+from core.project.runs import DataFolder, project_data
 from core.shipped import default_model_path
 from core.learn.trainconfig import DEFAULT_ENCODER, DEFAULT_LOSS, ENCODERS, LOSSES, TrainConfig
 

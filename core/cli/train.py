@@ -66,16 +66,17 @@ def register(sub) -> None:
 def build_config(args: argparse.Namespace):
     """TrainConfig from (the run's or --config's) config.json, then the flags given."""
     from ..errors import DislocError
+    from ..learn.runfolder import CONFIG_FILE, config_path, load_config
     from ..learn.trainconfig import TrainConfig
 
     out = Path(args.out)
     base: dict = {}
     if args.config:
         base = TrainConfig.load(args.config).to_dict()
-    elif args.resume and (out / "config.json").exists():
-        base = TrainConfig.load(out / "config.json").to_dict()
+    elif args.resume and config_path(out).exists():
+        base = load_config(out).to_dict()
     elif args.resume:
-        raise DislocError(f"{out}: no config.json to resume; start the run without --resume")
+        raise DislocError(f"{out}: no {CONFIG_FILE} to resume; start the run without --resume")
     for flag in ("data", "test", "annotations"):
         if getattr(args, flag):
             # Absolute, so that --resume and the checkpoint header work from any folder.

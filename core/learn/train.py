@@ -1,21 +1,12 @@
 """Training a segmentation model: from the CLI or from a GUI worker thread.
 
-A run folder holds::
-
-    RUN/config.json    the TrainConfig
-    RUN/last.pt        after every epoch (with optimizer state, for --resume)
-    RUN/best.pt        the epoch with the best test length metric
-    RUN/history.csv    epoch, train_loss, test_loss, metric, duplicates, iou, dropped, seconds
-
-``dropped`` counts true dislocations left out of training because a frame
-held more than N. Cancelling keeps best.pt and writes last.pt with the
-weights reached so far (resume repeats the interrupted epoch); a loss that
+A run writes its folder (config.json, last.pt, best.pt, history.csv; the
+files are described in :mod:`core.learn.runfolder`). Cancelling keeps
+best.pt and writes last.pt with the weights reached so far (resume repeats the interrupted epoch); a loss that
 turns NaN stops the run and keeps the last good checkpoint untouched.
 """
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import os
@@ -27,12 +18,12 @@ from typing import Optional
 import numpy as np
 
 from ..errors import Cancelled, DislocError
-from ..io.fileio import PathLike, atomic_write_text
+from ..io.fileio import PathLike
 from ..progress import Progress, ProgressCallback, StopCallback, check_stop, never_stop, no_progress
+from .runfolder import best_path, config_path, history_path, last_path, write_history
 from .trainconfig import TrainConfig
 
 log = logging.getLogger(__name__)
-HISTORY_COLUMNS = ("epoch", "train_loss", "test_loss", "metric", "duplicates", "iou", "dropped", "seconds")
 
 
 @dataclass(frozen=True)
@@ -61,27 +52,6 @@ def out_of_memory_error(config: TrainConfig, device) -> DislocError:
     return DislocError(f"out of memory on {device} at batch size {config.batch_size} and image size "
                        f"{config.image_size} px; try --batch-size {smaller}" +
                        (f" or --image-size {config.image_size // 2}" if config.image_size >= 128 else ""))
-
-
-def write_history(path: PathLike, history: list[dict]) -> None:
-    """Rewrite history.csv atomically (a reader never sees half a file)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(HISTORY_COLUMNS)
-    for row in history:
-        w.writerow(["" if row.get(c) is None or (isinstance(row.get(c), float) and math.isnan(row[c]))
-                    else (f"{row[c]:.6g}" if isinstance(row[c], float) else row[c]) for c in HISTORY_COLUMNS])
-    atomic_write_text(path, buf.getvalue())
-
-
-def read_history(path: PathLike) -> list[dict]:
-    """Rows of a history.csv as dicts of floats (epoch and dropped as int; blanks NaN)."""
-    rows = []
-    with open(path, newline="", encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            rows.append({k: (int(v) if k in ("epoch", "dropped") and v else float(v) if v else float("nan"))
-                         for k, v in r.items()})
-    return rows
 
 
 class _Run:
@@ -113,7 +83,7 @@ class _Run:
         arch, encoder, n = config.arch, config.encoder, config.n_masks
         opt_state = None
         if config.resume:
-            last = out_dir / "last.pt"
+            last = last_path(out_dir)
             if not last.exists():
                 raise DislocError(f"{out_dir}: no last.pt to resume from; start the run without --resume")
             obj = read_checkpoint(last)
@@ -170,7 +140,7 @@ class _Run:
 
         h = self.header(epoch)
         h["partial_epoch"] = partial
-        save_checkpoint(self.out / "last.pt", self.model, h, optimizer_state=self.opt.state_dict())
+        save_checkpoint(last_path(self.out), self.model, h, optimizer_state=self.opt.state_dict())
 
     def loader(self, epoch: int):
         import torch
@@ -281,7 +251,7 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
     run = _Run(config, out, on_progress, should_stop)
     if run.device.type == "cpu":
         torch.set_num_threads(config.threads or os.cpu_count() or 1)
-    config.save(out / "config.json")
+    config.save(config_path(out))
     epoch = run.start_epoch
     try:
         for epoch in range(run.start_epoch, config.epochs):
@@ -300,22 +270,22 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
             score = tested["metric"] if run.test_sources else -train_loss
             if not math.isnan(score) and (run.best_metric is None or score > run.best_metric):
                 run.best_metric, run.best_epoch = float(score), epoch + 1
-                save_checkpoint(out / "best.pt", run.model, run.header(epoch + 1))
+                save_checkpoint(best_path(out), run.model, run.header(epoch + 1))
             run.save_last(epoch + 1)
-            write_history(out / "history.csv", run.history)
+            write_history(history_path(out), run.history)
             on_progress(Progress((epoch + 1) * run.steps_per_epoch, run.total_steps,
                                  f"epoch {epoch + 1}/{config.epochs} done",
                                  {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}))
         epoch = config.epochs
     except Cancelled:
         run.save_last(epoch, partial=True)
-        log.info("cancelled in epoch %d; weights so far saved to %s", epoch + 1, out / "last.pt")
+        log.info("cancelled in epoch %d; weights so far saved to %s", epoch + 1, last_path(out))
         raise
     except _Diverged as d:
-        kept = "last.pt and best.pt are" if (out / "last.pt").exists() else "no checkpoint was"
+        kept = "last.pt and best.pt are" if last_path(out).exists() else "no checkpoint was"
         raise DislocError(f"training diverged: the loss became NaN/inf at {d}; {kept} kept from before. "
                           f"Try a lower --lr (now {config.lr:g})") from None
     finally:
         torch.set_num_threads(threads_before)
     return TrainResult(str(out), len(run.history), None if not run.test_sources else run.best_metric,
-                       run.best_epoch, tuple(run.history), str(out / "best.pt"), str(out / "last.pt"))
+                       run.best_epoch, tuple(run.history), str(best_path(out)), str(last_path(out)))

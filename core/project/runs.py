@@ -1,12 +1,9 @@
 """The training runs of a project and the model it segments with (Qt-free).
 
 A project keeps every run in its own folder under ``runs/`` (written by
-:func:`core.learn.train.train`)::
+:func:`core.learn.train.train`; its files: :mod:`core.learn.runfolder`)::
 
-    runs/20250301-142210_resnet18/config.json    the TrainConfig
-    runs/20250301-142210_resnet18/history.csv    one row per epoch
-    runs/20250301-142210_resnet18/best.pt        best test metric (or lowest loss without a test set)
-    runs/20250301-142210_resnet18/last.pt        after every epoch and on cancel (resume)
+    runs/20250301-142210_resnet18/               config.json, history.csv, best.pt, last.pt
     runs/selected.json                           the project's model
 
 ``selected.json`` names the checkpoint the project segments with::
@@ -22,14 +19,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from ..errors import DislocError
 from ..io.fileio import PathLike, atomic_write_json, read_json
+from ..learn.runfolder import RunInfo, is_run, read_run
 
 log = logging.getLogger(__name__)
 
@@ -40,117 +37,6 @@ _SELECTED_KEYS = ("schema_version", "format", "checkpoint")
 _SAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    """What a run folder holds, read without torch.
-
-    Attributes
-    ----------
-    name : str
-        Folder name (starts with the date and time, so names sort by age).
-    path : Path
-    config : dict
-        config.json as written (empty when missing or unreadable).
-    history : list of dict
-        Rows of history.csv (epoch, train_loss, test_loss, metric, ...).
-    has_best, has_last : bool
-        Whether best.pt / last.pt exist.
-    problem : str
-        Why the folder could not be read fully ("" when it could).
-    """
-
-    name: str
-    path: Path
-    config: dict = field(default_factory=dict)
-    history: list = field(default_factory=list)
-    has_best: bool = False
-    has_last: bool = False
-    problem: str = ""
-
-    @property
-    def epochs_done(self) -> int:
-        return int(self.history[-1]["epoch"]) if self.history else 0
-
-    @property
-    def epochs_planned(self) -> int:
-        return int(self.config.get("epochs") or 0)
-
-    @property
-    def finished(self) -> bool:
-        return self.epochs_planned > 0 and self.epochs_done >= self.epochs_planned
-
-    @property
-    def can_resume(self) -> bool:
-        return self.has_last and bool(self.config) and not self.finished
-
-    @property
-    def status(self) -> str:
-        """``finished``, ``stopped`` (resumable), ``empty`` (nothing saved) or ``damaged``."""
-        if self.problem:
-            return "damaged"
-        if self.finished:
-            return "finished"
-        return "stopped" if self.has_last else "empty"
-
-    @property
-    def best(self) -> Optional[tuple[int, float]]:
-        """(epoch, metric) of the best test metric, or None without a test set."""
-        rows = [r for r in self.history if isinstance(r.get("metric"), float) and not math.isnan(r["metric"])]
-        if not rows:
-            return None
-        r = max(rows, key=lambda r: r["metric"])
-        return int(r["epoch"]), float(r["metric"])
-
-    @property
-    def best_path(self) -> Path:
-        return self.path / "best.pt"
-
-    @property
-    def last_path(self) -> Path:
-        return self.path / "last.pt"
-
-    @property
-    def encoder(self) -> str:
-        return str(self.config.get("encoder", "?"))
-
-    def data_summary(self) -> str:
-        """Short description of the training data (folder names; the start run when fine-tuned)."""
-        names = [Path(p).name for p in self.config.get("data", [])]
-        if self.config.get("annotations"):
-            names.append("annotated frames")
-        text = ", ".join(names) or "?"
-        init = self.config.get("init")
-        if init:  # fine-tuned: from which run (or checkpoint file)
-            p = Path(init)
-            text += f"; from {p.parent.name if p.name in ('best.pt', 'last.pt') else p.name}"
-        return text
-
-
-def read_run(path: PathLike) -> RunInfo:
-    """Read one run folder; a damaged file gives a RunInfo with ``problem`` set, never an exception."""
-    from ..learn.train import read_history
-
-    path = Path(path)
-    config, history, problems = {}, [], []
-    cfg = path / "config.json"
-    if cfg.exists():
-        try:
-            d = read_json(cfg)
-            config = d if isinstance(d, dict) else {}
-            if not isinstance(d, dict):
-                problems.append(f"{cfg}: not a JSON object")
-        except DislocError as e:
-            problems.append(str(e))
-    hist = path / "history.csv"
-    if hist.exists():
-        try:
-            history = read_history(hist)
-        except (OSError, ValueError, KeyError) as e:
-            problems.append(f"{hist}: cannot be read ({e}); the checkpoints may still be usable")
-    return RunInfo(path.name, path, config, history, (path / "best.pt").exists(), (path / "last.pt").exists(),
-                   "; ".join(problems))
-
-
 def list_runs(project_root: PathLike) -> list[RunInfo]:
     """Every run folder of a project (those with a config, history or checkpoint), oldest first."""
     runs = Path(project_root) / "runs"
@@ -158,8 +44,7 @@ def list_runs(project_root: PathLike) -> list[RunInfo]:
         return []
     out = []
     for d in sorted(runs.iterdir()):
-        if d.is_dir() and not d.name.startswith(".") and any(
-                (d / f).exists() for f in ("config.json", "history.csv", "last.pt", "best.pt")):
+        if d.is_dir() and not d.name.startswith(".") and is_run(d):
             out.append(read_run(d))
     return out
 
