@@ -1,8 +1,6 @@
-"""Dislocation Studio desktop app: a thin Qt view over ``core``.
+"""Dislocation Studio's two front ends, thin shells over ``core``.
 
-Importing the package configures pyqtgraph once: images are indexed
-(row, column) like numpy arrays everywhere in the app.
+- :mod:`app.cli`: the ``disloc`` command (imports no Qt; ``disloc gui`` and
+  ``disloc demo`` open the window through :mod:`app.gui`);
+- :mod:`app.gui`: the PySide6 + pyqtgraph desktop app (panels, widgets, workers).
 """
-import pyqtgraph as pg
-
-pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)

@@ -31,9 +31,9 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=512)
     a = ap.parse_args()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    from app.mainwindow import MainWindow
-    from app.panels.designer_state import render_preview
-    from app.testing import make_project, temp_settings
+    from app.gui.mainwindow import MainWindow
+    from app.gui.panels.designer_state import render_preview
+    from app.gui.testing import make_project, temp_settings
 
     tmp = Path(tempfile.mkdtemp())
     project = make_project(tmp / "proj", 2, (256, 256))

@@ -1,6 +1,6 @@
 """Garbage collection while a worker runs: where it runs, how long the GUI waits, how long the job takes.
 
-The app's jobs (``app.workers.start_job``) turn automatic collection off while
+The app's jobs (``app.gui.workers.start_job``) turn automatic collection off while
 their thread lives and collect on the GUI thread from a timer, so Qt objects
 are never destroyed in a worker. The reference is the same job in a plain
 thread with automatic collection on (how every thread ran before): collections
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
-from app import workers  # noqa: E402
+from app.gui import workers  # noqa: E402
 
 
 def run(mode: str, job) -> dict:

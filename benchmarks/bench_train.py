@@ -144,7 +144,7 @@ def compare_losses(steps: int, threads: int, size: int, weights: list[float], lo
     if preset:  # the project's generator: disloc synth
         tr, te = tmp / "train", tmp / "test"
         for out, n, seed in ((tr, 64, 0), (te, 24, 1)):
-            subprocess.run([sys.executable, "-m", "core", "synth", "--preset", preset, "--n", str(n), "--out", str(out),
+            subprocess.run([sys.executable, "-m", "app", "synth", "--preset", preset, "--n", str(n), "--out", str(out),
                             "--seed", str(seed), "--size", str(size)], check=True, cwd=ROOT, capture_output=True)
         n_masks, what = 20, f"disloc synth --preset {preset}"
     else:

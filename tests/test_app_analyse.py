@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from app import workers
-from app.mainwindow import MainWindow
-from app.testing import click_image, temp_settings
+from app.gui import workers
+from app.gui.mainwindow import MainWindow
+from app.gui.testing import click_image, temp_settings
 from core.analysis.export import read_splines_csv
 from core.analysis.results import curves_by_track
 from core.io.fileio import atomic_write_png

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from app import workers
-from app.mainwindow import MainWindow
-from app.testing import click_image, drag_image, make_project, temp_settings
+from app.gui import workers
+from app.gui.mainwindow import MainWindow
+from app.gui.testing import click_image, drag_image, make_project, temp_settings
 from core.io.labelme import read_labelme
 
 

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from app import workers
-from app.mainwindow import MainWindow
-from app.panels.designer_state import render_preview
-from app.testing import make_project, temp_settings
+from app.gui import workers
+from app.gui.mainwindow import MainWindow
+from app.gui.panels.designer_state import render_preview
+from app.gui.testing import make_project, temp_settings
 from core.project.annotation import FrameAnnotations
 
 

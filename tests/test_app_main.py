@@ -5,9 +5,9 @@ import sys
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from app import workers
-from app.mainwindow import MainWindow
-from app.testing import make_project, temp_settings
+from app.gui import workers
+from app.gui.mainwindow import MainWindow
+from app.gui.testing import make_project, temp_settings
 
 from .conftest import ROOT
 
@@ -98,7 +98,7 @@ def test_unreadable_frames_give_a_message_and_the_project_stays_usable(qtbot, tm
 
 
 def test_help_page_opens(qtbot, settings):
-    from app.help import show_getting_started
+    from app.gui.help import show_getting_started
 
     w = MainWindow(settings=settings)
     qtbot.addWidget(w)
@@ -112,7 +112,7 @@ def test_help_page_opens(qtbot, settings):
 def test_screenshot_command(tmp_path):
     p = make_project(tmp_path / "p", n_frames=2, size=(128, 128))
     out = tmp_path / "shot.png"
-    cmd = [sys.executable, "-m", "core", "gui", "--project", str(p.root), "--panel", "annotate",
+    cmd = [sys.executable, "-m", "app", "gui", "--project", str(p.root), "--panel", "annotate",
            "--screenshot", str(out)]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
                        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
@@ -124,6 +124,6 @@ def test_screenshot_command(tmp_path):
 
 
 def test_gui_subcommand_is_registered():
-    from core.cli import COMMAND_MODULES
+    from app.cli import COMMAND_MODULES
 
     assert "gui" in COMMAND_MODULES

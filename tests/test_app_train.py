@@ -5,9 +5,9 @@ import pytest
 import torch
 from PySide6 import QtCore
 
-from app import workers
-from app.mainwindow import MainWindow
-from app.testing import make_project, temp_settings
+from app.gui import workers
+from app.gui.mainwindow import MainWindow
+from app.gui.testing import make_project, temp_settings
 from core.project.runs import list_runs, selected_model
 from core.learn.runfolder import read_history, write_history
 from core.learn.trainconfig import DEFAULT_LOSS

@@ -8,7 +8,7 @@ import gc
 import threading
 import time
 
-from app import workers
+from app.gui import workers
 
 
 class Cycle:

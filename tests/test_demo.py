@@ -37,7 +37,7 @@ def test_true_curves_follow_identity_and_match_themselves():
 
 def test_demo_cli_writes_project_results_and_agreement(tmp_path, tiny_checkpoint):
     proj = tmp_path / "demo"
-    r = subprocess.run([sys.executable, "-m", "core", "demo", "--project", str(proj), "--model", str(tiny_checkpoint),
+    r = subprocess.run([sys.executable, "-m", "app", "demo", "--project", str(proj), "--model", str(tiny_checkpoint),
                         "--frames", "3", "--size", "128", "--no-gui"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -59,7 +59,7 @@ def test_demo_cli_writes_project_results_and_agreement(tmp_path, tiny_checkpoint
 
 
 def test_demo_without_model_says_what_to_do(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "core", "demo", "--project", str(tmp_path / "d"),
+    r = subprocess.run([sys.executable, "-m", "app", "demo", "--project", str(tmp_path / "d"),
                         "--model", str(tmp_path / "missing.pt"), "--frames", "2", "--size", "64", "--no-gui"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2

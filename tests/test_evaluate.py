@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.cli import evaluate as cli_evaluate
-from core.cli import train as cli_train
+from app.cli import evaluate as cli_evaluate
+from app.cli import train as cli_train
 from core.errors import DislocError
 from core.learn.evaluate import evaluate, format_table
 from core.learn.metrics import evaluate_image

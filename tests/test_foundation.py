@@ -19,7 +19,7 @@ def test_core_never_imports_qt():
         "import sys, pkgutil, importlib, core\n"
         "for m in pkgutil.walk_packages(core.__path__, 'core.'):\n"
         "    importlib.import_module(m.name)\n"
-        "from core.cli import build_parser; build_parser()\n"
+        "from app.cli import build_parser; build_parser()\n"
         "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'shiboken6'))]\n"
         "assert not bad, bad\n"
     )
@@ -28,7 +28,7 @@ def test_core_never_imports_qt():
 
 
 def test_cli_help_lists_commands():
-    r = subprocess.run([sys.executable, "-m", "core", "--help"], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "app", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "synth" in r.stdout
 

@@ -278,8 +278,8 @@ def test_checkpoint_that_cannot_load(stack, tmp_path):
 
 
 def _cli(argv):
-    from core.cli import segment as seg_cli
-    from core.cli import track as track_cli
+    from app.cli import segment as seg_cli
+    from app.cli import track as track_cli
 
     parser = argparse.ArgumentParser(prog="disloc")
     sub = parser.add_subparsers()

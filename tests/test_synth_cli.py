@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.io import dataset
-from core.cli import main
+from app.cli import main
 from core.errors import Cancelled, DislocError
 from core.synth import load_preset
 from core.synth.writer import derive_seed, make_sample, write_dataset
@@ -67,7 +67,7 @@ def test_resume_skips_finished_samples_and_redoes_the_unfinished_one(tmp_path):
 
 def test_killed_cli_run_leaves_only_whole_samples_and_resumes(tmp_path):
     out = tmp_path / "ds"
-    cmd = [sys.executable, "-m", "core", "synth", "--n", "400", "--size", "64", "--seed", "2", "--out", str(out)]
+    cmd = [sys.executable, "-m", "app", "synth", "--n", "400", "--size", "64", "--seed", "2", "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
@@ -136,7 +136,7 @@ def test_preset_given_as_a_path(tmp_path):
 
 
 def _cli(args, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "core", "synth", *args], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "app", "synth", *args], cwd=ROOT, capture_output=True, text=True)
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     return r.returncode, lines
 

@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from core.io import dataset
-from core.cli import main
+from app.cli import main
 from core.errors import DislocError
 from core.io.labelme import LabelFile, read_labelme, write_labelme
 from core.synth import default_params, generate, load_preset, sample_from_json, sample_params

@@ -23,8 +23,6 @@ log = logging.getLogger(__name__)
 
 #: Frames per forward pass unless a job says otherwise (segment, evaluate, the CLI).
 DEFAULT_BATCH_SIZE = 4
-#: Where a job may run: ``auto`` is CUDA when torch sees a GPU, else the CPU.
-DEVICES = ("auto", "cpu", "cuda")
 
 # bf16 must reproduce the fp32 masks this closely to be used (Dice of the
 # binarised masks, and the mean absolute probability difference).

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .augment import AUGMENTATIONS
-from .predict import DEVICES
 from ..errors import DislocError
 from ..io.fileio import PathLike, atomic_write_json, read_json
 
@@ -28,6 +27,7 @@ LOSSES = ("greedy", "hungarian", "hungarian+empty")
 # masks several-fold at some cost in metric, more so the larger its weight.
 DEFAULT_LOSS = "hungarian"
 DEFAULT_EMPTY_WEIGHT = 0.1
+DEVICES = ("auto", "cpu", "cuda")  # auto: CUDA when torch sees a GPU, else the CPU
 PRECISIONS = ("auto", "fp32", "bf16")
 
 

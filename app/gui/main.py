@@ -42,8 +42,7 @@ def run_gui(project: Optional[str] = None, panel: Optional[str] = None, screensh
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6 import QtCore, QtWidgets
 
-    from . import workers  # noqa: F401  (configures pyqtgraph via the app package)
-    from .mainwindow import MainWindow
+    from .mainwindow import MainWindow  # importing app.gui configured pyqtgraph
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("Dislocation Studio")

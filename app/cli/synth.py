@@ -42,7 +42,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..errors import DislocError
+    from core.errors import DislocError
 
     cmd = getattr(args, "synth_command", None)
     if cmd == "fit-preset":
@@ -52,15 +52,15 @@ def run(args) -> int:
     if not args.out:
         raise DislocError("--out: give the dataset folder to write")
     if args.from_json:
-        from ..synth.writer import regenerate
+        from core.synth.writer import regenerate
 
         sid = regenerate(args.from_json, args.out)
         print(f"regenerated {sid} into {args.out}")
         return 0
     if args.n is None:
         raise DislocError("--n: give the number of samples (e.g. --n 4000)")
-    from ..progress import TextBar
-    from ..synth.writer import write_dataset
+    from core.progress import TextBar
+    from core.synth.writer import write_dataset
 
     bar = TextBar("synth")
     try:
@@ -75,8 +75,8 @@ def run(args) -> int:
 
 
 def _fit(args) -> int:
-    from ..synth.fit import fit_preset
-    from ..synth.presets import save_preset
+    from core.synth.fit import fit_preset
+    from core.synth.presets import save_preset
 
     name = args.name or Path(args.out).stem
     preset = fit_preset(args.annotations, name=name, base=args.base)
@@ -90,11 +90,11 @@ def _fit(args) -> int:
 
 
 def _twin(args) -> int:
-    from .. import __version__
-    from ..io.dataset import MANIFEST, write_manifest
-    from ..synth.fit import load_annotation, twin_params, twin_scene
-    from ..synth.generate import render_scene
-    from ..synth.writer import save_sample
+    from core import __version__
+    from core.io.dataset import MANIFEST, write_manifest
+    from core.synth.fit import load_annotation, twin_params, twin_scene
+    from core.synth.generate import render_scene
+    from core.synth.writer import save_sample
 
     lf = load_annotation(args.annotation)
     params = twin_params(args.preset, args.seed, lf.image_height, lf.image_width)

@@ -1,6 +1,6 @@
 """Train: settings, a training run in a worker thread with live curves, the project's runs.
 
-Training is :func:`core.learn.train.train`, run by an :mod:`app.workers` job in a
+Training is :func:`core.learn.train.train`, run by an :mod:`app.gui.workers` job in a
 child process (:mod:`.childproc`), so the window stays responsive; Cancel
 stops between steps (best.pt and last.pt are kept; Resume continues from
 last.pt). Every run lives in the project's runs/ folder; the runs table

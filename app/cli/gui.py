@@ -16,6 +16,6 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.main import run_gui  # Qt is imported only here, so `disloc --help` stays light
+    from app.gui.main import run_gui  # Qt is imported only here, so `disloc --help` stays light
 
     return run_gui(project=args.project, panel=args.panel, screenshot=args.screenshot)

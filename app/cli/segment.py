@@ -22,7 +22,7 @@ _OPTIONS = [
 
 
 def _default(field: str):
-    from ..analysis.segmentconfig import SegmentConfig
+    from core.analysis.segmentconfig import SegmentConfig
 
     value = SegmentConfig().to_dict()
     for part in field.split("."):
@@ -55,8 +55,8 @@ def register(sub) -> None:
 
 def build_config(args: argparse.Namespace):
     """SegmentConfig from the defaults and the flags given; a bad value names its flag."""
-    from ..analysis.segmentconfig import SegmentConfig
-    from ..errors import DislocError
+    from core.analysis.segmentconfig import SegmentConfig
+    from core.errors import DislocError
 
     settings = SegmentConfig().to_dict()
     for _flag, field, _typ, _metavar, _text in _OPTIONS:
@@ -79,11 +79,11 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis.results import splines_path
-    from ..analysis.segment import segment_video
-    from ..errors import DislocError
-    from ..progress import TextBar
-    from ..shipped import default_model_path
+    from core.analysis.results import splines_path
+    from core.analysis.segment import segment_video
+    from core.errors import DislocError
+    from core.progress import TextBar
+    from core.shipped import default_model_path
 
     model = args.model
     if model is None:

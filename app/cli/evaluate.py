@@ -30,9 +30,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import DislocError
-    from ..learn.evaluate import evaluate, format_table, write_reports
-    from ..progress import TextBar
+    from core.errors import DislocError
+    from core.learn.evaluate import evaluate, format_table, write_reports
+    from core.progress import TextBar
 
     if args.limit is not None and args.limit < 1:
         raise DislocError("--limit must be at least 1")

@@ -30,7 +30,7 @@ _OPTIONS = [
 
 
 def register(sub) -> None:
-    from ..learn.trainconfig import DEFAULT_ENCODER, DEFAULT_LOSS, ENCODERS, LOSSES
+    from core.learn.trainconfig import DEFAULT_ENCODER, DEFAULT_LOSS, ENCODERS, LOSSES
 
     p = sub.add_parser(
         "train", help="train a segmentation model on synthetic and/or annotated frames",
@@ -65,9 +65,9 @@ def register(sub) -> None:
 
 def build_config(args: argparse.Namespace):
     """TrainConfig from (the run's or --config's) config.json, then the flags given."""
-    from ..errors import DislocError
-    from ..learn.runfolder import CONFIG_FILE, config_path, load_config
-    from ..learn.trainconfig import TrainConfig
+    from core.errors import DislocError
+    from core.learn.runfolder import CONFIG_FILE, config_path, load_config
+    from core.learn.trainconfig import TrainConfig
 
     out = Path(args.out)
     base: dict = {}
@@ -94,8 +94,8 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..progress import TextBar
-    from ..learn.train import train
+    from core.progress import TextBar
+    from core.learn.train import train
 
     config = build_config(args)
     bar = TextBar("train")

@@ -7,7 +7,7 @@ do anything, stalls for as long. A child process has its own interpreter:
 the window only receives small progress messages. The worker thread calls
 :func:`call_in_child` like any core job (``on_progress``, ``should_stop``),
 so cancelling, progress and errors keep the one worker pattern of
-:mod:`app.workers`.
+:mod:`app.gui.workers`.
 """
 from __future__ import annotations
 

@@ -32,8 +32,8 @@ def _has_screen() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo import RESULT_NAME, run_demo
-    from ..progress import TextBar
+    from core.demo import RESULT_NAME, run_demo
+    from core.progress import TextBar
 
     bar = TextBar("segment")
     r = run_demo(args.project, model=args.model, n_frames=args.frames, size=args.size, seed=args.seed,
@@ -57,6 +57,6 @@ def run(args: argparse.Namespace) -> int:
     if not _has_screen():
         print(f"No screen here: open the results later with  disloc gui --project {args.project}")
         return 0
-    from app.main import run_gui
+    from app.gui.main import run_gui
 
     return run_gui(project=args.project, panel="segment", screenshot=None)

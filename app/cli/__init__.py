@@ -12,8 +12,8 @@ import importlib
 import logging
 import sys
 
-from .. import __version__
-from ..errors import Cancelled, DislocError
+from core import __version__
+from core.errors import Cancelled, DislocError
 
 # Order = order in ``disloc --help``.
 COMMAND_MODULES = [

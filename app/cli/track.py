@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis.results import track_run
+    from core.analysis.results import track_run
 
     pairs, path = track_run(args.dir, pairs=args.pairs, plot=not args.no_plot)
     print(f"pairs {', '.join(f'{a}:{b}' for a, b in pairs)} -> {path}")

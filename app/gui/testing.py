@@ -85,8 +85,8 @@ def make_demo_project(root: Path, n_frames: int = 6, size: int = 384, seed: int 
 
     Used for the documentation screenshots::
 
-        python -c "from app.testing import make_demo_project; make_demo_project('/tmp/demo')"
-        python -m core gui --project /tmp/demo --panel designer --screenshot docs/images/panel_designer.png
+        python -c "from app.gui.testing import make_demo_project; make_demo_project('/tmp/demo')"
+        python -m app gui --project /tmp/demo --panel designer --screenshot docs/images/panel_designer.png
     """
     from core.project.annotation import FrameAnnotations
     from core.synth.video import make_glide_video
