@@ -14,9 +14,7 @@ metric of method §2 on every frame and the error of the pair distances
 """
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path

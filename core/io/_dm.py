@@ -15,7 +15,7 @@ import numpy as np
 
 from .dataset import to_gray_float
 from ..errors import DislocError
-from .frames import FrameReadError, FrameSource
+from .source import FrameReadError, FrameSource
 from ._units import plausible_pixel_nm, unit_to_nm
 
 log = logging.getLogger(__name__)

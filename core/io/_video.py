@@ -17,7 +17,7 @@ import numpy as np
 
 from .dataset import to_gray_float
 from ..errors import DislocError
-from .frames import FrameReadError, FrameSource
+from .source import FrameReadError, FrameSource
 
 log = logging.getLogger(__name__)
 
