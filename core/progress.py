@@ -56,6 +56,60 @@ def check_stop(should_stop: Optional[StopCallback]) -> None:
         raise Cancelled()
 
 
+class Eta:
+    """The time a job still needs, from the steps it did since its first report.
+
+    A resumed job's first report already stands part way (finished frames,
+    epochs or samples are skipped at once), so the rate counts only the
+    steps done after it; counting all would promise a few seconds for hours
+    of work. The one ETA of the project: the CLI's :class:`TextBar` and the
+    app's job bars use it.
+
+    Parameters
+    ----------
+    t0 : float, optional
+        When the job started (``time.monotonic()`` seconds). The clock runs
+        from there; by default it starts at the first report.
+    """
+
+    def __init__(self, t0: Optional[float] = None) -> None:
+        self.t0 = t0
+        self.first_step: Optional[int] = None
+        self.rate = 0.0  # steps per second at the last report (0 while unknown)
+
+    def seconds_left(self, step: int, total: int, now: Optional[float] = None) -> float:
+        """Seconds until ``step`` reaches ``total`` at the rate so far; nan while unknown.
+
+        Parameters
+        ----------
+        step, total : int
+            Units done and units in all.
+        now : float, optional
+            The time of this report (``time.monotonic()`` seconds; default: now).
+        """
+        now = time.monotonic() if now is None else now
+        if self.t0 is None:
+            self.t0 = now
+        if self.first_step is None:
+            self.first_step = step
+        done, elapsed = step - self.first_step, now - self.t0
+        if done <= 0 or elapsed <= 0:
+            self.rate = 0.0
+            return float("nan")
+        self.rate = done / elapsed
+        return elapsed / done * (total - step)
+
+
+def format_duration(seconds: float) -> str:
+    """``mm:ss``, or ``h:mm:ss`` from an hour on; ``--:--`` for an unknown (nan, infinite or negative) time."""
+    if seconds != seconds or seconds == float("inf") or seconds < 0:
+        return "--:--"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
 class TextBar:
     """A dependency-free progress bar with ETA for the command line.
 
@@ -67,11 +121,19 @@ class TextBar:
         self.label = label
         self.stream = stream or sys.stderr
         self.width = width
-        self.t0 = time.monotonic()
+        self._eta = Eta(time.monotonic())  # from the bar's start: setting up the job takes time too
         self._last_print = 0.0
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._done = False
-        self._first_step: Optional[int] = None  # a resumed job starts part way
+
+    @property
+    def t0(self) -> float:
+        """When the bar started (``time.monotonic()`` s)."""
+        return self._eta.t0
+
+    @t0.setter
+    def t0(self, value: float) -> None:
+        self._eta.t0 = value
 
     def __call__(self, p: Progress) -> None:
         now = time.monotonic()
@@ -80,17 +142,14 @@ class TextBar:
             return
         self._last_print = now
         elapsed = now - self.t0
-        if self._first_step is None:
-            self._first_step = p.step
+        eta = self._eta.seconds_left(p.step, p.total, now)  # the first report sets the steps' origin
         if p.total:
             frac = min(1.0, p.step / p.total)
             filled = int(self.width * frac)
             bar = "#" * filled + "-" * (self.width - filled)
-            done_here = p.step - self._first_step
-            eta = elapsed / done_here * (p.total - p.step) if done_here > 0 else float("nan")
-            text = f"{self.label} [{bar}] {p.step}/{p.total} {_fmt_time(elapsed)} eta {_fmt_time(eta)}"
+            text = f"{self.label} [{bar}] {p.step}/{p.total} {format_duration(elapsed)} eta {format_duration(eta)}"
         else:
-            text = f"{self.label} {p.step} {_fmt_time(elapsed)}"
+            text = f"{self.label} {p.step} {format_duration(elapsed)}"
         if p.metrics:
             text += " " + " ".join(f"{k}={_fmt_num(v)}" for k, v in p.metrics.items())
         if p.message:
@@ -107,15 +166,6 @@ class TextBar:
         if self._tty:
             self.stream.write("\n")
             self.stream.flush()
-
-
-def _fmt_time(seconds: float) -> str:
-    if seconds != seconds or seconds == float("inf"):
-        return "--:--"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 def _fmt_num(v) -> str:

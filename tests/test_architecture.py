@@ -1,4 +1,4 @@
-"""The architecture, checked: who may import whom, no import cycle.
+"""The architecture, checked: who may import whom, no import cycle, no module past 500 lines.
 
 Every module's imports are read with ``ast``, those inside functions too (a
 lazy import is still a dependency), so the contract needs no extra tool and
@@ -11,7 +11,8 @@ imports nothing it checks. The rules:
   CLI, and the CLI opens the GUI only from inside the commands that open the window
   (``disloc gui``, ``disloc demo``), so other commands start without Qt;
 - a widget never imports a panel or the main window, and a panel never imports the main window;
-- no import cycle, among all modules of ``core`` and ``app``.
+- no import cycle, among all modules of ``core`` and ``app``;
+- no module over :data:`MAX_LINES` lines (one past it has a second job hiding in it).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from .conftest import ROOT
 
 PACKAGES = ("core", "app")
 QT = ("PySide6", "pyqtgraph", "shiboken6")
+MAX_LINES = 500
 
 # The rooms of core from the bottom up. A module may import its own room, the rooms on lower
 # levels and those on its own level: learn and analysis are peers (evaluation scores post-processed
@@ -187,6 +189,12 @@ def _cycles() -> list[list[str]]:
 
 def test_no_import_cycle():
     assert not _cycles()
+
+
+def test_no_module_over_500_lines():
+    long = {str(p.relative_to(ROOT)): n for p, _ in MODULES.values()
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"split these modules by job: {long}"
 
 
 def test_the_contract_sees_what_it_checks():

@@ -1,22 +1,15 @@
 """The "Generate dataset…" dialog: count, size, folder; progress with ETA; cancel."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable, Optional
 
 from PySide6 import QtCore, QtWidgets
 
+from core.progress import format_duration
+
+from .widgets.jobbar import JobBar
 from .workers import Job, start_job
-
-
-def format_eta(seconds: float) -> str:
-    if seconds != seconds or seconds == float("inf") or seconds < 0:
-        return "--:--"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 class GenerateDialog(QtWidgets.QDialog):
@@ -60,11 +53,12 @@ class GenerateDialog(QtWidgets.QDialog):
         form.addRow("Image size", self.size)
         form.addRow("First seed", self.seed)
         form.addRow("Output folder", frow)
-        self.bar = QtWidgets.QProgressBar()
+        # The dialog's own button cancels (and closes when idle), so the job bar has none.
+        self.job_bar = JobBar(stacked=True, cancel=False, hide_idle=False)
+        self.bar, self.status = self.job_bar.bar, self.job_bar.status
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
-        self.status = QtWidgets.QLabel("Existing finished images in the folder are kept; a stopped run resumes.")
-        self.status.setWordWrap(True)
+        self.status.setText("Existing finished images in the folder are kept; a stopped run resumes.")
         self.start_btn = QtWidgets.QPushButton("Generate")
         self.start_btn.setDefault(True)
         self.start_btn.clicked.connect(self.start)
@@ -76,8 +70,7 @@ class GenerateDialog(QtWidgets.QDialog):
         buttons.addWidget(self.cancel_btn)
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(form)
-        lay.addWidget(self.bar)
-        lay.addWidget(self.status)
+        lay.addWidget(self.job_bar)
         lay.addLayout(buttons)
         self.resize(520, 240)
 
@@ -95,11 +88,7 @@ class GenerateDialog(QtWidgets.QDialog):
             return
         n, size, seed = self.count.value(), self.size.value(), self.seed.value()
         out = Path(self.folder.text()).expanduser()
-        self._t0 = time.monotonic()
-        self._first = None
-        self.bar.setRange(0, n)
-        self.bar.setValue(0)
-        self.status.setText("starting…")
+        self.job_bar.start(n)
         for w in (self.count, self.size, self.seed, self.folder, self.start_btn):
             w.setEnabled(False)
         self.cancel_btn.setText("Cancel")
@@ -110,17 +99,10 @@ class GenerateDialog(QtWidgets.QDialog):
                              on_progress=self._on_progress, parent=self)
 
     def _on_progress(self, p) -> None:
-        now = time.monotonic()
-        if self._first is None:  # rate from the first report on: resumed samples count as done instantly
-            self._first = (now, p.step)
         total = p.total or self.bar.maximum()
-        self.bar.setRange(0, max(1, total))
-        self.bar.setValue(min(p.step, total))
-        t0, s0 = self._first
-        rate = (p.step - s0) / (now - t0) if now > t0 and p.step > s0 else 0.0
-        eta = (total - p.step) / rate if rate > 0 else float("nan")
-        self.status.setText(f"{p.step} / {total} images   elapsed {format_eta(now - self._t0)}   "
-                            f"ETA {format_eta(eta)}" + (f"   {p.message}" if p.message else ""))
+        eta = self.job_bar.show_progress(p, total)  # resumed samples count as done at once: rate from the first report
+        self.status.setText(f"{p.step} / {total} images   elapsed {format_duration(self.job_bar.elapsed())}   "
+                            f"{self.job_bar.eta_text(eta)}" + (f"   {p.message}" if p.message else ""))
 
     def _finish(self, folder: str, error: Optional[str]) -> None:
         for w in (self.count, self.size, self.seed, self.folder, self.start_btn):

@@ -6,7 +6,6 @@ so the app and ``disloc track`` write the same pair_distances.csv/.png.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -21,9 +20,10 @@ from core.io.fileio import atomic_write_bytes
 
 from ..actions import make_action
 from ..context import AppContext
-from ..dialogs import format_eta
 from ..widgets.curves import PairPlot
+from ..widgets.framenav import FrameNavigator
 from ..widgets.imagepane import ImagePane
+from ..widgets.jobbar import JobBar
 from ..widgets.overlay import DislocationOverlay
 from ..widgets.spline_editor import make_colour_icon
 from ..workers import Job, LatestOnly, start_job
@@ -90,31 +90,24 @@ class AnalysePanel(QtWidgets.QWidget):
         self.pane.pixelHovered.connect(self.ctx.pixel)
         self.overlay = DislocationOverlay(self.pane, self)
         self.overlay.picked.connect(self._on_pick)
-        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
-        self.slider.setToolTip("Frame (Page Up / Page Down); the plot's cursor follows, and dragging it moves here")
-        self.spin = QtWidgets.QSpinBox()
-        self.frame_label = QtWidgets.QLabel("—")
-        self.frame_label.setMinimumWidth(160)
-        self.slider.valueChanged.connect(self.spin.setValue)
-        self.spin.valueChanged.connect(self.slider.setValue)
-        self.slider.valueChanged.connect(self.show_frame)
+        self.nav = FrameNavigator("Frame (Page Up / Page Down); the plot's cursor follows, and dragging it moves here",
+                                  label_width=160)
+        self.nav.frameChanged.connect(self.show_frame)
+        self.slider = self.nav.slider  # tests move it
         self.traj_box = QtWidgets.QCheckBox("Trajectories")
         self.traj_box.setToolTip("The path of each dislocation's midpoint over all frames")
         self.traj_box.setChecked(False)  # off at first: over the lines they hide what they follow
         self.traj_box.toggled.connect(lambda on: [it.setVisible(on) for it in self.trajectories])
         self.trajectories: list[pg.PlotDataItem] = []
-        fbar = QtWidgets.QHBoxLayout()
-        for w, s in ((QtWidgets.QLabel("Frame"), 0), (self.slider, 1), (self.spin, 0), (self.frame_label, 0),
-                     (self.traj_box, 0)):
-            fbar.addWidget(w, s)
+        self.nav.add_widget(self.traj_box)
         self.plot = PairPlot()
-        self.plot.cursorMoved.connect(lambda f: self.slider.setValue(max(0, min(f, self.slider.maximum()))))
+        self.plot.cursorMoved.connect(lambda f: self.nav.set_value(max(0, min(f, self.nav.maximum()))))
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         top = QtWidgets.QWidget()
         tl = QtWidgets.QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addWidget(self.pane, 1)
-        tl.addLayout(fbar)
+        tl.addWidget(self.nav)
         split.addWidget(top)
         split.addWidget(self.plot)
         split.setSizes([600, 300])
@@ -156,12 +149,10 @@ class AnalysePanel(QtWidgets.QWidget):
             b.clicked.connect(lambda _c=False, k=key: self.export_dialog(k))
             el.addWidget(b, n // 2, n % 2)
             self.export_buttons[key] = b
-        self.bar = QtWidgets.QProgressBar()
-        self.bar.setVisible(False)
-        self.status = QtWidgets.QLabel("")
-        self.status.setWordWrap(True)
-        el.addWidget(self.bar, 3, 0, 1, 2)
-        el.addWidget(self.status, 4, 0, 1, 2)
+        # Reading a result and the overlay export report here; the export stops with the panel.
+        self.job_bar = JobBar(stacked=True, cancel=False)
+        self.status = self.job_bar.status
+        el.addWidget(self.job_bar, 3, 0, 1, 2)
         side = QtWidgets.QVBoxLayout()
         side.addWidget(QtWidgets.QLabel("<b>Tracks</b>"))
         side.addWidget(self.tracks, 2)
@@ -183,8 +174,8 @@ class AnalysePanel(QtWidgets.QWidget):
         self.act_auto = A(self, "&Leading three", "L", "Pairs of the three leading dislocations", self.auto_pairs)
         self.act_remove = A(self, "&Remove pair", ["Delete", "Backspace"], "Remove the selected pair",
                             self.remove_selected_pair)
-        self.act_prev = A(self, "&Previous frame", "PgUp", "", lambda: self.slider.setValue(self.slider.value() - 1))
-        self.act_next = A(self, "&Next frame", "PgDown", "", lambda: self.slider.setValue(self.slider.value() + 1))
+        self.act_prev = A(self, "&Previous frame", "PgUp", "", lambda: self.nav.step(-1))
+        self.act_next = A(self, "&Next frame", "PgDown", "", lambda: self.nav.step(1))
         self.act_export = A(self, "&Export pair distances…", "Ctrl+E", "pair_distances.csv and .png",
                             lambda: self.export_dialog("pairs"))
 
@@ -283,10 +274,7 @@ class AnalysePanel(QtWidgets.QWidget):
             self.ctx.warn(f"{e}: the frames of {r.out} cannot be shown (curves are drawn on grey); "
                           "put the input back to see them")
         n = max(1, r.frames_done)
-        for w in (self.slider, self.spin):
-            w.blockSignals(True)
-            w.setRange(0, n - 1)
-            w.blockSignals(False)
+        self.nav.set_count(n)
         self.plot.set_frames(r.frames_done)
         kept = [p for p in self.pairs if p[0] in r.curves and p[1] in r.curves] if same else []
         self.set_pairs(kept)
@@ -296,7 +284,7 @@ class AnalysePanel(QtWidgets.QWidget):
                           + (" (plotted: the leading three)" if self.pairs and not kept else "")
                           + ". Click two dislocations (on the image or in the list) to add a pair.")
         self.loaded.emit(str(r.out))
-        self.show_frame(min(max(self.slider.value(), 0), n - 1))
+        self.show_frame(min(max(self.nav.value(), 0), n - 1))
 
     def _draw_trajectories(self) -> None:
         """Each track's midpoint (the middle one of its 50 spline points) over the frames, with a dot per frame."""
@@ -345,8 +333,7 @@ class AnalysePanel(QtWidgets.QWidget):
         self.overlay.set_content(masks, curves, [str(d) for d in ids], [colour_of(d) for d in ids])
         if self._pending in ids:
             self.overlay.select(ids.index(self._pending))
-        t = r.times.get(i)
-        self.frame_label.setText(f"{i + 1} / {r.frames_done}" + (f"   t = {t:.3f} s" if t is not None else ""))
+        self.nav.show_position(i, r.frames_done, r.times.get(i))
         self.plot.set_cursor(i)
         self.frameShown.emit(i)
 
@@ -468,18 +455,14 @@ class AnalysePanel(QtWidgets.QWidget):
             self.ctx.info("an overlay export is already running")
             return
         r = self.result
-        self.bar.setVisible(True)
-        self.bar.setRange(0, max(1, r.frames_done))
-        self.bar.setValue(0)
-        t0 = time.monotonic()
+        self.job_bar.start(r.frames_done, "")
 
         def progress(p):
-            self.bar.setValue(p.step)
-            rate = p.step / max(time.monotonic() - t0, 1e-6)
-            self.status.setText(f"overlays: {p.step}/{p.total}   ETA {format_eta((p.total - p.step) / rate)}")
+            eta = self.job_bar.show_progress(p)
+            self.status.setText(f"overlays: {p.step}/{p.total}   {self.job_bar.eta_text(eta)}")
 
         def ended(msg, target=folder or video):
-            self.bar.setVisible(False)
+            self.job_bar.stop(hide=True)
             if msg is None:
                 self.status.setText(f"overlays written to {target}")
                 self.ctx.info(f"overlays written to {target}")

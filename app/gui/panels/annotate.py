@@ -19,6 +19,7 @@ from core.project.folder import safe_name
 
 from ..actions import make_action, set_icons
 from ..context import AppContext
+from ..widgets.framenav import FrameNavigator
 from ..widgets.imagepane import ImagePane
 from ..widgets.spline_editor import SplineEditor, make_colour_icon
 from ..workers import LatestOnly
@@ -67,23 +68,12 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.stack.addWidget(self.placeholder)
         self.stack.addWidget(self.view)
 
-        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
-        self.slider.setToolTip("Frame (Page Up / Page Down)")
-        self.spin = QtWidgets.QSpinBox()
-        self.spin.setToolTip("Frame number (0-based)")
-        self.time_label = QtWidgets.QLabel("—")
-        self.time_label.setMinimumWidth(170)
-        self.slider.valueChanged.connect(self.spin.setValue)
-        self.spin.valueChanged.connect(self.slider.setValue)
-        self.slider.valueChanged.connect(self.show_frame)
-        bar = QtWidgets.QHBoxLayout()
-        bar.addWidget(QtWidgets.QLabel("Frame"))
-        bar.addWidget(self.slider, 1)
-        bar.addWidget(self.spin)
-        bar.addWidget(self.time_label)
+        self.nav = FrameNavigator(label_width=170, spin_tip="Frame number (0-based)")
+        self.nav.frameChanged.connect(self.show_frame)
+        self.slider = self.nav.slider  # tests move it
         left = QtWidgets.QVBoxLayout()
         left.addWidget(self.stack, 1)
-        left.addLayout(bar)
+        left.addWidget(self.nav)
 
         self.side = QtWidgets.QVBoxLayout()
         self.tools = QtWidgets.QToolBar()
@@ -129,9 +119,9 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.act_undo = A(self, "&Undo", QtGui.QKeySequence.StandardKey.Undo, "Undo the last edit", triggered=self.undo)
         self.act_redo = A(self, "&Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], "Redo", triggered=self.redo)
         self.act_prev = A(self, "&Previous frame", "PgUp", "Show the previous frame",
-                          triggered=lambda: self.slider.setValue(self.slider.value() - 1))
+                          triggered=lambda: self.nav.step(-1))
         self.act_next = A(self, "&Next frame", "PgDown", "Show the next frame",
-                          triggered=lambda: self.slider.setValue(self.slider.value() + 1))
+                          triggered=lambda: self.nav.step(1))
         self.act_copy_prev = A(self, "&Copy previous frame", "Ctrl+Shift+V",
                                "Start this frame from the previous frame's dislocations (undoable)",
                                triggered=self.copy_previous)
@@ -183,11 +173,7 @@ class AnnotatePanel(QtWidgets.QWidget):
             self.stack.setCurrentWidget(self.placeholder)
             return
         self.stack.setCurrentWidget(self.view)
-        for w in (self.slider, self.spin):
-            w.blockSignals(True)
-            w.setRange(0, len(src) - 1)
-            w.setValue(0)
-            w.blockSignals(False)
+        self.nav.set_count(len(src), 0)
         self.show_frame(0)
 
     def show_frame(self, i: int) -> None:
@@ -216,9 +202,7 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.fa = fa
         self.view.set_image(frame)
         self.editor.set_annotations(fa, h, w)
-        t = src.frame_time(i) if hasattr(src, "frame_time") else None
-        tt = f"   t = {t:.3f} s" if t is not None else ""
-        self.time_label.setText(f"{i + 1} / {len(src)}{tt}   {src.name(i)}")
+        self.nav.show_position(i, len(src), src.frame_time(i) if hasattr(src, "frame_time") else None, src.name(i))
         self._refresh_list()
         self._update_undo_actions()
         self.frameShown.emit(i)

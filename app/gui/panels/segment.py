@@ -17,17 +17,18 @@ from PySide6 import QtCore, QtWidgets
 from core.analysis.frameview import FrameView, support_points, view_from_probs
 from core.analysis.postprocess import PostprocessConfig
 from core.analysis.results import ResultIndex, is_result, splines_path
-from core.analysis.segmentconfig import SegmentConfig
 from core.errors import DislocError
 from core.project.runs import project_model, select_model
 
 from ..actions import make_action
 from ..context import AppContext
-from ..dialogs import format_eta
+from ..widgets.framenav import FrameNavigator
 from ..widgets.imagepane import ImagePane
 from ..widgets.inspector import MaskInspector, raw_layers
+from ..widgets.jobbar import JobBar
 from ..widgets.overlay import DislocationOverlay
 from ..workers import Job, LatestOnly, start_job
+from .segment_form import SegmentForm
 from .threads import set_torch_threads_once
 
 MAX_CACHED_VIEWS = 32
@@ -92,38 +93,19 @@ class SegmentPanel(QtWidgets.QWidget):
         self.video_btn = QtWidgets.QPushButton("Segment whole video")
         self.restart_box = QtWidgets.QCheckBox("start over")
         self.restart_box.setToolTip("Discard the earlier results of this video instead of resuming them")
-        self.cancel_btn = QtWidgets.QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
-        self.bar = QtWidgets.QProgressBar()
-        self.bar.setMaximumWidth(220)
-        self.bar.setFormat("%v / %m frames")
-        self.bar.setVisible(False)  # shown once a whole-video run starts
-        self.status = QtWidgets.QLabel("")
-        self.min_length = _px_spin(500.0, PostprocessConfig.min_length_px,
-                                   "Shortest dislocation kept: masks whose skeleton is shorter are dropped as "
-                                   "specks (0 keeps all). Applies to the next frame or video you segment.")
-        self.join_gap = _px_spin(200.0, PostprocessConfig.join_gap_px,
-                                 "Two masks that continue one line end to end across a gap up to this wide "
-                                 "become one dislocation (0 never joins). Applies to the next frame or video "
-                                 "you segment.")
-        self.threshold = QtWidgets.QDoubleSpinBox()
-        self.threshold.setRange(0.05, 0.95)
-        self.threshold.setSingleStep(0.05)
-        self.threshold.setValue(PostprocessConfig.threshold)
-        self.threshold.setToolTip("Probability above which a pixel belongs to a mask (0.5 as in the paper); "
-                                  "lower finds faint lines, higher cuts noise")
+        # The whole-video run's progress; its status line also reports single frames.
+        self.job_bar = JobBar(bar_format="%v / %m frames")
+        self.status = self.job_bar.status
+        self.form = SegmentForm()
+        self.min_length, self.join_gap = self.form.min_length, self.form.join_gap  # tests set them
         top = QtWidgets.QHBoxLayout()
-        for w in (self.frame_btn, self.auto_box, None, self.video_btn, self.restart_box, self.cancel_btn,
-                  self.bar, self.status):
+        for w in (self.frame_btn, self.auto_box, None, self.video_btn, self.restart_box, self.job_bar):
             if w is None:
                 top.addSpacing(18)
             else:
                 top.addWidget(w)
         top.addStretch(1)
-        for label, w in (("Min length", self.min_length), ("Join gaps", self.join_gap),
-                         ("Threshold", self.threshold)):
-            top.addWidget(QtWidgets.QLabel(label))
-            top.addWidget(w)
+        top.addWidget(self.form)
 
         self.pane = ImagePane(histogram=False)
         self.pane.pixelHovered.connect(self.ctx.pixel)
@@ -135,28 +117,21 @@ class SegmentPanel(QtWidgets.QWidget):
         self.stack = QtWidgets.QStackedWidget()
         self.stack.addWidget(self.placeholder)
         self.stack.addWidget(self.pane)
-        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
-        self.slider.setToolTip("Frame (Page Up / Page Down)")
-        self.spin = QtWidgets.QSpinBox()
-        self.frame_label = QtWidgets.QLabel("—")
-        self.frame_label.setMinimumWidth(200)
-        self.slider.valueChanged.connect(self.spin.setValue)
-        self.spin.valueChanged.connect(self.slider.setValue)
-        self.slider.valueChanged.connect(self.show_frame)
+        self.nav = FrameNavigator(label_width=200)
+        self.nav.frameChanged.connect(self.show_frame)
+        self.slider = self.nav.slider  # tests and benchmarks move it
         self.masks_box = QtWidgets.QCheckBox("Masks")
         self.masks_box.setChecked(True)
         self.masks_box.toggled.connect(lambda on: self.overlay.set_visible_parts(masks=on))
         self.splines_box = QtWidgets.QCheckBox("Splines")
         self.splines_box.setChecked(True)
         self.splines_box.toggled.connect(lambda on: self.overlay.set_visible_parts(curves=on))
-        fbar = QtWidgets.QHBoxLayout()
-        for w, s in ((QtWidgets.QLabel("Frame"), 0), (self.slider, 1), (self.spin, 0), (self.frame_label, 0),
-                     (self.masks_box, 0), (self.splines_box, 0)):
-            fbar.addWidget(w, s)
+        self.nav.add_widget(self.masks_box)
+        self.nav.add_widget(self.splines_box)
         left = QtWidgets.QVBoxLayout()
         left.addLayout(top)
         left.addWidget(self.stack, 1)
-        left.addLayout(fbar)
+        left.addWidget(self.nav)
 
         self.inspector = MaskInspector()
         self.inspector.picked.connect(self.select)
@@ -188,14 +163,14 @@ class SegmentPanel(QtWidgets.QWidget):
                           self.edit_as_annotation)
         self.act_raw = A(self, "Show &raw model outputs", "R", "Toggle the raw N masks", checkable=True,
                          triggered=lambda: self.raw_box.setChecked(self.act_raw.isChecked()))
-        self.act_prev = A(self, "&Previous frame", "PgUp", "", lambda: self.slider.setValue(self.slider.value() - 1))
-        self.act_next = A(self, "&Next frame", "PgDown", "", lambda: self.slider.setValue(self.slider.value() + 1))
+        self.act_prev = A(self, "&Previous frame", "PgUp", "", lambda: self.nav.step(-1))
+        self.act_next = A(self, "&Next frame", "PgDown", "", lambda: self.nav.step(1))
         self.raw_box.toggled.connect(self.act_raw.setChecked)
         self.frame_btn.clicked.connect(self.segment_frame)
         self.frame_btn.setToolTip(self.act_frame.toolTip())
         self.video_btn.clicked.connect(self.segment_video)
         self.video_btn.setToolTip(self.act_video.toolTip())
-        self.cancel_btn.clicked.connect(self.cancel)
+        self.job_bar.cancelled.connect(self.cancel)
         self.inspector.edit_btn.clicked.connect(self.edit_as_annotation)
 
     def menu_actions(self) -> dict[str, list]:
@@ -235,11 +210,7 @@ class SegmentPanel(QtWidgets.QWidget):
             self.stack.setCurrentWidget(self.placeholder)
             return
         self.stack.setCurrentWidget(self.pane)
-        for w in (self.slider, self.spin):
-            w.blockSignals(True)
-            w.setRange(0, len(src) - 1)
-            w.setValue(0)
-            w.blockSignals(False)
+        self.nav.set_count(len(src), 0)
         self.load_results()
         self.show_frame(0)
 
@@ -290,7 +261,7 @@ class SegmentPanel(QtWidgets.QWidget):
             self._result_loading = False
             self._result = r
             if self.index >= 0:
-                self.show_frame(self.slider.value())  # the frame asked for last, not the one last shown
+                self.show_frame(self.nav.value())  # the frame asked for last, not the one last shown
 
         def bad(msg):
             self._result_loading = False
@@ -326,9 +297,7 @@ class SegmentPanel(QtWidgets.QWidget):
         self.index, self.image = i, frame
         view = self._views.get(i) or stored
         self.view = view
-        t = src.frame_time(i)
-        self.frame_label.setText(f"{i + 1} / {len(src)}" + (f"   t = {t:.3f} s" if t is not None else "")
-                                 + f"   {src.name(i)}")
+        self.nav.show_position(i, len(src), src.frame_time(i), src.name(i))
         self._display()
         self.frameShown.emit(i)
         if view is None and self.auto_box.isChecked():
@@ -375,15 +344,7 @@ class SegmentPanel(QtWidgets.QWidget):
 
     def postprocess_config(self) -> PostprocessConfig:
         """Post-processing settings from the panel (the rest: core's defaults)."""
-        return PostprocessConfig(threshold=self.threshold.value(), min_length_px=self.min_length.value(),
-                                 join_gap_px=self.join_gap.value())
-
-    def segment_config(self, restart: bool = False) -> SegmentConfig:
-        """Whole-video settings: the panel's post-processing boxes, the rest as ``disloc segment``'s defaults.
-
-        The same batch size as the command line gives the same masks, bit for bit.
-        """
-        return SegmentConfig(restart=restart, postprocess=self.postprocess_config())
+        return self.form.postprocess_config()
 
     def show_probs(self, probs: np.ndarray, index: Optional[int] = None) -> FrameView:
         """Show given probabilities (N, H, W) for the frame on screen as if the model had produced them."""
@@ -477,15 +438,11 @@ class SegmentPanel(QtWidgets.QWidget):
         from core.analysis.segment import segment_video
 
         src_path, model = p.frames_path, self.model_path
-        config = self.segment_config(restart=self.restart_box.isChecked())
-        self._t0, self._first = time.monotonic(), None
-        self.bar.setRange(0, max(1, len(self.ctx.frames() or [])))
-        self.bar.setValue(0)
-        self.bar.setVisible(True)
-        self.status.setText("starting…")
+        config = self.form.config(restart=self.restart_box.isChecked())
+        self.job_bar.start(len(self.ctx.frames() or []))
         for w in (self.video_btn, self.restart_box, self.choose_btn):
             w.setEnabled(False)
-        self.cancel_btn.setEnabled(True)
+
         def work(on_progress, should_stop):
             set_torch_threads_once()
             return segment_video(src_path, model, out, config, on_progress, should_stop)
@@ -497,15 +454,8 @@ class SegmentPanel(QtWidgets.QWidget):
         self.job.done.connect(lambda: self._video_job_done(out))
 
     def _on_video_progress(self, p) -> None:
-        now = time.monotonic()
-        if self._first is None:
-            self._first = (now, p.step)
-        t0, s0 = self._first
-        rate = (p.step - s0) / (now - t0) if now > t0 and p.step > s0 else 0.0
-        eta = (p.total - p.step) / rate if rate > 0 else float("nan")
-        self.bar.setRange(0, max(1, p.total))
-        self.bar.setValue(p.step)
-        self.status.setText(f"video: {p.step}/{p.total} frames   ETA {format_eta(eta)}")
+        eta = self.job_bar.show_progress(p)
+        self.status.setText(f"video: {p.step}/{p.total} frames   {self.job_bar.eta_text(eta)}")
 
     def _video_ended(self, out: Path, error: Optional[str], result) -> None:
         if error is None:
@@ -524,7 +474,7 @@ class SegmentPanel(QtWidgets.QWidget):
         """The worker thread has ended: another run may start; show the new results."""
         for w in (self.video_btn, self.restart_box, self.choose_btn):
             w.setEnabled(True)
-        self.cancel_btn.setEnabled(False)
+        self.job_bar.stop()
         self.load_results()
         self.videoDone.emit(str(out))
 
@@ -539,14 +489,3 @@ class SegmentPanel(QtWidgets.QWidget):
             self.job.wait()
         self._loader.stop()
         self._segmenter.stop()
-
-
-def _px_spin(maximum: float, value: float, tip: str) -> QtWidgets.QDoubleSpinBox:
-    """A whole-pixel spin box from 0 to ``maximum`` px."""
-    box = QtWidgets.QDoubleSpinBox()
-    box.setRange(0.0, maximum)
-    box.setDecimals(0)
-    box.setSuffix(" px")
-    box.setValue(value)
-    box.setToolTip(tip)
-    return box

@@ -23,8 +23,8 @@ from core.learn.trainconfig import TrainConfig
 
 from ..actions import make_action
 from ..context import AppContext
-from ..dialogs import format_eta
 from ..widgets.curves import TrainCurves
+from ..widgets.jobbar import JobBar
 from ..workers import Job, start_job
 from .childproc import call_in_child
 from .threads import default_threads
@@ -108,14 +108,14 @@ class TrainPanel(QtWidgets.QWidget):
         scroll.setMaximumWidth(430)
 
         self.device_label = QtWidgets.QLabel("Device: …")
-        self.bar = QtWidgets.QProgressBar()
-        self.bar.setFormat("step %v / %m")
-        pol = self.bar.sizePolicy()
+        # The panel's own Cancel sits beside Start; the bar shows while a run goes.
+        self.job_bar = JobBar(stacked=True, cancel=False, bar_format="step %v / %m")
+        self.job_bar.insert_widget(0, self.device_label)
+        pol = self.job_bar.bar.sizePolicy()
         pol.setRetainSizeWhenHidden(True)  # appearing must not re-lay out (and repaint) the plots
-        self.bar.setSizePolicy(pol)
-        self.bar.setVisible(False)  # shown while a run goes
-        self.status = QtWidgets.QLabel("Choose training data and press Start training.")
-        self.status.setWordWrap(True)
+        self.job_bar.bar.setSizePolicy(pol)
+        self.status = self.job_bar.status
+        self.status.setText("Choose training data and press Start training.")
         # A fixed height: a status line that changes height would re-lay out and repaint the plots every step.
         self.status.setFixedHeight(2 * self.status.fontMetrics().lineSpacing() + 6)
         self.status.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop)
@@ -147,11 +147,7 @@ class TrainPanel(QtWidgets.QWidget):
         split.addWidget(runs_box)
         split.setSizes([560, 260])
         right = QtWidgets.QVBoxLayout()
-        top = QtWidgets.QHBoxLayout()
-        top.addWidget(self.device_label)
-        top.addWidget(self.bar, 1)
-        right.addLayout(top)
-        right.addWidget(self.status)
+        right.addWidget(self.job_bar)
         right.addWidget(split, 1)
         lay = QtWidgets.QHBoxLayout(self)
         lay.addWidget(scroll)
@@ -329,9 +325,9 @@ class TrainPanel(QtWidgets.QWidget):
             self.curves.set_history(self.history)
 
         QtCore.QTimer.singleShot(0, redraw)
-        self._t0, self._first, self._last_ui = time.monotonic(), None, 0.0
-        self.bar.setRange(0, 0)  # busy until the first step: building the network and loading data
-        self.status.setText(f"preparing {run_dir.name}: building the network, reading the data…")
+        self._last_ui = 0.0
+        self.job_bar.start(0, f"preparing {run_dir.name}: building the network, reading the data…")
+        self.job_bar.bar.setRange(0, 0)  # busy until the first step: building the network and loading data
         self._set_running(True)
         # A child process does the training (see childproc: torch would stall the window through the GIL).
         self.job = start_job(lambda on_progress, should_stop: call_in_child(
@@ -348,8 +344,8 @@ class TrainPanel(QtWidgets.QWidget):
         self.runEnded.emit(str(self.run_dir), self._outcome)
 
     def _set_running(self, on: bool) -> None:
-        if on:
-            self.bar.setVisible(True)
+        if not on:
+            self.job_bar.stop()
         self.form.setEnabled(not on)
         self.start_btn.setEnabled(not on)
         self.act_start.setEnabled(not on)
@@ -366,17 +362,13 @@ class TrainPanel(QtWidgets.QWidget):
             per_epoch = max(1, p.total // max(1, cfg.epochs))
             self.curves.add_step(p.step / per_epoch, float(m["loss"]))
         now = time.monotonic()
-        if self._first is None:
-            self._first = (now, p.step)
         if "train_loss" not in m and now - self._last_ui < UI_INTERVAL_S:
+            self.job_bar.eta.seconds_left(p.step, p.total, now)  # the rate counts from the very first step
             self.progressed.emit(p)
             return  # fast steps: the text is redrawn a few times a second, not on every step
         self._last_ui = now
-        t0, s0 = self._first
-        rate = (p.step - s0) / (now - t0) if now > t0 and p.step > s0 else 0.0
-        eta = (p.total - p.step) / rate if rate > 0 else float("nan")
-        self.bar.setRange(0, max(1, p.total))
-        self.bar.setValue(p.step)
+        eta = self.job_bar.show_progress(p, now=now)
+        rate = self.job_bar.eta.rate
         parts = [p.message]
         if "loss" in m:
             parts.append(f"loss {m['loss']:.4f}")
@@ -386,7 +378,7 @@ class TrainPanel(QtWidgets.QWidget):
                          (f", test {last['test_loss']:.4f}" if "test_loss" in last else "") +
                          (f", metric {last['metric']:.3f}" if "metric" in last else ""))
         if rate > 0:
-            parts.append(f"{1 / rate:.2f} s/step   ETA {format_eta(eta)}")
+            parts.append(f"{1 / rate:.2f} s/step   {self.job_bar.eta_text(eta)}")
         self.status.setText("   ·   ".join(parts))
         self.progressed.emit(p)
 
