@@ -46,6 +46,8 @@ def test_unknown_keys_and_bad_nested_values_are_named(tmp_path):
         SegmentConfig.load(tmp_path / "bad.json")
     with pytest.raises(DislocError, match="schema_version must be 1"):
         SegmentConfig.from_dict({"schema_version": 2})
+    with pytest.raises(DislocError, match="c.json"):  # a string where a number belongs
+        SegmentConfig.from_dict({"postprocess": {"threshold": "high"}}, "c.json")
 
 
 def test_frozen_and_replace_validates():

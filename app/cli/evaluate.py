@@ -5,6 +5,8 @@ import argparse
 
 
 def register(sub) -> None:
+    from core.learn.predict import DEFAULT_BATCH_SIZE
+
     p = sub.add_parser(
         "evaluate", help="score models on datasets: length metric, duplicates, union IoU",
         description="Print the models x datasets table of the length metric (paper Fig. 9a), duplicate "
@@ -18,7 +20,8 @@ def register(sub) -> None:
                    help="dataset folder or labelme annotation folder (repeatable)")
     p.add_argument("--out", metavar="DIR", help="write CSV files and plots here")
     p.add_argument("--limit", type=int, metavar="N", help="score only the first N images of each folder")
-    p.add_argument("--batch-size", type=int, default=4, help="frames per forward pass (default 4)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help="frames per forward pass (default %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                    help="auto: bf16 where supported and checked equal to fp32 (default)")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from .configflags import add_config_flags, apply_flags
+
 # (flag, SegmentConfig field ("postprocess.x": a post-processing setting), type, metavar, help with {default})
 _OPTIONS = [
     ("--batch-size", "batch_size", int, "B", "frames per forward pass (default {default})"),
@@ -21,16 +23,9 @@ _OPTIONS = [
 ]
 
 
-def _default(field: str):
+def register(sub) -> None:
     from core.analysis.segmentconfig import SegmentConfig
 
-    value = SegmentConfig().to_dict()
-    for part in field.split("."):
-        value = value[part]
-    return value
-
-
-def register(sub) -> None:
     p = sub.add_parser(
         "segment", help="segment every frame of a video/stack: masks, splines.csv with track ids",
         description="Run the model on every frame of INPUT (MP4/AVI video, TIFF stack, folder of images, "
@@ -45,10 +40,7 @@ def register(sub) -> None:
     p.add_argument("--model", metavar="CKPT",
                    help="model checkpoint (default: the shipped resources/models/default.pt)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (run again to resume)")
-    for flag, field, typ, metavar, text in _OPTIONS:
-        p.add_argument(flag, dest=field.replace(".", "__"), type=typ, default=None, metavar=metavar,
-                       help=text.format(default=f"{_default(field):g}" if isinstance(_default(field), float)
-                                        else _default(field)))
+    add_config_flags(p, SegmentConfig, _OPTIONS)
     p.add_argument("--restart", action="store_true", help="discard earlier results in --out and start over")
     p.set_defaults(func=run)
 
@@ -58,15 +50,7 @@ def build_config(args: argparse.Namespace):
     from core.analysis.segmentconfig import SegmentConfig
     from core.errors import DislocError
 
-    settings = SegmentConfig().to_dict()
-    for _flag, field, _typ, _metavar, _text in _OPTIONS:
-        value = getattr(args, field.replace(".", "__"))
-        if value is not None:
-            *parents, name = field.split(".")
-            target = settings
-            for part in parents:
-                target = target[part]
-            target[name] = value
+    settings = apply_flags(args, _OPTIONS, SegmentConfig().to_dict())
     settings["restart"] = bool(args.restart)
     try:
         return SegmentConfig.from_dict(settings)

@@ -11,6 +11,9 @@ import argparse
 import re
 from pathlib import Path
 
+# The built-in preset of the paper's M2 set: what to draw when no preset is named.
+DEFAULT_PRESET = "m2"
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -19,7 +22,8 @@ def register(sub) -> None:
                     "sample) from a preset; re-running the same command resumes. Subcommands fit a preset to "
                     "labelled frames or make a synthetic twin of one.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--preset", default="m2", help="built-in preset name or a preset .json path (default: m2)")
+    p.add_argument("--preset", default=DEFAULT_PRESET,
+                   help="built-in preset name or a preset .json path (default: %(default)s)")
     p.add_argument("--n", type=int, help="number of samples in the dataset")
     p.add_argument("--out", help="dataset folder to write (created; finished samples are kept)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
@@ -32,12 +36,13 @@ def register(sub) -> None:
     f.add_argument("--annotations", required=True, help="folder of labelme .json files (one line strip per dislocation)")
     f.add_argument("--out", required=True, help="preset .json to write")
     f.add_argument("--name", help="preset name (default: the file name)")
-    f.add_argument("--base", default="m2", help="preset giving background and drawing ranges (default m2)")
+    f.add_argument("--base", default=DEFAULT_PRESET,
+                   help="preset giving background and drawing ranges (default %(default)s)")
     t = ss.add_parser("twin", help="synthetic twin: the geometry of an annotated frame on a new background")
     t.add_argument("--annotation", required=True, help="labelme .json of the real frame")
     t.add_argument("--out", required=True, help="dataset folder to write the twin into")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--preset", default="m2", help="preset for background and drawing (default m2)")
+    t.add_argument("--preset", default=DEFAULT_PRESET, help="preset for background and drawing (default %(default)s)")
     p.set_defaults(func=run)
 
 

@@ -5,32 +5,35 @@ import argparse
 import math
 from pathlib import Path
 
-# (flag, TrainConfig field, type, help)
+from .configflags import add_config_flags, apply_flags
+
+# (flag, TrainConfig field, type, metavar, help with {default})
 _OPTIONS = [
-    ("--encoder", "encoder", str, "network encoder"),
-    ("--arch", "arch", str, "network architecture (default unetplusplus)"),
-    ("--n-masks", "n_masks", int, "output masks N, the most dislocations per frame (default 20)"),
-    ("--epochs", "epochs", int, "epochs in all; with --resume the new total (default 20)"),
-    ("--batch-size", "batch_size", int, "frames per step (default 4)"),
-    ("--lr", "lr", float, "Adam learning rate (default 1e-3)"),
-    ("--loss", "loss", str, "matching loss"),
-    ("--empty-weight", "empty_weight", float,
-     "weight of the push of unmatched masks to empty, hungarian+empty only (default 0.1)"),
-    ("--image-size", "image_size", int, "training crop side in px, a multiple of 32 (default 256)"),
-    ("--line-width", "line_width", float, "width in px of rasterised labelme line strips (default 3)"),
-    ("--seed", "seed", int, "random seed (default 0)"),
-    ("--workers", "workers", int, "data-loader processes (default 0)"),
-    ("--threads", "threads", int, "CPU threads for torch (default: all cores)"),
-    ("--device", "device", str, "auto, cpu or cuda (default auto)"),
-    ("--precision", "precision", str, "auto, fp32 or bf16 (default auto: bf16 where the hardware has it)"),
-    ("--init", "init", str, "start from this checkpoint (fine-tuning)"),
-    ("--steps-per-epoch", "steps_per_epoch", int, "at most this many steps per epoch"),
-    ("--test-limit", "test_limit", int, "test on at most this many images per test folder"),
+    ("--encoder", "encoder", str, None, "network encoder (default {default}; the paper's is resnet50)"),
+    ("--arch", "arch", str, None, "network architecture (default {default})"),
+    ("--n-masks", "n_masks", int, None, "output masks N, the most dislocations per frame (default {default})"),
+    ("--epochs", "epochs", int, None, "epochs in all; with --resume the new total (default {default})"),
+    ("--batch-size", "batch_size", int, None, "frames per step (default {default})"),
+    ("--lr", "lr", float, None, "Adam learning rate (default {default})"),
+    ("--loss", "loss", str, None, "matching loss (default {default}; the paper's is greedy)"),
+    ("--empty-weight", "empty_weight", float, None,
+     "weight of the push of unmatched masks to empty, hungarian+empty only (default {default})"),
+    ("--image-size", "image_size", int, None, "training crop side in px, a multiple of 32 (default {default})"),
+    ("--line-width", "line_width", float, None, "width in px of rasterised labelme line strips (default {default})"),
+    ("--seed", "seed", int, None, "random seed (default {default})"),
+    ("--workers", "workers", int, None, "data-loader processes (default {default})"),
+    ("--threads", "threads", int, None, "CPU threads for torch (default: all cores)"),
+    ("--device", "device", str, None, "auto, cpu or cuda (default {default})"),
+    ("--precision", "precision", str, None,
+     "auto, fp32 or bf16 (default {default}: bf16 where the hardware has it)"),
+    ("--init", "init", str, None, "start from this checkpoint (fine-tuning)"),
+    ("--steps-per-epoch", "steps_per_epoch", int, None, "at most this many steps per epoch"),
+    ("--test-limit", "test_limit", int, None, "test on at most this many images per test folder"),
 ]
 
 
 def register(sub) -> None:
-    from core.learn.trainconfig import DEFAULT_ENCODER, DEFAULT_LOSS, ENCODERS, LOSSES
+    from core.learn.trainconfig import ENCODERS, LOSSES, TrainConfig
 
     p = sub.add_parser(
         "train", help="train a segmentation model on synthetic and/or annotated frames",
@@ -51,15 +54,7 @@ def register(sub) -> None:
     p.add_argument("--imagenet", action="store_true",
                    help="start the encoder from ImageNet weights (downloads them; needs internet)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentations")
-    for flag, field, typ, text in _OPTIONS:
-        extra = {}
-        if field == "encoder":
-            extra = {"choices": ENCODERS}
-            text += f" (default {DEFAULT_ENCODER}; the paper's is resnet50)"
-        elif field == "loss":
-            extra = {"choices": LOSSES}
-            text += f" (default {DEFAULT_LOSS}; the paper's is greedy)"
-        p.add_argument(flag, dest=field, type=typ, default=None, help=text, **extra)
+    add_config_flags(p, TrainConfig, _OPTIONS, encoder={"choices": ENCODERS}, loss={"choices": LOSSES})
     p.set_defaults(func=run)
 
 
@@ -81,10 +76,9 @@ def build_config(args: argparse.Namespace):
         if getattr(args, flag):
             # Absolute, so that --resume and the checkpoint header work from any folder.
             base[flag] = [str(Path(d).resolve()) for d in getattr(args, flag)]
-    for _flag, field, _typ, _text in _OPTIONS:
-        v = getattr(args, field)
-        if v is not None:
-            base[field] = str(Path(v).resolve()) if field == "init" else v
+    apply_flags(args, _OPTIONS, base)
+    if args.init is not None:
+        base["init"] = str(Path(args.init).resolve())
     if args.imagenet:
         base["encoder_weights"] = "imagenet"
     if args.no_augment:
@@ -94,8 +88,8 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.progress import TextBar
     from core.learn.train import train
+    from core.progress import TextBar
 
     config = build_config(args)
     bar = TextBar("train")

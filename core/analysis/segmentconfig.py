@@ -10,13 +10,10 @@ made. This module imports no torch.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
-from ..errors import DislocError
-from ..io.fileio import PathLike, atomic_write_json, read_json
+from ..io.jsonconfig import JsonConfig, is_int, is_num
 from ..learn.predict import DEFAULT_BATCH_SIZE
 from ..learn.trainconfig import DEVICES
 from .postprocess import PostprocessConfig
@@ -26,7 +23,7 @@ SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
-class SegmentConfig:
+class SegmentConfig(JsonConfig):
     """Settings of one segmentation run (px are image pixels).
 
     Attributes
@@ -53,6 +50,8 @@ class SegmentConfig:
         From probabilities to one clean mask per dislocation.
     """
 
+    LABEL = "segment config"
+
     batch_size: int = DEFAULT_BATCH_SIZE
     device: str = "auto"
     pixel_size_nm: Optional[float] = None
@@ -64,16 +63,7 @@ class SegmentConfig:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        def need(ok: bool, name: str, what: str) -> None:
-            if not ok:
-                raise DislocError(f"segment config: {name} {what}, got {getattr(self, name)!r}")
-
-        def is_int(x: Any) -> bool:
-            return isinstance(x, int) and not isinstance(x, bool)
-
-        def is_num(x: Any) -> bool:
-            return isinstance(x, (int, float)) and not isinstance(x, bool)
-
+        need = self._need
         if isinstance(self.postprocess, dict):  # as read from JSON
             object.__setattr__(self, "postprocess", PostprocessConfig.from_dict(self.postprocess))
         need(is_int(self.batch_size) and self.batch_size >= 1, "batch_size", "must be a positive integer")
@@ -88,54 +78,3 @@ class SegmentConfig:
         need(isinstance(self.postprocess, PostprocessConfig), "postprocess", "must be post-processing settings")
         need(self.schema_version == SCHEMA_VERSION, "schema_version",
              f"must be {SCHEMA_VERSION} (written by another version of Dislocation Studio?)")
-
-    def replace(self, **changes: Any) -> "SegmentConfig":
-        """A copy with some settings changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able settings; ``postprocess`` as a nested object."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["postprocess"] = self.postprocess.to_dict()
-        return d
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
-    @classmethod
-    def from_dict(cls, d: Any, source: str = "segment config") -> "SegmentConfig":
-        """Settings from a JSON object; an unknown key is an error that names it."""
-        if not isinstance(d, dict):
-            raise DislocError(f"{source}: must be a JSON object")
-        names = {f.name for f in dataclasses.fields(cls)}
-        for k in d:
-            if k not in names:
-                raise DislocError(f"{source}: unknown key {k!r} (known: {', '.join(sorted(names))})")
-        if isinstance(d.get("postprocess"), dict):
-            pp = d["postprocess"]
-            known = {f.name for f in dataclasses.fields(PostprocessConfig)}
-            for k in pp:
-                if k not in known:
-                    raise DislocError(f"{source}: unknown key 'postprocess.{k}' (known: {', '.join(sorted(known))})")
-        try:
-            return cls(**d)
-        except DislocError as e:
-            raise DislocError(str(e).replace("segment config:", f"{source}:", 1)) from None
-        except TypeError as e:  # a value of the wrong kind where a comparison needs a number
-            raise DislocError(f"{source}: {e}") from None
-
-    @classmethod
-    def from_json(cls, text: str, source: str = "segment config") -> "SegmentConfig":
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DislocError(f"{source}: not valid JSON ({e.msg}, line {e.lineno})") from None
-        return cls.from_dict(d, source)
-
-    def save(self, path: PathLike) -> None:
-        """Write the settings as JSON, atomically."""
-        atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: PathLike) -> "SegmentConfig":
-        return cls.from_dict(read_json(path), str(path))

@@ -6,14 +6,12 @@ and the GUI can build forms and validate settings cheaply.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
-from .augment import AUGMENTATIONS
 from ..errors import DislocError
-from ..io.fileio import PathLike, atomic_write_json, read_json
+from ..io.jsonconfig import JsonConfig, is_int, is_num
+from .augment import AUGMENTATIONS
 
 SCHEMA_VERSION = 1
 ARCHITECTURES = ("unetplusplus", "unet")
@@ -32,8 +30,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Settings of one training run (paths are strings, sizes px, lr per step).
+class TrainConfig(JsonConfig):
+    """Settings of one training run (paths are strings, sizes px, lr per step); saved as config.json.
 
     Attributes
     ----------
@@ -71,6 +69,8 @@ class TrainConfig:
         Test on at most this many images per test folder (None: all).
     """
 
+    LABEL = "train config"
+
     data: tuple = ()
     test: tuple = ()
     annotations: tuple = ()
@@ -106,16 +106,7 @@ class TrainConfig:
                 raise DislocError(f"train config: {name} must be a list of strings, got {v!r}")
             object.__setattr__(self, name, tuple(str(x) for x in v))
 
-        def need(ok: bool, name: str, what: str) -> None:
-            if not ok:
-                raise DislocError(f"train config: {name} {what}, got {getattr(self, name)!r}")
-
-        def is_int(x: Any) -> bool:
-            return isinstance(x, int) and not isinstance(x, bool)
-
-        def is_num(x: Any) -> bool:
-            return isinstance(x, (int, float)) and not isinstance(x, bool)
-
+        need = self._need
         need(self.arch in ARCHITECTURES, "arch", f"must be one of {', '.join(ARCHITECTURES)}")
         need(self.encoder in ENCODERS, "encoder", f"must be one of {', '.join(ENCODERS)}")
         need(self.encoder_weights in (None, "imagenet"), "encoder_weights", "must be null or 'imagenet'")
@@ -146,44 +137,3 @@ class TrainConfig:
         if not self.data and not self.annotations:
             raise DislocError("train config: no training data; give at least one --data dataset folder "
                               "or --annotations folder of labelme files")
-
-    def replace(self, **changes: Any) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        for k, v in d.items():
-            if isinstance(v, tuple):
-                d[k] = list(v)
-        return d
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
-    @classmethod
-    def from_dict(cls, d: Any, source: str = "train config") -> "TrainConfig":
-        if not isinstance(d, dict):
-            raise DislocError(f"{source}: must be a JSON object")
-        names = {f.name for f in dataclasses.fields(cls)}
-        for k in d:
-            if k not in names:
-                raise DislocError(f"{source}: unknown key {k!r} (known: {', '.join(sorted(names))})")
-        try:
-            return cls(**d)
-        except DislocError as e:
-            raise DislocError(str(e).replace("train config:", f"{source}:", 1)) from None
-
-    @classmethod
-    def from_json(cls, text: str, source: str = "train config") -> "TrainConfig":
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DislocError(f"{source}: not valid JSON ({e.msg}, line {e.lineno})") from None
-        return cls.from_dict(d, source)
-
-    def save(self, path: PathLike) -> None:
-        atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: PathLike) -> "TrainConfig":
-        return cls.from_dict(read_json(path), str(path))
