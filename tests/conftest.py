@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -93,3 +94,32 @@ def pytest_runtest_protocol(item, nextitem):
         yield
     finally:
         timer.cancel()
+
+
+# A test that leaves a thread running fails (napari's dangling-thread check): a worker still going
+# would touch the next test's widgets or files, or keep the interpreter from exiting. Threads get a
+# few seconds to wind down; the app's jobs end on the GUI thread, so its events are processed meanwhile.
+LEFTOVER_GRACE_S = 10.0
+
+
+def _leftovers(before: set) -> list[str]:
+    threads = [t.name for t in threading.enumerate()
+               # a QThread that ran Python shows as a _DummyThread that never ends: app jobs are checked instead
+               if t not in before and t.is_alive() and not isinstance(t, threading._DummyThread)]
+    workers = sys.modules.get("app.gui.workers")
+    jobs = [f"app job {j.worker._fn!r}" for j in workers.live_jobs()] if workers is not None else []
+    return threads + jobs
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_threads():
+    before = set(threading.enumerate())
+    yield
+    qt = sys.modules.get("PySide6.QtCore")
+    deadline = time.monotonic() + LEFTOVER_GRACE_S
+    while left := _leftovers(before):
+        if time.monotonic() > deadline:
+            pytest.fail(f"threads left running after the test: {', '.join(left)}")
+        if qt is not None and qt.QCoreApplication.instance() is not None:
+            qt.QCoreApplication.processEvents()
+        time.sleep(0.02)

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from core.io import dataset, labelme
 from core.errors import DislocError
+from core.io import dataset, labelme
 from core.io.fileio import atomic_write_json
 
 from .conftest import ROOT
@@ -123,3 +123,21 @@ def test_text_bar_eta_counts_only_steps_done_in_this_session():
     bar(Progress(950, 1000))  # 50 steps in ~10 s -> ~10 s left, not ~0.5 s
     last = out.getvalue().strip().splitlines()[-1]
     assert "eta 00:1" in last or "eta 00:09" in last, last
+
+
+def test_a_thread_left_running_is_noticed():
+    """The autouse fixture of conftest.py fails a test that leaves a thread behind; its check sees one."""
+    import threading
+
+    from .conftest import _leftovers
+
+    before = set(threading.enumerate())
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, name="forgotten-worker", daemon=True)
+    t.start()
+    try:
+        assert "forgotten-worker" in _leftovers(before)
+    finally:
+        stop.set()
+        t.join()
+    assert not _leftovers(before)
