@@ -12,7 +12,8 @@ imports nothing it checks. The rules:
   (``disloc gui``, ``disloc demo``), so other commands start without Qt;
 - a widget never imports a panel or the main window, and a panel never imports the main window;
 - no import cycle, among all modules of ``core`` and ``app``;
-- no module over :data:`MAX_LINES` lines (one past it has a second job hiding in it).
+- no module over :data:`MAX_LINES` lines (one past it has a second job hiding in it);
+- the README's code map has one line per folder of the tree, and no other.
 """
 from __future__ import annotations
 
@@ -216,3 +217,19 @@ def test_command_line_starts_without_qt_or_torch(argv):
             "assert not heavy, heavy\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_readme_code_map_matches_the_tree():
+    """Every folder that holds files has its line in the README's code map, and every line a folder."""
+    listed = set()
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Code map", 1)[1].split("\n## ", 1)[0]
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            listed.add(line.split("`")[1].rstrip("/"))
+    r = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("not a git checkout: the tree's folders are unknown")
+    folders = {str(Path(f).parent) for f in r.stdout.splitlines() if (ROOT / f).exists()} - {"."}
+    assert folders - listed == set(), "folders missing from the README's code map"
+    assert listed - folders == set(), "code map lines without a folder"
