@@ -17,6 +17,7 @@ curves per track); :func:`track_run` writes its pair distances and
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
@@ -201,9 +202,10 @@ class ResultIndex:
         self.fps = self.state.get("fps")
         self.input = self.state.get("input")
         self.mtime = csv_path.stat().st_mtime
-        self._by_frame = self._group()
 
-    def _group(self) -> dict[int, list[tuple[int, int, Spline]]]:
+    @cached_property
+    def _by_frame(self) -> dict[int, list[tuple[int, int, Spline]]]:
+        """(mask index, id, spline) per frame; built on first use (pair distances need only the curves)."""
         c = self.cols
         if not len(c["frame"]):
             return {}
