@@ -134,9 +134,9 @@ def compare_losses(steps: int, threads: int, size: int, weights: list[float], lo
     from core.learn.model import load_checkpoint
     from core.learn.predict import Predictor
     from core.learn.runfolder import last_path
-    from core.learn.traindata import open_source
     from core.learn.train import train
     from core.learn.trainconfig import TrainConfig
+    from core.learn.traindata import open_source
     from tests._lines import make_line_dataset
 
     torch.set_num_threads(threads)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from core.io import dataset
 from core.colors import overlay_masks
+from core.io import dataset
 from core.io.labelme import LabelFile, rasterize_polyline, write_labelme
 
 

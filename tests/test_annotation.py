@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from core.project.annotation import Dislocation, FrameAnnotations, polyline_length, spline_points
 from core.io.labelme import read_labelme, write_labelme
+from core.project.annotation import Dislocation, FrameAnnotations, polyline_length, spline_points
 
 
 def test_spline_passes_through_support_points_and_is_smooth():

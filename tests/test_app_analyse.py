@@ -12,13 +12,13 @@ from app.gui.mainwindow import MainWindow
 from app.gui.testing import click_image, temp_settings
 from core.analysis.export import read_splines_csv
 from core.analysis.results import curves_by_track
+from core.analysis.segment import segment_video
+from core.analysis.segmentconfig import SegmentConfig
+from core.analysis.tracking import pair_distance, pair_distance_rows
 from core.io.fileio import atomic_write_png
 from core.io.frames import open_frames
 from core.project.folder import Project
-from core.analysis.segment import segment_video
-from core.analysis.segmentconfig import SegmentConfig
 from core.synth.video import make_glide_video
-from core.analysis.tracking import pair_distance, pair_distance_rows
 
 N_FRAMES, SIZE = 6, 128
 

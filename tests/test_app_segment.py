@@ -8,15 +8,15 @@ from PySide6 import QtCore
 from app.gui import workers
 from app.gui.mainwindow import MainWindow
 from app.gui.testing import click_image, temp_settings
-from core.io.dataset import load_masks
 from core.analysis.export import read_splines_csv
+from core.analysis.results import mask_path, read_state
+from core.analysis.segment import segment_video
+from core.io.dataset import load_masks
 from core.io.fileio import atomic_write_png
 from core.io.labelme import rasterize_polyline, read_labelme
 from core.learn.model import create_model, make_header, save_checkpoint
 from core.project.folder import Project
 from core.project.runs import select_model
-from core.analysis.results import mask_path, read_state
-from core.analysis.segment import segment_video
 from core.synth.video import make_glide_video
 
 N_FRAMES, SIZE = 5, 96

@@ -8,9 +8,9 @@ from PySide6 import QtCore
 from app.gui import workers
 from app.gui.mainwindow import MainWindow
 from app.gui.testing import make_project, temp_settings
-from core.project.runs import list_runs, selected_model
 from core.learn.runfolder import read_history, write_history
 from core.learn.trainconfig import DEFAULT_LOSS
+from core.project.runs import list_runs, selected_model
 
 from ._lines import make_line_dataset
 

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from core.io.dataset import load_masks
 from core.demo import match_tracks_to_truth, true_curves
+from core.io.dataset import load_masks
 from core.synth.video import make_glide_video
 
 from .conftest import ROOT

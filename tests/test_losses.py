@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from core.errors import DislocError
-from core.learn.losses import (LOSSES, MatchingDiceLoss, dice_loss_matrix, dice_loss_pairwise_loop,
-                         matching_dice_loss)
+from core.learn.losses import LOSSES, MatchingDiceLoss, dice_loss_matrix, dice_loss_pairwise_loop, matching_dice_loss
 
 
 def bars(h=32, w=32, rows=((4, 10), (14, 20), (24, 30))):

@@ -6,8 +6,8 @@ import pytest
 
 from core.io.labelme import rasterize_polyline
 from core.learn.metrics import (clean_mask, dice_loss_matrix_np, evaluate_image, length_score, match_greedy,
-                          match_hungarian, score_by_count, skeleton_length, skeleton_path_length, summarize,
-                          union_iou)
+                                match_hungarian, score_by_count, skeleton_length, skeleton_path_length, summarize,
+                                union_iou)
 
 
 def hline(y, x0, x1, shape=(48, 64)):

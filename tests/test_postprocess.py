@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from core.analysis.postprocess import PostprocessConfig, dice_matrix, postprocess
 from core.errors import DislocError
 from core.io.labelme import rasterize_polyline
-from core.analysis.postprocess import PostprocessConfig, dice_matrix, postprocess
 
 SHAPE = (96, 128)
 

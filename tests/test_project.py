@@ -4,11 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from core.project.annotation import FrameAnnotations
-from core.io.dataset import load_image
 from core.errors import DislocError
+from core.io.dataset import load_image
 from core.io.fileio import atomic_write_png
 from core.io.labelme import read_labelme
+from core.project.annotation import FrameAnnotations
 from core.project.folder import FOLDERS, Project
 
 

@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from core.errors import Cancelled, DislocError
 from core.analysis.results import STATE_FILE, mask_path, read_state, track_run
 from core.analysis.segment import segment_video
 from core.analysis.segmentconfig import SegmentConfig
 from core.analysis.tracking import point_to_curve_distances
+from core.errors import Cancelled, DislocError
 
 SHAPE = (80, 112)
 SPACING = 14.0
@@ -295,8 +295,8 @@ def _cli(argv):
 def checkpoint(tmp_path_factory):
     torch = pytest.importorskip("torch")
     try:
-        from core.learn.model import create_model, make_header, save_checkpoint
         import core.learn.predict  # noqa: F401
+        from core.learn.model import create_model, make_header, save_checkpoint
     except ImportError as e:  # pragma: no cover - only while the model modules are being written
         pytest.skip(f"core.learn.model/core.learn.predict not importable yet: {e}")
     torch.manual_seed(0)

@@ -3,8 +3,8 @@ normalisation or a damaged file fails here."""
 import numpy as np
 import pytest
 
-from core.learn.metrics import evaluate_image, summarize
 from core.analysis.postprocess import postprocess
+from core.learn.metrics import evaluate_image, summarize
 from core.shipped import default_model_path
 from core.synth import generate, sample_params
 

@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from core.io.labelme import rasterize_polyline
 from core.analysis.splines import N_POINTS, fit_spline, mask_to_spline, resample_polyline, skeleton_path
 from core.analysis.tracking import point_to_curve_distances
+from core.io.labelme import rasterize_polyline
 
 
 def dense(points, n=400):

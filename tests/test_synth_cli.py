@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from core.io import dataset
 from app.cli import main
 from core.errors import Cancelled, DislocError
+from core.io import dataset
 from core.synth import load_preset
 from core.synth.writer import derive_seed, make_sample, write_dataset
 

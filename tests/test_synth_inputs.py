@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from core.io import dataset
 from app.cli import main
 from core.errors import DislocError
+from core.io import dataset
 from core.io.labelme import LabelFile, read_labelme, write_labelme
 from core.synth import default_params, generate, load_preset, sample_from_json, sample_params
 from core.synth.background import patch_library, perlin_background

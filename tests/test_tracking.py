@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.errors import DislocError
-from core.io.labelme import rasterize_polyline
 from core.analysis.postprocess import postprocess
 from core.analysis.splines import mask_to_spline
 from core.analysis.tracking import (Tracker, auto_pairs, curve_distance_matrix, pair_distance, pair_distance_rows,
-                           parse_pairs, point_to_curve_distances)
+                                    parse_pairs, point_to_curve_distances)
+from core.errors import DislocError
+from core.io.labelme import rasterize_polyline
 
 SHAPE = (100, 160)
 

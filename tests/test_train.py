@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.io import dataset
 from core.errors import Cancelled, DislocError
+from core.io import dataset
 from core.learn.model import load_checkpoint, read_checkpoint
 from core.learn.runfolder import read_history
 from core.learn.train import is_out_of_memory, out_of_memory_error, train

@@ -13,10 +13,10 @@ from typing import Optional
 
 import numpy as np
 
-from .dataset import to_gray_float
 from ..errors import DislocError
-from .source import FrameReadError, FrameSource
 from ._units import plausible_pixel_nm, unit_to_nm
+from .dataset import to_gray_float
+from .source import FrameReadError, FrameSource
 
 log = logging.getLogger(__name__)
 

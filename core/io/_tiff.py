@@ -4,15 +4,14 @@ from __future__ import annotations
 import logging
 import math
 import re
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from .dataset import to_gray_float
 from ..errors import DislocError
-from .source import FrameReadError, FrameSource
 from ._units import plausible_pixel_nm, unit_to_nm
+from .dataset import to_gray_float
+from .source import FrameReadError, FrameSource
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Optional
 
 import numpy as np
 
-from .dataset import to_gray_float
 from ..errors import DislocError
+from .dataset import to_gray_float
 from .source import FrameReadError, FrameSource
 
 log = logging.getLogger(__name__)

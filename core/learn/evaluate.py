@@ -38,9 +38,9 @@ import numpy as np
 
 from ..errors import DislocError
 from ..io.fileio import PathLike, atomic_write_bytes, atomic_write_text
+from ..progress import Progress, ProgressCallback, StopCallback, check_stop, no_progress
 from .metrics import ImageScore, evaluate_image, score_by_count, summarize
 from .predict import DEFAULT_BATCH_SIZE
-from ..progress import Progress, ProgressCallback, StopCallback, check_stop, no_progress
 from .traindata import Source, keep_longest, load_item, open_source
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,6 @@ from .metrics import DICE_SMOOTH, match
 from .trainconfig import DEFAULT_EMPTY_WEIGHT, DEFAULT_LOSS, LOSSES
 
 
-
 def dice_loss_matrix(pred: torch.Tensor, true: torch.Tensor, smooth: float = DICE_SMOOTH) -> torch.Tensor:
     """Soft Dice loss of every true mask against every predicted mask, for a whole batch.
 

@@ -16,10 +16,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..io import dataset as ds
-from .augment import augment, fit_to_size
 from ..errors import DislocError
+from ..io import dataset as ds
 from ..io.labelme import list_annotations, rasterize, read_labelme
+from .augment import augment, fit_to_size
 from .metrics import MIN_SPECK_PX
 
 log = logging.getLogger(__name__)

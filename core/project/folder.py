@@ -31,11 +31,11 @@ from typing import Optional
 
 import numpy as np
 
-from .annotation import FrameAnnotations
-from ..io.dataset import to_uint8
 from ..errors import DislocError
+from ..io.dataset import to_uint8
 from ..io.fileio import PathLike, atomic_write_json, atomic_write_png, read_json
 from ..io.labelme import read_labelme, write_labelme
+from .annotation import FrameAnnotations
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,6 @@ from ..widgets.overlay import DislocationOverlay
 from ..widgets.spline_editor import make_colour_icon
 from ..workers import Job, LatestOnly, start_job
 
-
 MIN_TRAJECTORY_FRAMES = 3
 
 

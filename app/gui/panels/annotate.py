@@ -12,9 +12,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from core.project.annotation import FrameAnnotations
+from core.colors import color
 from core.errors import DislocError
 from core.io.labelme import rasterize_polyline
+from core.project.annotation import FrameAnnotations
 from core.project.folder import safe_name
 
 from ..actions import make_action, set_icons
@@ -23,7 +24,6 @@ from ..widgets.framenav import FrameNavigator
 from ..widgets.imagepane import ImagePane
 from ..widgets.spline_editor import SplineEditor, make_colour_icon
 from ..workers import LatestOnly
-from core.colors import color
 
 
 class AnnotatePanel(QtWidgets.QWidget):

@@ -18,8 +18,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.errors import DislocError
 from core.learn.runfolder import CHECKPOINTS, RunInfo, load_config
-from core.project.runs import list_runs, new_run_dir, select_model, selected_model
 from core.learn.trainconfig import TrainConfig
+from core.project.runs import list_runs, new_run_dir, select_model, selected_model
 
 from ..actions import make_action
 from ..context import AppContext

@@ -13,9 +13,9 @@ from PySide6 import QtCore, QtWidgets
 
 from core.errors import DislocError
 from core.learn.runfolder import RunInfo
+from core.learn.trainconfig import DEFAULT_ENCODER, DEFAULT_LOSS, ENCODERS, LOSSES, TrainConfig
 from core.project.runs import DataFolder, project_data
 from core.shipped import default_model_path
-from core.learn.trainconfig import DEFAULT_ENCODER, DEFAULT_LOSS, ENCODERS, LOSSES, TrainConfig
 
 from .threads import default_threads
 

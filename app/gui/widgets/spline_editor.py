@@ -20,8 +20,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from core.project.annotation import FrameAnnotations, spline_points
 from core.colors import color
+from core.project.annotation import FrameAnnotations, spline_points
 
 PICK_PX = 8.0  # how close (screen px) a click must be to a point or a curve
 
