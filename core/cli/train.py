@@ -26,6 +26,8 @@ _OPTIONS = [
     ("--init", "init", str, "start from this checkpoint (fine-tuning)"),
     ("--steps-per-epoch", "steps_per_epoch", int, "at most this many steps per epoch"),
     ("--test-limit", "test_limit", int, "test on at most this many images per test folder"),
+    ("--normalization", "normalization", str,
+     "per_image or local (background flattened, contrast equalised); default: the --init model's"),
 ]
 
 

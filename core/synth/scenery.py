@@ -169,8 +169,9 @@ def extra_traces(scene, params, rng: np.random.Generator) -> list:
             half0, half1 = 2.0 * size, 2.0 * size
         else:
             half0, half1 = size * (0.1 + 0.6 * rng.random()), size * (0.1 + 0.6 * rng.random())
-        contrast = params.extra_trace_contrast * (0.3 + 0.7 * rng.random())
-        width = max(0.5, params.extra_trace_width * (0.4 + 0.6 * rng.random()))
+        # as strong as the dislocations: the preset's value, give or take 40 %
+        contrast = params.extra_trace_contrast * (0.6 + 0.4 * rng.random())
+        width = max(0.5, params.extra_trace_width * (0.6 + 0.4 * rng.random()))
         pts = np.stack([centre - half0 * t, centre + half1 * t])
         out.append(SlipTrace(pts, contrast, width, -1))
         if rng.random() < params.double_traces:
