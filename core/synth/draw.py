@@ -268,7 +268,8 @@ def draw_dislocations(img: np.ndarray, lines: list, params, rng: np.random.Gener
         dark = profile(lf.dist, width, fringe, params.blur) * _F(dis.contrast)
         if realistic:
             if params.contrast_modulation > 0:
-                mod = smooth_noise_1d(len(poly) - 1, rng, 6.0)  # ~18 px with 3 px segments
+                # segments are ~3 px (generate.DRAW_STEP_PX): the default 18 px period is 6 segments
+                mod = smooth_noise_1d(len(poly) - 1, rng, params.modulation_period / 3.0)
                 dark *= _F(1) + _F(params.contrast_modulation) * mod[lf.seg]
             if params.line_noise > 0:
                 dark *= _F(1) + _F(params.line_noise) * (rng.random(len(lf.idx), dtype=_F) * _F(2) - _F(1))

@@ -105,6 +105,7 @@ _SCENERY_SPECS = [
     _f("final_blur", 0.0, 4.0, "px", "Gaussian blur of the whole finished image (sigma); masks unchanged"),
     _f("grain_noise", 0.0, 0.3, "", "Gaussian noise on the finished image (std, gray values 0-1)"),
     _i("jpeg_quality", 0, 100, "", "JPEG compression of the finished image, as in compressed video (0: none)"),
+    _f("modulation_period", 3.0, 200.0, "px", "length over which a line's contrast varies (beaded lines: short)"),
 ]
 
 _PILEUP_SPECS = [
@@ -269,6 +270,7 @@ class SynthParams:
     final_blur: float = 0.0
     grain_noise: float = 0.0
     jpeg_quality: int = 0
+    modulation_period: float = 18.0
     pileups: tuple = field(default_factory=lambda: (PileupParams(),))
     schema_version: int = SCHEMA_VERSION
 
