@@ -4,6 +4,7 @@
     disloc synth --from-json DIR/params/s000042.json --out DIR2
     disloc synth fit-preset --annotations LABELLED_DIR --out m1.json
     disloc synth twin --annotation frame.json --out DIR [--seed S] [--preset m2]
+    disloc synth harvest-backgrounds FRAMES [--annotations DIR] --out DIR
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--size", type=int, help="image size in px (default: the preset's, 512)")
     p.add_argument("--from-json", dest="from_json", metavar="PARAMS_JSON",
                    help="regenerate the sample recorded in a params JSON into --out")
-    ss = p.add_subparsers(dest="synth_command", metavar="{fit-preset,twin}")
+    ss = p.add_subparsers(dest="synth_command", metavar="{fit-preset,twin,harvest-backgrounds}")
     f = ss.add_parser("fit-preset", help="fit an M1-style preset to labelme-annotated real frames")
     f.add_argument("--annotations", required=True, help="folder of labelme .json files (one line strip per dislocation)")
     f.add_argument("--out", required=True, help="preset .json to write")
@@ -43,6 +44,18 @@ def register(sub) -> None:
     t.add_argument("--out", required=True, help="dataset folder to write the twin into")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--preset", default=DEFAULT_PRESET, help="preset for background and drawing (default %(default)s)")
+    h = ss.add_parser("harvest-backgrounds", help="cut dislocation-free background crops from your own frames",
+                      description="Cut background crops with no dislocation from a video, stack or image folder: "
+                      "away from annotated lines in annotated frames, where no line-like feature is in the others. "
+                      "Use the folder as patch_dir with background 'patches' (a preset range or the Designer).")
+    h.add_argument("frames", metavar="FRAMES", help="video, TIFF stack, image folder or image")
+    h.add_argument("--annotations", metavar="DIR", help="labelme files of some frames (their lines are avoided)")
+    h.add_argument("--out", required=True, help="folder for the crops (PNG) and harvest.json")
+    h.add_argument("--max-frames", type=int, default=30, help="frames to use at most (default 30)")
+    h.add_argument("--per-frame", type=int, default=4, help="crops per frame at most (default 4)")
+    h.add_argument("--margin", type=float, default=8.0, metavar="PX",
+                   help="distance kept from lines, px (default 8)")
+    h.add_argument("--min-size", type=int, default=64, metavar="PX", help="smallest crop side, px (default 64)")
     p.set_defaults(func=run)
 
 
@@ -54,6 +67,8 @@ def run(args) -> int:
         return _fit(args)
     if cmd == "twin":
         return _twin(args)
+    if cmd == "harvest-backgrounds":
+        return _harvest(args)
     if not args.out:
         raise DislocError("--out: give the dataset folder to write")
     if args.from_json:
@@ -111,4 +126,21 @@ def _twin(args) -> int:
                              "created_by": f"disloc {__version__}"})
     save_sample(out, sid, sample, {"twin_of": str(args.annotation)})
     print(f"wrote twin {sid} ({len(sample.masks)} dislocations) to {out}")
+    return 0
+
+
+def _harvest(args) -> int:
+    from core.progress import TextBar
+    from core.synth.harvest import harvest_backgrounds
+
+    bar = TextBar("harvest")
+    try:
+        rep = harvest_backgrounds(args.frames, args.out, annotations=args.annotations, max_frames=args.max_frames,
+                                  per_frame=args.per_frame, margin=args.margin, min_size=args.min_size,
+                                  on_progress=bar)
+    finally:
+        bar.close()
+    how = f" ({rep.annotated_frames} annotated)" if args.annotations else ""
+    print(f"wrote {len(rep.files)} background crops from {rep.frames} frames{how} to {rep.out}; "
+          f"use them with background 'patches' and patch_dir {rep.out}")
     return 0

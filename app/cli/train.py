@@ -29,6 +29,8 @@ _OPTIONS = [
     ("--init", "init", str, None, "start from this checkpoint (fine-tuning)"),
     ("--steps-per-epoch", "steps_per_epoch", int, None, "at most this many steps per epoch"),
     ("--test-limit", "test_limit", int, None, "test on at most this many images per test folder"),
+    ("--normalization", "normalization", str, None,
+     "per_image or local (background flattened, contrast equalised locally); default: the --init model's"),
 ]
 
 

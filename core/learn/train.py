@@ -106,6 +106,10 @@ class _Run:
                 log.info("--init %s: using its network %s/%s with %d masks", config.init, arch, encoder, n)
         else:
             self.model = create_model(arch, encoder, n, config.encoder_weights)
+        if config.normalization and not config.resume:
+            from .trainconfig import NORMALIZATIONS
+
+            self.normalization = dict(NORMALIZATIONS[config.normalization])
         self.arch, self.encoder, self.n_masks = arch, encoder, n
         self.model.to(self.device).to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)

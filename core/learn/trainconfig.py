@@ -26,6 +26,10 @@ LOSSES = ("greedy", "hungarian", "hungarian+empty")
 DEFAULT_LOSS = "hungarian"
 DEFAULT_EMPTY_WEIGHT = 0.1
 DEVICES = ("auto", "cpu", "cuda")  # auto: CUDA when torch sees a GPU, else the CPU
+# How frames are scaled before the network (core.learn.model.normalize): zero mean and unit std per frame
+# (the paper's models), or a locally flattened background with local contrast equalised (real frames).
+NORMALIZATIONS = {"per_image": {"kind": "per_image", "eps": 1e-3},
+                  "local": {"kind": "local", "sigma_bg": 12.0, "sigma_std": 24.0, "eps": 0.05}}
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -67,6 +71,8 @@ class TrainConfig(JsonConfig):
         Cap on optimiser steps per epoch (None: one pass over the data).
     test_limit : int or None
         Test on at most this many images per test folder (None: all).
+    normalization : str or None
+        One of :data:`NORMALIZATIONS`; None: the ``init`` checkpoint's, else per_image.
     """
 
     LABEL = "train config"
@@ -95,6 +101,7 @@ class TrainConfig(JsonConfig):
     resume: bool = False
     steps_per_epoch: Optional[int] = None
     test_limit: Optional[int] = None
+    normalization: Optional[str] = None
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def __post_init__(self) -> None:
@@ -132,6 +139,8 @@ class TrainConfig(JsonConfig):
              "steps_per_epoch", "must be null or a positive integer")
         need(self.test_limit is None or (is_int(self.test_limit) and self.test_limit >= 1), "test_limit",
              "must be null or a positive integer")
+        need(self.normalization is None or self.normalization in NORMALIZATIONS, "normalization",
+             f"must be null or one of {', '.join(NORMALIZATIONS)}")
         need(self.schema_version == SCHEMA_VERSION, "schema_version",
              f"must be {SCHEMA_VERSION} (written by another version of Dislocation Studio?)")
         if not self.data and not self.annotations:

@@ -24,12 +24,13 @@ from .background import make_background
 from .draw import clip_line, draw_dislocations, draw_traces
 from .geometry import Dislocation, Scene, build_scene, polyline_length, visible_part
 from .params import SynthParams
+from .scenery import apply_camera, apply_scenery, has_camera
 
 log = logging.getLogger(__name__)
 FORMAT = "disloc-synth-sample"
 SCHEMA_VERSION = 1
 _F = np.float32
-_GEO, _TEXTURE, _NOISE, _LINES = 1, 2, 3, 4
+_GEO, _TEXTURE, _NOISE, _LINES, _SCENERY, _CAMERA = 1, 2, 3, 4, 5, 6
 DRAW_STEP_PX = 3.0  # segment length for drawing: < 0.1 px from the spline at the curvatures allowed
 _SAMPLE_KEYS = ("schema_version", "format", "created_by", "mode", "seed", "texture_seed", "params", "scene",
                 "record", "dataset", "regenerated_from", "twin_of")
@@ -161,6 +162,7 @@ def _render(scene: Scene, params: SynthParams, seed: int, texture_seed: Optional
         bg = mean + _F(params.bg_contrast) * (bg - mean)
     black = _F(params.black_level)
     img = black + (_F(1) - black) * bg
+    scenery = apply_scenery(img, scene, params, _stream(tseed, _SCENERY))
     draw_traces(img, scene.traces)
     np.clip(img, 0.0, 1.0, out=img)
 
@@ -181,6 +183,8 @@ def _render(scene: Scene, params: SynthParams, seed: int, texture_seed: Optional
         polylines = [p for p, ok in zip(polylines, nonempty) if ok]
         kept = [k for k, ok in zip(kept, nonempty) if ok]
     np.clip(img, 0.0, 1.0, out=img)
+    if has_camera(params):
+        img = apply_camera(img, params, _stream(seed, _CAMERA))
 
     traces = []
     for tr in scene.traces:
@@ -188,6 +192,8 @@ def _render(scene: Scene, params: SynthParams, seed: int, texture_seed: Optional
         if seg is not None:
             traces.append(seg)
     dis_kept = [scene.dislocations[k] for k in kept]
+    if scenery:
+        bg_rec = {**bg_rec, "scenery": scenery}
     record = {"background": bg_rec, "kept": kept, "dropped": sorted(dropped),
               "visible_length_px": [round(polyline_length(p), 3) for p in polylines]}
     return Sample(image=img, masks=masks, polylines=polylines, slip_traces=traces,

@@ -331,7 +331,7 @@ def build_scene(params: SynthParams, seed_seq: np.random.SeedSequence) -> Scene:
     """Random geometry for ``params``: each pileup draws from its own child stream."""
     size = params.size
     shapes = shape_library(params.shape_dir) if any(p.shape_source == "labelme" for p in params.pileups) else None
-    scene = Scene(size, size)
+    scene = Scene(params.height, size)
     children = seed_seq.spawn(len(params.pileups))
     for i, (p, ss) in enumerate(zip(params.pileups, children)):
         d, tr, rec = build_pileup(p, i, np.random.default_rng(ss), size, shapes)
@@ -339,6 +339,14 @@ def build_scene(params: SynthParams, seed_seq: np.random.SeedSequence) -> Scene:
         scene.traces.extend(tr)
         scene.pileups.append(rec)
     del scene.dislocations[min(params.max_dislocations, MAX_DISLOCATIONS):]
+    if params.extra_traces or params.double_traces:
+        from .scenery import double_pileup_traces, extra_traces
+
+        # a stream of its own (never one that spawn() hands to a pileup), so scenes without these are unchanged
+        rng = np.random.default_rng(np.random.SeedSequence(seed_seq.entropy, spawn_key=seed_seq.spawn_key + (2**31,)))
+        lines = double_pileup_traces(scene, params, rng)
+        lines += extra_traces(scene, params, rng)
+        scene.traces.extend(SlipTrace(pts, c, w, -1) for pts, c, w in lines)
     return scene
 
 

@@ -81,6 +81,33 @@ _IMAGE_SPECS = [
     ParamSpec("shape_dir", "str", doc="folder of labelme files whose line strips give support points"),
 ]
 
+# What real frames show besides dislocations (core/synth/scenery.py). All off by default, so presets
+# that leave them out (m2) draw exactly what they drew before these existed.
+_SCENERY_SPECS = [
+    _f("aspect", 0.25, 1.0, "", "image height as a fraction of its width (1: square)"),
+    _f("illumination", 0.0, 2.0, "", "brightness gradient across the image (relative change edge to edge, up to)"),
+    _f("vignetting", 0.0, 0.9, "", "darkening towards the corners (relative, up to)"),
+    _i("bend_contours", 0, 12, "", "broad curved dark bands (bend contours)"),
+    _f("bend_contrast", 0.0, 0.9, "", "darkening at a bend contour's centre (relative, up to)"),
+    _f("bend_width", 2.0, 1024.0, "px", "bend contour width (full width at half maximum, up to)", length=True),
+    _f("band_contrast", 0.0, 0.6, "", "slipped band between a pileup's traces brighter or darker (relative, up to)"),
+    _i("extra_traces", 0, 64, "", "straight lines that are no dislocation: other slip traces, twin and grain boundaries"),
+    _f("extra_trace_contrast", -0.5, 0.9, "", "darkening of those lines (up to; negative: light lines)"),
+    _f("extra_trace_width", 0.5, 12.0, "px", "width of those lines (full width at half maximum, up to)"),
+    _f("double_traces", 0.0, 1.0, "", "probability that a straight line comes as a close parallel pair"),
+    _i("fault_fringes", 0, 12, "", "stacking-fault or twin fringes: strips of alternating dark and bright fringes"),
+    _f("fringe_contrast", 0.0, 0.6, "", "fringe amplitude (relative, up to)"),
+    _f("fringe_period", 2.0, 40.0, "px", "fringe period"),
+    _f("fault_width", 4.0, 1024.0, "px", "width of a fringe strip (up to)", length=True),
+    _i("specks", 0, 2000, "", "small round specks: dirt, particles, small loops"),
+    _f("speck_contrast", -0.9, 0.9, "", "speck darkening (up to; negative: bright specks)"),
+    _f("speck_size", 0.5, 20.0, "px", "speck diameter (full width at half maximum, up to)"),
+    _f("final_blur", 0.0, 4.0, "px", "Gaussian blur of the whole finished image (sigma); masks unchanged"),
+    _f("grain_noise", 0.0, 0.3, "", "Gaussian noise on the finished image (std, gray values 0-1)"),
+    _i("jpeg_quality", 0, 100, "", "JPEG compression of the finished image, as in compressed video (0: none)"),
+    _f("modulation_period", 3.0, 200.0, "px", "length over which a line's contrast varies (beaded lines: short)"),
+]
+
 _PILEUP_SPECS = [
     _f("angle", -360.0, 360.0, "deg", "direction of the slip traces; the pileup advances along it", "pileup"),
     _f("slip_width", 2.0, 8192.0, "px", "distance between the two slip traces (Δd)", "pileup", True),
@@ -105,8 +132,10 @@ _PILEUP_SPECS = [
 ]
 
 #: Every parameter of :class:`SynthParams` and :class:`PileupParams`, by name.
-PARAM_SPECS: dict[str, ParamSpec] = {s.name: s for s in _IMAGE_SPECS + _PILEUP_SPECS}
-IMAGE_KEYS = tuple(s.name for s in _IMAGE_SPECS)
+PARAM_SPECS: dict[str, ParamSpec] = {s.name: s for s in _IMAGE_SPECS + _SCENERY_SPECS + _PILEUP_SPECS}
+#: Scenery keys are drawn from their own random stream (core.synth.presets), after the others.
+SCENERY_KEYS = tuple(s.name for s in _SCENERY_SPECS)
+IMAGE_KEYS = tuple(s.name for s in _IMAGE_SPECS) + SCENERY_KEYS
 PILEUP_KEYS = tuple(s.name for s in _PILEUP_SPECS)
 
 
@@ -220,6 +249,28 @@ class SynthParams:
     max_dislocations: int = MAX_DISLOCATIONS
     min_visible: float = 8.0
     shape_dir: str = ""
+    aspect: float = 1.0
+    illumination: float = 0.0
+    vignetting: float = 0.0
+    bend_contours: int = 0
+    bend_contrast: float = 0.3
+    bend_width: float = 60.0
+    band_contrast: float = 0.0
+    extra_traces: int = 0
+    extra_trace_contrast: float = 0.2
+    extra_trace_width: float = 2.0
+    double_traces: float = 0.0
+    fault_fringes: int = 0
+    fringe_contrast: float = 0.15
+    fringe_period: float = 6.0
+    fault_width: float = 40.0
+    specks: int = 0
+    speck_contrast: float = 0.3
+    speck_size: float = 3.0
+    final_blur: float = 0.0
+    grain_noise: float = 0.0
+    jpeg_quality: int = 0
+    modulation_period: float = 18.0
     pileups: tuple = field(default_factory=lambda: (PileupParams(),))
     schema_version: int = SCHEMA_VERSION
 
@@ -234,6 +285,11 @@ class SynthParams:
             raise DislocError("patch_dir: background='patches' needs a folder of background crops")
         if any(p.shape_source == "labelme" for p in pileups) and not self.shape_dir:
             raise DislocError("shape_dir: shape_source='labelme' needs a folder of labelme files")
+
+    @property
+    def height(self) -> int:
+        """Image height in px (``size`` is the width; ``aspect`` < 1 makes a wide frame)."""
+        return max(16, int(round(self.size * self.aspect)))
 
     @property
     def n_dislocations(self) -> int:

@@ -28,7 +28,8 @@ import numpy as np
 from ..errors import DislocError
 from ..io.fileio import PathLike, atomic_write_json, read_json
 from .params import (
-    IMAGE_KEYS, MAX_DISLOCATIONS, PARAM_SPECS, PILEUP_KEYS, ParamSpec, PileupParams, SynthParams, check_value,
+    IMAGE_KEYS, MAX_DISLOCATIONS, PARAM_SPECS, PILEUP_KEYS, SCENERY_KEYS, ParamSpec, PileupParams, SynthParams,
+    check_value,
 )
 
 FORMAT = "disloc-synth-preset"
@@ -246,9 +247,16 @@ def sample_params(preset: Union[Preset, str, PathLike], seed: int, size: Optiona
 
     img = {}
     for k in IMAGE_KEYS:
+        if k in SCENERY_KEYS:
+            continue
         u = rng.random()
         if k != "size":
             img[k] = value(k, u, img_defaults[k].default)
+    # scenery keys came later and have a stream of their own, so older presets draw what they drew before
+    srng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5CE7]))
+    for k in SCENERY_KEYS:
+        img[k] = value(k, srng.random(), img_defaults[k].default)
+    height = max(16, int(round(size * img["aspect"])))
     n_pile = value("n_pileups", rng.random(), 1)
     n_dirs = min(value("n_slip_directions", rng.random(), 1), n_pile)
     dir_angles = [value("angle", rng.random(), 0.0) for _ in range(n_dirs)]
@@ -268,7 +276,7 @@ def sample_params(preset: Union[Preset, str, PathLike], seed: int, size: Optiona
             if k not in ("angle", "p0_x", "p0_y"):
                 vals[k] = value(k, u, pile_defaults[k].default)
         cx = value("center_x", prng.random(), 0.5) * size
-        cy = value("center_y", prng.random(), 0.5) * size
+        cy = value("center_y", prng.random(), 0.5) * height
         n = min(vals["n_dislocations"], budget)
         if n <= 0:
             break
