@@ -5,6 +5,16 @@ import argparse
 
 from .configflags import add_config_flags, apply_flags
 
+def _scale(text: str):
+    """``auto`` or a number (argparse type of --scale)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"should be 'auto' or a number, got {text!r}") from None
+
+
 # (flag, SegmentConfig field ("postprocess.x": a post-processing setting), type, metavar, help with {default})
 _OPTIONS = [
     ("--batch-size", "batch_size", int, "B", "frames per forward pass (default {default})"),
@@ -20,6 +30,9 @@ _OPTIONS = [
     ("--join-gap", "postprocess.join_gap_px", float, "PX",
      "join two masks that continue one line across a gap up to this wide, in px (default {default}; 0 never joins)"),
     ("--device", "device", str, None, "auto, cpu or cuda (default {default})"),
+    ("--scale", "scale", _scale, "auto|F",
+     "resample frames by F before the network, so lines are as wide as in training; auto measures the frames "
+     "(default {default}; masks and splines stay in the frame's pixels)"),
 ]
 
 
@@ -80,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         result = segment_video(args.input, model, args.out, config, on_progress=bar)
     finally:
         bar.close()
-    print(f"{result.frames_done}/{result.n_frames} frames, {result.n_tracks} dislocation tracks -> "
+    scaled = f", frames resampled x{result.scale:g} for the model" if result.scale != 1.0 else ""
+    print(f"{result.frames_done}/{result.n_frames} frames, {result.n_tracks} dislocation tracks{scaled} -> "
           f"{splines_path(args.out)}")
     if result.bad_frames:
         shown = ", ".join(map(str, result.bad_frames[:10]))

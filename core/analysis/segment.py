@@ -30,6 +30,7 @@ from ..progress import Progress, ProgressCallback, StopCallback, check_stop
 from . import results
 from .export import AppendOnlyCsv, spline_columns, spline_rows
 from .postprocess import PostprocessConfig, postprocess
+from .scale import LINE_WIDTH_KEY, auto_scale, typical_line_width
 from .segmentconfig import SegmentConfig
 from .splines import Spline, mask_to_spline
 from .tracking import Tracker
@@ -56,6 +57,8 @@ class SegmentResult:
         Distinct dislocation ids given so far.
     seconds : dict[str, float]
         Time per stage in this session (read, model, postprocess, splines, tracking, write).
+    scale : float
+        Factor the frames were resampled by before the network (1: as they are).
     """
 
     out_dir: Path
@@ -66,6 +69,7 @@ class SegmentResult:
     blank_frames: list[int] = field(default_factory=list)
     n_tracks: int = 0
     seconds: dict = field(default_factory=dict)
+    scale: float = 1.0
 
     @property
     def finished(self) -> bool:
@@ -161,6 +165,7 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
         state = results.read_raw_state(out)
         _check_same_run(state, ident, state_path)
         _check_same_settings(state, cfg, state_path)
+        _check_same_scale(state, config.scale, state_path)
     try:
         results.prepare(out)
         # After the checks: a folder that holds another run keeps the settings it was made with.
@@ -168,13 +173,16 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
         if state is None:
             state = results.new_state(ident, src.fps, src.pixel_size_nm, predictor.n_masks, cfg.to_dict(),
                                       Tracker(config.gate_px, config.max_gap).state())
+            state["scale_setting"] = config.scale
+            state["scale"], state["line_width_px"] = _resolve_scale(src, predictor, config.scale)
         csv = AppendOnlyCsv(results.splines_path(out), columns, resume_size=state["csv_bytes"])
     except OSError as e:
         raise _os_error(e, out) from None
     tracker = Tracker.from_state(state["tracker"])
     start = int(state["frames_done"])
+    scale = float(state.get("scale", 1.0))
     result = SegmentResult(out, len(src), start, resumed_from=start, n_tracks=tracker.next_id - 1,
-                           seconds={k: 0.0 for k in STAGES})
+                           seconds={k: 0.0 for k in STAGES}, scale=scale)
     state["csv_bytes"] = csv.size
     if start:
         log.info("%s: resuming at frame %d of %d", out, start, len(src))
@@ -193,7 +201,12 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
             good = [(j, f) for j, f, _ in batch if f is not None and not is_blank(f)]
             t1 = time.perf_counter()
             sec["read"] += t1 - t0
-            probs = predictor.predict(np.stack([f for _, f in good])) if good else None
+            if not good:
+                probs = None
+            elif scale != 1.0:
+                probs = predictor.predict(np.stack([f for _, f in good]), scale=scale)
+            else:
+                probs = predictor.predict(np.stack([f for _, f in good]))
             sec["model"] += time.perf_counter() - t1
             pos = {j: b for b, (j, _) in enumerate(good)}
             for j, frame, reason in batch:
@@ -252,6 +265,38 @@ def _frame_rows(src, j, probs, cfg, tracker, out, sec) -> str:
     sec["tracking"] += t3 - t2
     sec["write"] += time.perf_counter() - t3
     return rows
+
+
+def _resolve_scale(src, predictor, setting) -> tuple[float, Optional[float]]:
+    """The resampling factor of a run, and the frames' measured line width (px) when it was measured.
+
+    ``"auto"`` measures up to five frames spread over the input and compares
+    them with the line width the model was trained at (its checkpoint
+    header); a model without that record is run at scale 1.
+    """
+    if setting != "auto":
+        return float(setting), None
+    model_width = getattr(predictor, "header", {}).get(LINE_WIDTH_KEY)
+    picks = sorted({int(round(k)) for k in np.linspace(0, len(src) - 1, min(5, len(src)))}) if len(src) else []
+    frames = []
+    for k in picks:
+        try:
+            frames.append(src[k])
+        except FrameReadError:
+            continue
+    width = typical_line_width(frames)
+    if not model_width:
+        log.warning("the model does not record the line width it was trained at; --scale auto uses 1")
+    factor = auto_scale(model_width, width)
+    log.info("scale auto: frame lines %s px, model lines %s px -> %.2f", width, model_width, factor)
+    return factor, width
+
+
+def _check_same_scale(state: dict, setting, path: Path) -> None:
+    before = state.get("scale_setting", 1.0)
+    if before != setting:
+        raise DislocError(f"{path.parent}: its frames were segmented with scale {before}, now {setting}; run again "
+                          "with the earlier scale to resume, or pass --restart to redo all frames")
 
 
 def _note(state: dict, key: str, index: int) -> None:

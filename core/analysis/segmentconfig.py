@@ -11,12 +11,13 @@ made. This module imports no torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Union
 
 from ..io.jsonconfig import JsonConfig, is_int, is_num
 from ..learn.predict import DEFAULT_BATCH_SIZE
 from ..learn.trainconfig import DEVICES
 from .postprocess import PostprocessConfig
+from .scale import MAX_SCALE, MIN_SCALE
 from .tracking import DEFAULT_GATE_PX, DEFAULT_MAX_GAP
 
 SCHEMA_VERSION = 1
@@ -43,6 +44,11 @@ class SegmentConfig(JsonConfig):
         Largest move (px, curve distance) between frames of one dislocation.
     max_gap : int
         Frames a dislocation may go unseen before its track ends.
+    scale : float or "auto"
+        Resample frames by this factor before the network (masks and
+        splines stay in the frame's pixels). ``"auto"``: the model's line
+        width over the frame's, measured (:func:`core.analysis.scale.auto_scale`);
+        1: as they are.
     restart : bool
         Discard earlier results in the output folder and start at frame 0
         (otherwise a run resumes where the last one stopped).
@@ -58,6 +64,7 @@ class SegmentConfig(JsonConfig):
     fps: Optional[float] = None
     gate_px: float = DEFAULT_GATE_PX
     max_gap: int = DEFAULT_MAX_GAP
+    scale: Union[float, str] = 1.0
     restart: bool = False
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     schema_version: int = SCHEMA_VERSION
@@ -74,6 +81,10 @@ class SegmentConfig(JsonConfig):
              "must be null or a positive number (frames per second)")
         need(is_num(self.gate_px) and self.gate_px > 0, "gate_px", "must be a positive number (px)")
         need(is_int(self.max_gap) and self.max_gap >= 0, "max_gap", "must be an integer >= 0")
+        need(self.scale == "auto" or (is_num(self.scale) and MIN_SCALE <= self.scale <= MAX_SCALE), "scale",
+             f"must be 'auto' or a number from {MIN_SCALE:g} to {MAX_SCALE:g}")
+        if is_num(self.scale):
+            object.__setattr__(self, "scale", float(self.scale))
         need(isinstance(self.restart, bool), "restart", "must be true or false")
         need(isinstance(self.postprocess, PostprocessConfig), "postprocess", "must be post-processing settings")
         need(self.schema_version == SCHEMA_VERSION, "schema_version",

@@ -10,6 +10,7 @@ overlaps (the frame is never resized, which would thin lines away).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Callable, Optional, Sequence
 
@@ -239,13 +240,18 @@ class Predictor:
         return self._run(batch, self.precision == "bf16")
 
     # ------------------------------------------------------------ public
-    def predict(self, frames) -> np.ndarray:
+    def predict(self, frames, scale: float = 1.0) -> np.ndarray:
         """Mask probabilities of gray frames.
 
         Parameters
         ----------
         frames : array (H, W) or (B, H, W), or a list of (H, W) arrays of one size
             Gray frames, float in [0, 1], any size (px).
+        scale : float
+            Resample the frames by this factor before the network (2: lines
+            twice as wide, as the model saw them in training; see
+            :func:`core.analysis.scale.auto_scale`); the probabilities are
+            resampled back, so they are always in the frame's pixels.
 
         Returns
         -------
@@ -262,6 +268,8 @@ class Predictor:
             raise DislocError(f"frames must be (H, W) or (B, H, W) gray images, got shape {frames.shape}")
         if not np.all(np.isfinite(frames)):
             raise DislocError("frames contain NaN or infinite values; load images with core.io.dataset.load_image")
+        if scale != 1.0:
+            return self._predict_scaled(frames, float(scale))
         from .model import normalize
 
         b, h, w = frames.shape
@@ -274,6 +282,25 @@ class Predictor:
         for i in range(0, b, self.batch_size):
             out[i:i + self.batch_size] = self._forward(padded[i:i + self.batch_size])[:, :, :h, :w]
         return out
+
+    def _predict_scaled(self, frames: np.ndarray, scale: float) -> np.ndarray:
+        """Predict on frames resampled by ``scale``, probabilities resampled back to (H, W)."""
+        import torch
+        import torch.nn.functional as F
+
+        if not (math.isfinite(scale) and scale > 0):
+            raise DislocError(f"scale must be a positive number, got {scale!r}")
+        b, h, w = frames.shape
+        size = (max(1, int(round(h * scale))), max(1, int(round(w * scale))))
+        # antialiased when shrinking, so thin lines are averaged rather than skipped
+        small = F.interpolate(torch.from_numpy(frames)[:, None], size=size, mode="bilinear", align_corners=False,
+                              antialias=scale < 1.0)[:, 0].numpy()
+        probs = self.predict(np.clip(small, 0.0, 1.0), 1.0)
+        out = np.empty((b, self.n_masks, h, w), np.float32)
+        for i in range(b):  # one frame at a time: N full-size maps are the largest array held
+            out[i] = F.interpolate(torch.from_numpy(probs[i:i + 1]), size=(h, w), mode="bilinear",
+                                   align_corners=False, antialias=scale > 1.0)[0].numpy()
+        return np.clip(out, 0.0, 1.0, out=out)
 
     def _predict_tiled(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape

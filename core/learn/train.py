@@ -17,6 +17,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..analysis.scale import LINE_WIDTH_KEY
 from ..errors import Cancelled, DislocError
 from ..io.fileio import PathLike
 from ..progress import Progress, ProgressCallback, StopCallback, check_stop, never_stop, no_progress
@@ -111,6 +112,7 @@ class _Run:
 
             self.normalization = dict(NORMALIZATIONS[config.normalization])
         self.arch, self.encoder, self.n_masks = arch, encoder, n
+        self.imaged_line_width = (h.get(LINE_WIDTH_KEY) if config.resume else None) or self.measure_line_width()
         self.model.to(self.device).to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         if opt_state is not None:
@@ -126,6 +128,15 @@ class _Run:
         self.total_steps = config.epochs * self.steps_per_epoch
 
     # -------------------------------------------------------------- pieces
+    def measure_line_width(self, n: int = 16):
+        """Typical width (px) of the lines in the training frames, for ``disloc segment --scale auto``."""
+        from ..analysis.scale import typical_line_width
+        from .traindata import load_item
+
+        items = [(s, k) for s in self.train_sources for k in s.keys]
+        picks = [items[int(i)] for i in np.linspace(0, len(items) - 1, min(n, len(items)))] if items else []
+        return typical_line_width(load_item(s, k, self.cfg.line_width)[0] for s, k in picks)
+
     def header(self, epoch: int) -> dict:
         from .model import make_header
 
@@ -137,7 +148,8 @@ class _Run:
                            epoch=epoch,
                            config=self.cfg.to_dict(),
                            line_width=self.cfg.line_width if self.cfg.annotations else None,
-                           run_best_metric=self.best_metric, run_best_epoch=self.best_epoch)
+                           run_best_metric=self.best_metric, run_best_epoch=self.best_epoch,
+                           **{LINE_WIDTH_KEY: self.imaged_line_width})
 
     def save_last(self, epoch: int, partial: bool = False) -> None:
         from .model import save_checkpoint
