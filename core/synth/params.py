@@ -106,6 +106,8 @@ _SCENERY_SPECS = [
     _f("grain_noise", 0.0, 0.3, "", "Gaussian noise on the finished image (std, gray values 0-1)"),
     _i("jpeg_quality", 0, 100, "", "JPEG compression of the finished image, as in compressed video (0: none)"),
     _f("modulation_period", 3.0, 200.0, "px", "length over which a line's contrast varies (beaded lines: short)"),
+    _i("striations", 0, 1000, "", "short faint straight streaks in the background (surface steps, thin slip lines)"),
+    _f("striation_contrast", 0.0, 0.3, "", "darkening of those streaks (up to)"),
 ]
 
 _PILEUP_SPECS = [
@@ -271,6 +273,8 @@ class SynthParams:
     grain_noise: float = 0.0
     jpeg_quality: int = 0
     modulation_period: float = 18.0
+    striations: int = 0
+    striation_contrast: float = 0.04
     pileups: tuple = field(default_factory=lambda: (PileupParams(),))
     schema_version: int = SCHEMA_VERSION
 

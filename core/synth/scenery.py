@@ -234,6 +234,33 @@ def draw_fault_fringes(img: np.ndarray, params, rng: np.random.Generator, dirs: 
     return recs
 
 
+def draw_striations(img: np.ndarray, params, rng: np.random.Generator, dirs: list) -> int:
+    """Short faint straight streaks, mostly along the image's slip directions (multiplies ``img`` in place).
+
+    Real backgrounds are streaked by surface steps and slip lines too thin to
+    be traces; a network that has never seen them takes them for short
+    dislocations.
+    """
+    from .draw import profile, profile_radius, segment_field
+
+    h, w = img.shape
+    flat = img.reshape(-1)
+    for _ in range(params.striations):
+        ang = dirs[int(rng.integers(len(dirs)))] + 4.0 * (2 * rng.random() - 1) if dirs and rng.random() < 0.7 \
+            else 180.0 * rng.random()
+        a = math.radians(ang)
+        t = np.array([math.cos(a), math.sin(a)])
+        c = np.array([rng.random() * w, rng.random() * h])
+        half = 5.0 + 70.0 * rng.random()
+        width = 1.0 + 2.0 * rng.random()
+        contrast = params.striation_contrast * (0.5 + 0.5 * rng.random()) * (1.0 if rng.random() < 0.7 else -1.0)
+        radius = profile_radius(width, 0.0)
+        lf = segment_field(c - half * t, c + half * t, radius, h, w)
+        if lf is not None:
+            flat[lf.idx] *= _F(1) - _F(contrast) * profile(lf.dist, width, 0.0)
+    return int(params.striations)
+
+
 def draw_specks(img: np.ndarray, params, rng: np.random.Generator) -> int:
     """Small dark (or, for a negative contrast, bright) round specks: dirt, particles, small loops."""
     h, w = img.shape
@@ -258,7 +285,7 @@ def draw_specks(img: np.ndarray, params, rng: np.random.Generator) -> int:
 
 def has_scenery(params) -> bool:
     return bool(params.illumination or params.vignetting or params.bend_contours or params.band_contrast
-                or params.fault_fringes or params.specks)
+                or params.fault_fringes or params.striations or params.specks)
 
 
 def apply_scenery(img: np.ndarray, scene, params, rng: np.random.Generator) -> dict:
@@ -283,6 +310,8 @@ def apply_scenery(img: np.ndarray, scene, params, rng: np.random.Generator) -> d
     dirs = [math.degrees(math.atan2(*(tr.points[1] - tr.points[0])[::-1])) for tr in scene.traces if tr.pileup >= 0]
     if params.fault_fringes:
         rec["fault_fringes"] = draw_fault_fringes(img, params, rng, dirs)
+    if params.striations:
+        rec["striations"] = draw_striations(img, params, rng, dirs)
     if params.specks:
         rec["specks"] = draw_specks(img, params, rng)
     return rec
