@@ -31,7 +31,9 @@ class ParamSpec:
     are the allowed bounds (wider than any preset: presets pick sub-ranges);
     ``level`` is ``"image"`` or ``"pileup"``; ``length`` marks pixel lengths
     that scale with the image size when a preset made for one size is used at
-    another.
+    another. ``label`` is a plain name for people who never read the paper
+    (the designer's sliders; ``doc`` explains it in a line) and ``symbol``
+    the paper's symbol, when it has one.
     """
 
     name: str
@@ -43,6 +45,8 @@ class ParamSpec:
     unit: str = ""
     doc: str = ""
     length: bool = False
+    label: str = ""
+    symbol: str = ""
 
 
 def _f(name, lo, hi, unit, doc, level="image", length=False):
@@ -133,8 +137,40 @@ _PILEUP_SPECS = [
     _f("trace_width", 0.5, 10.0, "px", "slip trace width (full width at half maximum)", "pileup"),
 ]
 
+# Plain names (what a slider does, in a microscopist's words) and the paper's symbols (method §1, Table 1).
+_PLAIN = {
+    "size": ("image width",), "background": ("background from",), "perlin_backend": ("noise method",),
+    "lambda1": ("blotch size", "λ1"), "lambda2": ("fine blotch size", "λ2"), "w_perlin": ("fine blotch strength", "w_P"),
+    "w_white": ("grain", "w_w1"), "s1": ("grain smoothing", "σ1"), "r_noise": ("grain after smoothing", "r"),
+    "s2": ("final smoothing", "σ2"), "patch_dir": ("patch folder",), "bg_contrast": ("background contrast",),
+    "black_level": ("darkest grey",), "line_profile": ("line look",), "fringe": ("bright line edges",),
+    "line_noise": ("line graininess",), "contrast_modulation": ("beading",), "blur": ("line blur", "σ_b"),
+    "max_dislocations": ("most dislocations per image",), "min_visible": ("shortest line kept",),
+    "shape_dir": ("shape folder",), "aspect": ("height / width",), "illumination": ("brightness gradient",),
+    "vignetting": ("dark corners",), "bend_contours": ("bend contours",), "bend_contrast": ("bend contour darkness",),
+    "bend_width": ("bend contour width",), "band_contrast": ("slipped band contrast",),
+    "extra_traces": ("straight lines",), "extra_trace_contrast": ("straight line darkness",),
+    "extra_trace_width": ("straight line width",), "double_traces": ("doubled lines (chance)",),
+    "fault_fringes": ("fringe strips",), "fringe_contrast": ("fringe strength",), "fringe_period": ("fringe spacing",),
+    "fault_width": ("fringe strip width",), "specks": ("specks",), "speck_contrast": ("speck darkness",),
+    "speck_size": ("speck size",), "final_blur": ("image blur",), "grain_noise": ("camera noise",),
+    "jpeg_quality": ("JPEG quality (0: none)",), "modulation_period": ("bead length",),
+    "striations": ("faint streaks",), "striation_contrast": ("streak darkness",),
+    "angle": ("slip direction", "θ"), "slip_width": ("slip band width", "Δd"), "p0_x": ("start x", "p0"),
+    "p0_y": ("start y", "p0"), "n_dislocations": ("dislocations in the pileup", "n"),
+    "spacing": ("first spacing", "d1"), "spacing_ratio": ("spacing growth", "q"),
+    "spacing_jitter": ("spacing randomness",), "inclination": ("tilt", "φ"), "curvature": ("bowing", "κL"),
+    "curvature_jitter": ("bowing randomness",), "shape_jitter": ("waviness",), "n_support": ("bends per line",),
+    "shape_source": ("line shapes from",), "contrast": ("line darkness", "c"),
+    "contrast_jitter": ("darkness randomness",), "width": ("line width", "w"), "width_jitter": ("width randomness",),
+    "trace_contrast": ("slip trace darkness",), "trace_width": ("slip trace width",),
+}
+
 #: Every parameter of :class:`SynthParams` and :class:`PileupParams`, by name.
-PARAM_SPECS: dict[str, ParamSpec] = {s.name: s for s in _IMAGE_SPECS + _SCENERY_SPECS + _PILEUP_SPECS}
+PARAM_SPECS: dict[str, ParamSpec] = {
+    s.name: dataclasses.replace(s, label=_PLAIN.get(s.name, (s.name.replace("_", " "),))[0],
+                                symbol=(_PLAIN.get(s.name, ()) + ("", ""))[1])
+    for s in _IMAGE_SPECS + _SCENERY_SPECS + _PILEUP_SPECS}
 #: Scenery keys are drawn from their own random stream (core.synth.presets), after the others.
 SCENERY_KEYS = tuple(s.name for s in _SCENERY_SPECS)
 IMAGE_KEYS = tuple(s.name for s in _IMAGE_SPECS) + SCENERY_KEYS
