@@ -199,3 +199,34 @@ def plot_pair_distances(path: PathLike, rows: list[tuple], pixel_size_nm: Option
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     atomic_write_bytes(path, buf.getvalue())
+
+
+def write_splines_in_units(src: PathLike, dst: PathLike, pixel_size_nm: Optional[float],
+                           fps: Optional[float]) -> None:
+    """Copy a splines.csv, its ``time_s`` and nm columns filled from this calibration (atomic).
+
+    For a run segmented before its pixel size or frame rate were known:
+    the px columns stay as they are, ``time_s`` becomes frame / fps and
+    the nm columns are added (or replaced). Unknown values stay empty.
+    """
+    from ..io.fileio import atomic_write_text
+
+    cols = read_splines_csv(src)
+    n = len(cols["frame"])
+    with_nm = bool(pixel_size_nm) or all(c in cols for c in SPLINE_NM_COLUMNS)
+    p = pixel_size_nm
+    out = [",".join(spline_columns(with_nm))]
+    for i in range(n):
+        f = int(cols["frame"][i])
+        t = f / fps if fps else (None if math.isnan(cols["time_s"][i]) else float(cols["time_s"][i]))
+        x, y, s, a, k = (float(cols[c][i]) for c in ("x_px", "y_px", "arc_length_px", "tangent_angle_rad",
+                                                      "curvature_per_px"))
+        row = f"{f},{_t(t)},{int(cols['dislocation_id'][i])},{int(cols['point_index'][i])},{x:.3f},{y:.3f},{s:.3f},{a:.5f},{k:.6g}"
+        if p:
+            row += f",{x * p:.3f},{y * p:.3f},{s * p:.3f},{k / p:.6g}"
+        elif with_nm:
+            row += "," + ",".join("" if math.isnan(cols[c][i]) else f"{cols[c][i]:.6g}" for c in SPLINE_NM_COLUMNS)
+        mi = cols["mask_index"][i] if "mask_index" in cols else math.nan
+        flags = cols["flags"][i] if "flags" in cols else ""
+        out.append(f"{row},{'' if math.isnan(mi) else int(mi)},{flags}")
+    atomic_write_text(dst, "\n".join(out) + "\n")

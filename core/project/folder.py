@@ -2,7 +2,7 @@
 
 Layout::
 
-    DIR/project.json      schema_version, name, where the frames are
+    DIR/project.json      schema_version, name, where the frames are, their pixel size and frame rate
     DIR/annotations/      one labelme JSON per annotated frame (+ the frame as PNG)
     DIR/backgrounds/      background patches cut from real frames (PNG)
     DIR/presets/          generator presets (JSON)
@@ -12,7 +12,9 @@ Layout::
 
 The frames (a video, a TIFF stack or a folder of images) are *referenced*,
 never copied: ``project.json`` stores the path relative to the project when
-the frames lie inside it, absolute otherwise.
+the frames lie inside it, absolute otherwise. It may also hold the frames'
+pixel size (nm per px) and frame rate (1/s) as the user set them; these win
+over the file's metadata, and null means "as the file says".
 
 Next to each annotation ``<frame>.json`` we write the frame itself as
 ``<frame>.png`` (8-bit, once) and point ``imagePath`` at it, so the file opens
@@ -43,7 +45,7 @@ SCHEMA_VERSION = 1
 FORMAT = "disloc-project"
 PROJECT_FILE = "project.json"
 FOLDERS = ("annotations", "backgrounds", "presets", "datasets", "runs", "results")
-_KEYS = ("schema_version", "format", "name", "frames", "created")
+_KEYS = ("schema_version", "format", "name", "frames", "created", "pixel_size_nm", "fps")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -66,12 +68,17 @@ class Project:
         Path of the frames as stored in project.json (relative to ``root`` or absolute).
     created : str
         ISO date-time of creation.
+    pixel_size_nm, fps : float or None
+        The frames' pixel size (nm per px) and frame rate (1/s) set by the
+        user; None: as the frames' file says (:meth:`open_frames`).
     """
 
     root: Path
     name: str
     frames: Optional[str] = None
     created: str = ""
+    pixel_size_nm: Optional[float] = None
+    fps: Optional[float] = None
     _backup_before_write: set = field(default_factory=set, repr=False)
 
     # -- create / open / save -------------------------------------------------
@@ -108,7 +115,12 @@ class Project:
         frames = d.get("frames")
         if frames is not None and not isinstance(frames, str):
             raise DislocError(f"{f}: frames: must be a path string or null")
-        p = cls(root=root, name=str(d.get("name") or root.name), frames=frames, created=str(d.get("created", "")))
+        cal = {k: d.get(k) for k in ("pixel_size_nm", "fps")}
+        for k, v in cal.items():
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+                raise DislocError(f"{f}: {k}: must be a positive number or null, got {v!r}")
+        p = cls(root=root, name=str(d.get("name") or root.name), frames=frames, created=str(d.get("created", "")),
+                pixel_size_nm=cal["pixel_size_nm"], fps=cal["fps"])
         p.ensure_folders()
         return p
 
@@ -117,7 +129,7 @@ class Project:
         self.ensure_folders()
         atomic_write_json(self.root / PROJECT_FILE, {
             "schema_version": SCHEMA_VERSION, "format": FORMAT, "name": self.name,
-            "frames": self.frames, "created": self.created})
+            "frames": self.frames, "created": self.created, "pixel_size_nm": self.pixel_size_nm, "fps": self.fps})
 
     def ensure_folders(self) -> None:
         for sub in FOLDERS:
@@ -179,7 +191,11 @@ class Project:
         return p if p.is_absolute() else self.root / p
 
     def open_frames(self):
-        """Open the project's frames (a ``core.io`` FrameSource)."""
+        """Open the project's frames (a ``core.io`` FrameSource) with the project's pixel size and frame rate.
+
+        Where the project leaves them unset (None), the source keeps what its
+        file says (TIFF, DM and video metadata), or None.
+        """
         path = self.frames_path
         if path is None:
             raise DislocError(f"{self.root}: the project has no frames yet; choose a video, TIFF stack or image folder")
@@ -187,7 +203,22 @@ class Project:
             raise DislocError(f"{path}: frames not found (moved?); choose them again with File > Set frames")
         from ..io.frames import open_frames
 
-        return open_frames(path)
+        return open_frames(path, fps=self.fps, pixel_size_nm=self.pixel_size_nm)
+
+    def set_calibration(self, pixel_size_nm: Optional[float], fps: Optional[float]) -> None:
+        """Set the frames' pixel size (nm per px) and frame rate (1/s); None: as the file says. Saved at once.
+
+        Raises
+        ------
+        DislocError
+            A value that is not a positive number (nothing is changed).
+        """
+        for name, v in (("pixel size", pixel_size_nm), ("frame rate", fps)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+                raise DislocError(f"{name}: must be a positive number, got {v!r}")
+        self.pixel_size_nm = None if pixel_size_nm is None else float(pixel_size_nm)
+        self.fps = None if fps is None else float(fps)
+        self.save()
 
     # -- annotations ------------------------------------------------------------
     def annotation_path(self, frame_name: str) -> Path:
