@@ -155,3 +155,39 @@ def test_predictor_bf16_check_is_recorded(net):
         assert pred.precision_used == ("bf16" if pred.bf16_check["passed"] else "fp32")
     else:
         assert pred.precision_used == "fp32" and pred.bf16_check is None
+
+
+def test_damaged_nan_and_pickled_checkpoints_are_refused_with_the_reason(net, tmp_path):
+    """Issue 18.3: bytes changed after saving, non-finite weights and pickled code are each refused, and say so."""
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, net, header_for())
+    data = bytearray(good.read_bytes())
+    mid = len(data) // 2  # the middle of the file lies in the weights
+    data[mid:mid + 4096] = bytes(b ^ 0x5A for b in data[mid:mid + 4096])
+    flipped = tmp_path / "flipped.pt"
+    flipped.write_bytes(bytes(data))
+    with pytest.raises(DislocError, match="do not match the digest") as e:
+        load_checkpoint(flipped)
+    assert "flipped.pt" in str(e.value)
+    load_checkpoint(good)  # the intact file still loads
+
+    broken = create_model("unetplusplus", ENC, n_masks=3)
+    with torch.no_grad():
+        for p in broken.parameters():
+            p.fill_(float("nan"))
+    nan = tmp_path / "nan.pt"
+    save_checkpoint(nan, broken, header_for())
+    with pytest.raises(DislocError, match="NaN or infinite") as e:
+        load_checkpoint(nan)
+    assert "nan.pt" in str(e.value) and "encoder" in str(e.value)
+
+    class Bomb:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    bomb = tmp_path / "bomb.pt"
+    torch.save({"header": header_for(), "state_dict": Bomb()}, bomb)
+    with pytest.raises(DislocError, match="refused: the file holds pickled Python objects") as e:
+        load_checkpoint(bomb)
+    assert "weights_only" not in str(e.value) and "trusted source" not in str(e.value)
+    assert len(str(e.value).splitlines()) == 1

@@ -11,12 +11,16 @@ A checkpoint is ``torch.save`` of a plain dict::
 read back with ``torch.load(weights_only=True)`` (no pickled code). The
 header says everything needed to rebuild the network (architecture,
 encoder, number of masks, normalisation), so :func:`load_checkpoint` takes
-only the path.
+only the path. It also holds ``weights_sha256``, a digest of the stored
+weights: a file changed or damaged after saving is refused on loading
+instead of giving other masks, and so are weights that are not finite.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -33,6 +37,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "disloc-checkpoint"
 CHECKPOINT_SCHEMA = 1
+DIGEST_KEY = "weights_sha256"
 DEFAULT_N_MASKS = 20
 # Frames are standardised per image (zero mean, unit std) before the net:
 # real micrographs differ in brightness and contrast far more than anything
@@ -231,6 +236,7 @@ def save_checkpoint(path: PathLike, model: nn.Module, header: Mapping[str, Any],
             v = v.half()
         sd[k] = v.contiguous()
     header["weights_dtype"] = "float16" if half else "float32"
+    header[DIGEST_KEY] = weights_digest(sd)
     obj = {"header": header, "state_dict": sd}
     if optimizer_state is not None:
         obj["optimizer"] = optimizer_state
@@ -239,25 +245,74 @@ def save_checkpoint(path: PathLike, model: nn.Module, header: Mapping[str, Any],
     atomic_write_bytes(path, buf.getvalue())
 
 
+def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict as stored: every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        v = state_dict[name]
+        if not isinstance(v, torch.Tensor):
+            h.update(f"{name}|{v!r}\n".encode())
+            continue
+        v = v.detach().to("cpu").contiguous()
+        h.update(f"{name}|{v.dtype}|{tuple(v.shape)}\n".encode())
+        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes() if v.numel() else b"")
+    return h.hexdigest()
+
+
+def _load_error(path: Path, e: Exception) -> DislocError:
+    """One line for a file torch cannot load; never PyTorch's advice to unpickle arbitrary code."""
+    text = str(e)
+    if "Weights only load failed" in text or "Unsupported global" in text or "WeightsUnpickler" in text:
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        what = f" (it asks for {found.group(1)})" if found else ""
+        return DislocError(f"{path}: refused: the file holds pickled Python objects other than weights{what}, which "
+                           "could run code when loaded; use a checkpoint written by 'disloc train'")
+    first = text.strip().splitlines()[0][:160] if text.strip() else type(e).__name__
+    return DislocError(f"{path}: not a readable checkpoint (damaged or truncated file? {first})")
+
+
 def read_checkpoint(path: PathLike, device: str | torch.device = "cpu") -> dict:
-    """Load the raw checkpoint dict, checked; errors say what is wrong with the file."""
+    """Load the raw checkpoint dict, checked; errors say what is wrong with the file.
+
+    The weights must match the digest in the header (when it has one: files
+    written before it was added have none) and be finite.
+    """
     path = Path(path)
     if not path.is_file():
         raise DislocError(f"{path}: checkpoint not found")
     try:
         obj = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # zip, pickle and EOF errors of damaged files all land here
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise DislocError(f"{path}: not a readable checkpoint (damaged or truncated file? {first})") from None
+        raise _load_error(path, e) from None
     if not isinstance(obj, dict) or not isinstance(obj.get("header"), dict) or "state_dict" not in obj:
         raise DislocError(f"{path}: not a Dislocation Studio checkpoint (no header); "
                           "train one with 'disloc train' or pick a .pt file written by it")
     h = obj["header"]
     if h.get("format") != CHECKPOINT_FORMAT:
         raise DislocError(f"{path}: header format is {h.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
-    if int(h.get("schema_version", 0)) > CHECKPOINT_SCHEMA:
+    try:
+        schema = int(h.get("schema_version", 0))
+    except (TypeError, ValueError):
+        raise DislocError(f"{path}: header schema_version is {h.get('schema_version')!r}, not a number") from None
+    if schema > CHECKPOINT_SCHEMA:
         raise DislocError(f"{path}: written by a newer Dislocation Studio (schema {h['schema_version']}); update it")
+    sd = obj["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise DislocError(f"{path}: state_dict is not a set of named weight tensors; the file is damaged")
+    _check_weights(path, h, sd)
     return obj
+
+
+def _check_weights(path: Path, header: dict, sd: dict) -> None:
+    digest = header.get(DIGEST_KEY)
+    if digest is not None and digest != weights_digest(sd):
+        raise DislocError(f"{path}: the weights do not match the digest in the checkpoint's header: the file was "
+                          "changed or damaged after it was saved; use another copy of it, or train again")
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise DislocError(f"{path}: the weights hold NaN or infinite values (in {bad[0]}{more}): the training "
+                          "diverged or the file is damaged; use another checkpoint (e.g. best.pt of the run)")
 
 
 def load_checkpoint(path: PathLike, device: str | torch.device | None = None) -> tuple[nn.Module, dict]:
