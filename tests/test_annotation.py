@@ -105,9 +105,91 @@ def test_labelme_roundtrip_keeps_other_shapes_and_meta(tmp_path):
     assert out["tool"] == "x" and out["flags"] == {"done": True}
     assert out["shapes"][0]["points"][0] == [2, 3] and out["shapes"][0]["group_id"] == 3
     assert out["shapes"][0]["description"] == "lead" and out["shapes"][0]["shape_type"] == "linestrip"
-    assert [s["shape_type"] for s in out["shapes"]] == ["linestrip", "linestrip", "point"]
+    # issue 18.5: unedited shapes keep their place and type (this asserted the reordering, polygon as linestrip)
+    assert [s["shape_type"] for s in out["shapes"]] == ["linestrip", "point", "polygon"]
 
 
 def test_add_needs_two_points():
     with pytest.raises(ValueError):
         FrameAnnotations(8, 8).add([[1, 1]])
+
+
+def _every_shape_type() -> dict:
+    """A labelme 5.5 file with one shape of every type, unknown keys, a non-ASCII label, ints and floats."""
+    return {
+        "version": "5.5.0", "flags": {"reviewed": True, "bad_focus": False},
+        "shapes": [
+            {"label": "Versetzung α", "points": [[10, 12], [40.5, 30.25], [70, 33]], "group_id": 1,
+             "description": "lead", "shape_type": "linestrip", "flags": {"sure": True}, "mask": None},
+            {"label": "dislocation", "points": [[5.0, 60.0], [50.0, 62.0]], "group_id": None, "description": "",
+             "shape_type": "line", "flags": {}, "mask": None, "score": 0.93},
+            {"label": "grain", "points": [[80, 5], [110, 5], [110, 40], [80, 40]], "group_id": None,
+             "description": "", "shape_type": "polygon", "flags": {}, "mask": None},
+            {"label": "box", "points": [[1, 1], [20, 20]], "group_id": 7, "description": "",
+             "shape_type": "rectangle", "flags": {}, "mask": None},
+            {"label": "particle", "points": [[60, 70], [64, 74]], "group_id": None, "description": "",
+             "shape_type": "circle", "flags": {}, "mask": None},
+            {"label": "pin", "points": [[90.5, 80.5]], "group_id": None, "description": "",
+             "shape_type": "point", "flags": {}, "mask": None},
+            {"label": "dots", "points": [[3, 90], [6, 91], [9, 92]], "group_id": None, "description": "",
+             "shape_type": "points", "flags": {}, "mask": None},
+            {"label": "blob", "points": [[30, 80], [34, 84]], "group_id": None, "description": "",
+             "shape_type": "mask", "flags": {}, "mask": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgAB"},
+            {"label": "dislocation", "points": [[20, 50], [35, 52], [50, 50], [40, 45]], "group_id": None,
+             "shape_type": "polygon", "flags": {}},
+        ],
+        "imagePath": "frame_0001.png", "imageData": None, "imageHeight": 96, "imageWidth": 128,
+        "otherTool": {"version": 2, "notes": ["kept"]},
+    }
+
+
+def test_unedited_labelme_file_is_written_back_byte_for_byte(tmp_path):
+    """Issue 18.5: load -> save without an edit gives the same bytes; an edit changes only the edited shape."""
+    from core.project.folder import Project
+
+    project = Project.create(tmp_path / "p")
+    path = project.annotation_path("frame_0001")
+    text = json.dumps(_every_shape_type(), ensure_ascii=False, indent=2)  # exactly as labelme writes a file
+    path.write_text(text, encoding="utf-8")
+    fa, _ = project.load_annotations("frame_0001", 96, 128)
+    assert len(fa) == 4  # linestrip, line and the two polygons are dislocations
+    project.save_annotations("frame_0001", fa)
+    assert path.read_bytes() == text.encode("utf-8")
+
+    # a file in our own layout (ASCII escapes, final newline) round-trips too
+    ours = json.dumps(_every_shape_type(), indent=2) + "\n"
+    path.write_text(ours, encoding="utf-8")
+    fa, _ = project.load_annotations("frame_0001", 96, 128)
+    project.save_annotations("frame_0001", fa)
+    assert path.read_bytes() == ours.encode("utf-8")
+
+    # editing the line moves one point of that shape; every other shape stays as read, in its place
+    fa.move_point(1, 0, (6.0, 61.0))
+    fa.add([[100, 90], [120, 92]])
+    project.save_annotations("frame_0001", fa)
+    before, after = _every_shape_type()["shapes"], json.loads(path.read_text())["shapes"]
+    assert after[1]["points"][0] == [6.0, 61.0] and after[1]["shape_type"] == "line"
+    assert after[1]["score"] == 0.93 and list(after[1]) == list(before[1])
+    assert [s for k, s in enumerate(after) if k not in (1, 9)] == [s for k, s in enumerate(before) if k != 1]
+    assert after[9]["shape_type"] == "linestrip" and after[9]["points"] == [[100.0, 90.0], [120.0, 92.0]]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"flags": ["reviewed"]}, "flags: must be an object"),
+    ({"flags": "yes"}, "flags: must be an object"),
+    ({"shapes": [{"label": "d", "points": [[1, 1], [5, 5]], "shape_type": None}]}, r"shapes\[0\].shape_type"),
+    ({"shapes": [{"label": "d", "points": [[1, 1], [5, 5]], "shape_type": "linestrip", "flags": [1]}]},
+     r"shapes\[0\].flags: must be an object"),
+    ({"imagePath": 5}, "imagePath: must be a file name"),
+])
+def test_malformed_labelme_fields_are_refused(tmp_path, change, message):
+    """Issue 18.6: flags that are not an object and a null shape_type are errors naming the field."""
+    from core.errors import DislocError
+
+    d = {"version": "5.5.0", "flags": {}, "shapes": [], "imagePath": "f.png", "imageData": None,
+         "imageHeight": 8, "imageWidth": 8, **change}
+    f = tmp_path / "bad.json"
+    f.write_text(json.dumps(d))
+    with pytest.raises(DislocError, match=message) as e:
+        read_labelme(f)
+    assert "bad.json" in str(e.value)

@@ -106,15 +106,23 @@ def atomic_write_npz(path: PathLike, **arrays: np.ndarray) -> None:
 
 def read_json(path: PathLike) -> Any:
     """Read JSON, turning syntax errors into a message that names the file."""
+    return read_json_text(path)[0]
+
+
+def read_json_text(path: PathLike) -> tuple[Any, str]:
+    """(parsed JSON, the text as read): for writers that keep a file's own layout."""
     from ..errors import DislocError
 
     path = Path(path)
     try:
         with open(path, "r", encoding="utf-8") as f:
-            return json.load(f)
+            text = f.read()
+        return json.loads(text), text
     except FileNotFoundError:
         raise DislocError(f"{path}: file not found") from None
     except json.JSONDecodeError as e:
         raise DislocError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except RecursionError:
+        raise DislocError(f"{path}: not valid JSON (nested too deeply)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
         raise DislocError(f"{path}: cannot be read ({e})") from None

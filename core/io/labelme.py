@@ -3,11 +3,15 @@
 One ``linestrip`` (or ``line``) shape per dislocation, points (x, y) in image
 pixels. Polygons are read as dislocations too (their outline, closed).
 Keys we do not know are kept and written back, so files round-trip through
-labelme and through us without loss.
+labelme and through us without loss: a file read and written again without
+an edit is the same file byte for byte (each value nobody changed is
+written as it was read, keys in their order, in the file's own JSON layout:
+labelme's indent of 2, its escaping and its final newline or none).
 """
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -15,7 +19,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import DislocError
-from .fileio import PathLike, atomic_write_json, read_json
+from .fileio import PathLike, atomic_write_text, read_json_text
 
 LABELME_VERSION = "5.5.0"
 LINE_SHAPES = ("linestrip", "line", "polygon")
@@ -33,6 +37,10 @@ class Shape:
     group_id: Optional[int] = None
     flags: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    #: The shape's dict as read and its fields as parsed from it (None for a new shape): what a
+    #: writer needs to give back every value nobody changed exactly as it was.
+    raw: Optional[dict] = field(default=None, repr=False, compare=False)
+    read_as: Optional[dict] = field(default=None, repr=False, compare=False)
 
     @property
     def is_dislocation(self) -> bool:
@@ -57,6 +65,11 @@ class LabelFile:
     flags: dict = field(default_factory=dict)
     image_data: Optional[str] = None
     extra: dict = field(default_factory=dict)
+    raw: Optional[dict] = field(default=None, repr=False, compare=False)
+    read_as: Optional[dict] = field(default=None, repr=False, compare=False)
+    #: The file's JSON layout: non-ASCII characters escaped or not, a final newline or not.
+    ensure_ascii: bool = True
+    final_newline: bool = True
 
     def dislocations(self) -> list[np.ndarray]:
         """Polylines (P, 2) of (x, y) of every dislocation shape, in file order."""
@@ -68,33 +81,48 @@ class LabelFile:
         return cls(image_path=image_path, image_height=int(height), image_width=int(width), shapes=shapes)
 
     def to_dict(self) -> dict:
-        d: dict[str, Any] = copy.deepcopy(self.extra)
-        d.update(
-            {
-                "version": self.version,
-                "flags": self.flags,
-                "shapes": [_shape_to_dict(s) for s in self.shapes],
-                "imagePath": self.image_path,
-                "imageData": self.image_data,
-                "imageHeight": self.image_height,
-                "imageWidth": self.image_width,
-            }
-        )
-        return d
+        now = {"version": self.version, "flags": self.flags, "shapes": [_shape_to_dict(s) for s in self.shapes],
+               "imagePath": self.image_path, "imageData": self.image_data, "imageHeight": self.image_height,
+               "imageWidth": self.image_width}
+        return _faithful(now, copy.deepcopy(self.extra), self.raw, self.read_as, always=("shapes",))
 
 
 def _shape_to_dict(s: Shape) -> dict:
-    d = copy.deepcopy(s.extra)
-    d.update(
-        {
-            "label": s.label,
-            "points": [[float(x), float(y)] for x, y in np.asarray(s.points).reshape(-1, 2)],
-            "group_id": s.group_id,
-            "shape_type": s.shape_type,
-            "flags": s.flags,
-        }
-    )
-    return d
+    now = {"label": s.label, "points": [[float(x), float(y)] for x, y in np.asarray(s.points).reshape(-1, 2)],
+           "group_id": s.group_id, "shape_type": s.shape_type, "flags": s.flags}
+    return _faithful(now, copy.deepcopy(s.extra), s.raw, s.read_as)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.shape(a) == np.shape(b) and np.array_equal(a, b)
+    return type(a) is type(b) and a == b
+
+
+def _faithful(now: dict, extra: dict, raw: Optional[dict], read_as: Optional[dict], always=()) -> dict:
+    """The dict to write: ``now`` and the unknown keys ``extra``, in the order and with the values as read
+    wherever nothing changed since (``raw`` and ``read_as`` from the reader; None for new content)."""
+    if raw is None:
+        out = copy.deepcopy(extra)
+        out.update(copy.deepcopy(now))
+        return out
+    read_as = read_as or {}
+
+    def changed(key) -> bool:
+        if key in always:
+            return True
+        if key in now:
+            return key not in read_as or not _same(now[key], read_as[key])
+        return key not in raw or not _same(extra[key], raw[key])
+
+    out = {}
+    for key, value in raw.items():
+        if key in now or key in extra:
+            out[key] = copy.deepcopy(now[key] if key in now else extra[key]) if changed(key) else copy.deepcopy(value)
+    for key in list(now) + list(extra):
+        if key not in out and (key in extra or changed(key)):
+            out[key] = copy.deepcopy(now[key] if key in now else extra[key])
+    return out
 
 
 def parse_labelme(d: Any, source: str = "<labelme>") -> LabelFile:
@@ -126,39 +154,64 @@ def parse_labelme(d: Any, source: str = "<labelme>") -> LabelFile:
             raise fail(f"{where}.points", "must be a list of [x, y] number pairs") from None
         if arr.ndim != 2 or arr.shape[1] != 2 or not np.all(np.isfinite(arr)):
             raise fail(f"{where}.points", "must be a list of [x, y] number pairs")
-        stype = sd.get("shape_type") or "polygon"  # labelme's own default
-        if not isinstance(stype, str):
-            raise fail(f"{where}.shape_type", "must be a string")
+        stype = sd.get("shape_type", "polygon")  # labelme's own default when the key is missing
+        if not isinstance(stype, str) or not stype:
+            raise fail(f"{where}.shape_type", f"must be a shape type such as linestrip or polygon, got {stype!r}")
         label = sd.get("label", "")
         if not isinstance(label, str):
             raise fail(f"{where}.label", "must be a string")
         gid = sd.get("group_id")
         if gid is not None and (not isinstance(gid, int) or isinstance(gid, bool)):
             raise fail(f"{where}.group_id", "must be an integer or null")
-        flags = sd.get("flags") or {}
-        extra = {k: v for k, v in sd.items() if k not in ("label", "points", "group_id", "shape_type", "flags")}
-        shapes.append(Shape(points=arr, label=label, shape_type=stype, group_id=gid, flags=flags, extra=extra))
-    extra = {k: v for k, v in d.items() if k not in _TOP_KEYS}
-    return LabelFile(
-        image_path=str(d.get("imagePath") or ""),
+        flags = _flags(sd, f"{where}.flags", fail)
+        extra = {k: copy.deepcopy(v) for k, v in sd.items()
+                 if k not in ("label", "points", "group_id", "shape_type", "flags")}
+        shapes.append(Shape(points=arr, label=label, shape_type=stype, group_id=gid, flags=flags, extra=extra,
+                            raw=copy.deepcopy(sd), read_as={"label": label, "points": arr.copy(), "group_id": gid,
+                                                            "shape_type": stype, "flags": copy.deepcopy(flags)}))
+    image_path = d.get("imagePath")
+    if image_path is not None and not isinstance(image_path, str):
+        raise fail("imagePath", f"must be a file name or null, got {image_path!r}")
+    extra = {k: copy.deepcopy(v) for k, v in d.items() if k not in _TOP_KEYS}
+    lf = LabelFile(
+        image_path=image_path or "",
         image_height=h,
         image_width=w,
         shapes=shapes,
         version=str(d.get("version") or LABELME_VERSION),
-        flags=d.get("flags") or {},
+        flags=_flags(d, "flags", fail),
         image_data=d.get("imageData"),
         extra=extra,
     )
+    # "shapes" keeps its place with a placeholder: the shapes are always rebuilt, each from its own raw dict
+    lf.raw = {k: (None if k == "shapes" else copy.deepcopy(v)) for k, v in d.items()}
+    lf.read_as = {"version": lf.version, "flags": copy.deepcopy(lf.flags), "imagePath": lf.image_path,
+                  "imageData": lf.image_data, "imageHeight": h, "imageWidth": w}
+    return lf
+
+
+def _flags(d: dict, where: str, fail) -> dict:
+    """labelme's ``flags``: an object of names to true/false (missing or null: none)."""
+    flags = d.get("flags")
+    if flags is None:
+        return {}
+    if not isinstance(flags, dict):
+        raise fail(where, f"must be an object of flag names to true or false, got {type(flags).__name__}")
+    return copy.deepcopy(flags)
 
 
 def read_labelme(path: PathLike) -> LabelFile:
     """Read a labelme JSON file strictly (errors like ``shapes[3].points: ...``)."""
-    return parse_labelme(read_json(path), source=str(path))
+    d, text = read_json_text(path)
+    lf = parse_labelme(d, source=str(path))
+    lf.ensure_ascii, lf.final_newline = text.isascii(), text.endswith("\n")
+    return lf
 
 
 def write_labelme(path: PathLike, lf: LabelFile) -> None:
     """Write a labelme file atomically; it opens in labelme."""
-    atomic_write_json(path, lf.to_dict())
+    text = json.dumps(lf.to_dict(), indent=2, ensure_ascii=lf.ensure_ascii)
+    atomic_write_text(path, text + ("\n" if lf.final_newline else ""))
 
 
 def list_annotations(folder: PathLike) -> list[Path]:

@@ -11,11 +11,14 @@ support points rather than the densified spline because they are what a
 person edits: labelme shows them as draggable vertices, and reading the file
 back gives exactly the spline that was drawn. Shapes we do not treat as
 dislocations (points, rectangles, circles, ...) are kept and written back
-unchanged.
+unchanged, and so is every dislocation shape nobody edited (a polygon stays
+a polygon, a ``line`` a ``line``), all in the file's order: saving a file
+without an edit gives back the same bytes.
 """
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -25,6 +28,10 @@ from ..io.labelme import LINE_SHAPES, LabelFile, Shape
 
 #: Undo steps kept per frame; older ones are forgotten first.
 UNDO_LIMIT = 200
+
+# One number per label file read, so a dislocation knows which file's shape it came from
+# (dislocations copied from another frame's file are new shapes in this one).
+_FILE_TOKENS = itertools.count(1)
 
 
 def _clean(points: np.ndarray) -> np.ndarray:
@@ -165,17 +172,32 @@ class Dislocation:
         return k // step + 1, float(dist[k])
 
     def to_shape(self) -> Shape:
+        """The labelme shape: the shape as read when its points and label are unchanged, else a linestrip."""
         m = copy.deepcopy(self.meta)
-        return Shape(points=self.points.copy(), label=self.label, shape_type="linestrip",
-                     group_id=m.pop("group_id", None), flags=m.pop("flags", {}) or {}, extra=m.pop("extra", {}))
+        orig = m.pop("shape", None)
+        m.pop("source", None)
+        gid, flags, extra = m.pop("group_id", None), m.pop("flags", {}) or {}, m.pop("extra", {})
+        if orig is not None and self.label == (orig.label or "dislocation") and \
+                np.array_equal(self.points, Dislocation.from_shape(orig).points):
+            orig.group_id, orig.flags, orig.extra = gid, flags, extra
+            return orig
+        stype = "line" if orig is not None and orig.shape_type == "line" and len(self.points) == 2 else "linestrip"
+        s = Shape(points=self.points.copy(), label=self.label, shape_type=stype, group_id=gid, flags=flags,
+                  extra=extra)
+        if orig is not None:  # edited: the new points and type, the rest (key order, unknown keys) as read
+            s.raw, s.read_as = orig.raw, orig.read_as
+        return s
 
     @classmethod
-    def from_shape(cls, s: Shape) -> "Dislocation":
+    def from_shape(cls, s: Shape, source: Optional[tuple] = None) -> "Dislocation":
+        """A dislocation from a labelme shape; ``source`` (file token, shape index) places it on saving."""
         pts = s.points
         if s.shape_type == "polygon" and len(pts) >= 3:
             pts = s.polyline()  # a closed outline becomes an open line through all its corners
-        return cls(pts, s.label or "dislocation",
-                   {"group_id": s.group_id, "flags": copy.deepcopy(s.flags), "extra": copy.deepcopy(s.extra)})
+        meta = {"group_id": s.group_id, "flags": copy.deepcopy(s.flags), "extra": copy.deepcopy(s.extra)}
+        if source is not None:
+            meta.update(shape=copy.deepcopy(s), source=source)
+        return cls(pts, s.label or "dislocation", meta)
 
 
 State = tuple  # tuple[Dislocation, ...], never mutated once stored
@@ -210,6 +232,8 @@ class FrameAnnotations:
         self._redo: list[State] = []
         self._drag_start: Optional[State] = None
         self._template = label_file  # top-level keys to write back
+        self._token: Optional[int] = None  # set by from_labelfile: which file the shapes came from
+        self._other_at: list[int] = []  # the file position of each of other_shapes
         self.listeners: list[Callable[[], None]] = []
 
     # -- reading ---------------------------------------------------------
@@ -338,21 +362,55 @@ class FrameAnnotations:
 
     # -- labelme ------------------------------------------------------------
     def to_labelfile(self, image_path: str) -> LabelFile:
-        """The labelme content: one linestrip of support points per dislocation."""
+        """The labelme content: one linestrip of support points per new or edited dislocation.
+
+        Shapes read from a file keep their places and, unless edited, their
+        exact content; new dislocations follow the last dislocation of the
+        file (or go first, when it had none), deleted ones are left out.
+        """
         t = self._template
-        lf = LabelFile(image_path=image_path, image_height=self.height, image_width=self.width,
-                       shapes=[d.to_shape() for d in self._items] + [copy.deepcopy(s) for s in self.other_shapes])
+        shapes = self._ordered_shapes()
+        lf = LabelFile(image_path=image_path, image_height=self.height, image_width=self.width, shapes=shapes)
         if t is not None:
             lf.version, lf.flags, lf.extra = t.version, copy.deepcopy(t.flags), copy.deepcopy(t.extra)
+            lf.image_data = t.image_data
+            lf.raw, lf.read_as = t.raw, t.read_as
+            lf.ensure_ascii, lf.final_newline = t.ensure_ascii, t.final_newline
         return lf
+
+    def _ordered_shapes(self) -> list[Shape]:
+        placed: dict[int, Shape] = {}  # file position -> shape of a dislocation read from this file
+        new: list[Shape] = []
+        for d in self._items:
+            src = d.meta.get("source")
+            if self._token is not None and src is not None and src[0] == self._token and src[1] not in placed:
+                placed[src[1]] = d.to_shape()
+            else:
+                new.append(d.to_shape())
+        others = dict(zip(self._other_at, self.other_shapes))
+        positions = sorted(set(placed) | set(others))
+        last_line = max(placed, default=-1)
+        out: list[Shape] = [] if placed else list(new)
+        for k in positions:
+            out.append(placed[k] if k in placed else copy.deepcopy(others[k]))
+            if k == last_line:
+                out.extend(new)
+        out.extend(copy.deepcopy(s) for s in self.other_shapes[len(self._other_at):])  # added since reading
+        return out
 
     @classmethod
     def from_labelfile(cls, lf: LabelFile, limit: int = UNDO_LIMIT) -> "FrameAnnotations":
         """Line strips, lines and polygons become dislocations; other shapes are kept aside."""
-        dis, other = [], []
-        for s in lf.shapes:
-            (dis if s.shape_type in LINE_SHAPES and len(s.points) >= 2 else other).append(s)
-        fa = cls(lf.image_height, lf.image_width, [Dislocation.from_shape(s) for s in dis], other, limit, lf)
+        token = next(_FILE_TOKENS)
+        dis, other, other_at = [], [], []
+        for k, s in enumerate(lf.shapes):
+            if s.shape_type in LINE_SHAPES and len(s.points) >= 2:
+                dis.append(Dislocation.from_shape(s, (token, k)))
+            else:
+                other.append(s)
+                other_at.append(k)
+        fa = cls(lf.image_height, lf.image_width, dis, other, limit, lf)
+        fa._token, fa._other_at = token, other_at
         return fa
 
     def unknown_shape_types(self) -> list[str]:
