@@ -117,7 +117,7 @@ def _twin(args) -> int:
     from core.synth.writer import save_sample
 
     lf = load_annotation(args.annotation)
-    params = twin_params(args.preset, args.seed, lf.image_height, lf.image_width)
+    params = twin_params(args.preset, args.seed, lf.image_height, lf.image_width, source=str(args.annotation))
     sample = render_scene(twin_scene(lf, params, args.seed), params, args.seed)
     out = Path(args.out)
     sid = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(args.annotation).stem) + "_twin"

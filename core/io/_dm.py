@@ -38,6 +38,10 @@ class DMSource(FrameSource):
 
     def __init__(self, path) -> None:
         super().__init__(path)
+        version = _dm_version(self.path)
+        if version not in (3, 4):
+            raise DislocError(f"{self.path}: not a Gatan DM3/DM4 file (its header does not start like one); "
+                              "check that it is the file you meant, or copy it again from the microscope PC")
         file_reader = _import_reader()
         if file_reader is None:
             raise DislocError(f"{self.path}: reading Gatan DM3/DM4 files needs the optional package rosettasciio; "
@@ -72,6 +76,16 @@ class DMSource(FrameSource):
 
     def close(self) -> None:
         self._data = None
+
+
+def _dm_version(path) -> Optional[int]:
+    """The format version a DM file starts with (3 or 4, a big-endian 32-bit number), None when unreadable."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return None
+    return int.from_bytes(head, "big") if len(head) == 4 else None
 
 
 def _pixel_size(axes: list) -> Optional[float]:

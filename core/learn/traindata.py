@@ -82,14 +82,23 @@ def open_source(path: str | Path, kind: str | None = None) -> Source:
 
 
 def _annotation_image(json_path: Path, image_path: str) -> Path:
+    """The image of a labelme file: its ``imagePath``, which must stay inside the annotation's folder tree.
+
+    A path that leads out of that folder (``../../etc/passwd``) is never
+    opened; only a file of its name beside the JSON file is used instead.
+    """
     if image_path:
-        p = (json_path.parent / image_path)
-        if p.exists():
+        home = json_path.parent.resolve()
+        p = (json_path.parent / image_path.replace("\\", "/")).resolve()
+        if p.is_relative_to(home) and p.is_file():
             return p
         # labelme on Windows writes backslashes; the file may also sit right next to the JSON.
         alt = json_path.parent / Path(image_path.replace("\\", "/")).name
-        if alt.exists():
+        if alt.is_file():
             return alt
+        if not p.is_relative_to(home):
+            raise DislocError(f"{json_path}: imagePath {image_path!r} leads out of the annotation's folder, so it is "
+                              "not opened; put the image beside the JSON file and set imagePath to its file name")
         raise DislocError(f"{json_path}: imagePath {image_path!r} not found next to the annotation; "
                           "put the image beside the JSON file")
     for ext in _IMAGE_EXTS:

@@ -277,10 +277,16 @@ def load_annotation(path: PathLike) -> LabelFile:
     return read_labelme(path)
 
 
-def twin_params(preset: Union[str, Preset], seed: int, height: int, width: int) -> SynthParams:
-    """Background and drawing parameters for a twin of a ``height x width`` frame."""
+def twin_params(preset: Union[str, Preset], seed: int, height: int, width: int,
+                source: str = "annotation") -> SynthParams:
+    """Background and drawing parameters for a twin of a ``height x width`` frame (``source`` names it in errors)."""
+    from .params import PARAM_SPECS
     from .presets import sample_params
 
+    lo, hi = PARAM_SPECS["size"].lo, PARAM_SPECS["size"].hi
+    if not lo <= max(height, width) <= hi:
+        raise DislocError(f"{source}: imageWidth x imageHeight: a twin is made of frames from {lo:g} to {hi:g} px a "
+                          f"side, this one is {width}x{height} px; crop the frame and its annotation")
     return sample_params(load_preset(preset), seed, max(height, width))
 
 

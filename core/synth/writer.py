@@ -20,6 +20,7 @@ from ..errors import DislocError
 from ..io.fileio import PathLike, read_json
 from ..progress import Progress, ProgressCallback, StopCallback, check_stop, no_progress
 from .generate import Sample, generate, sample_from_json
+from .params import check_value
 from .presets import Preset, load_preset, sample_params
 
 _SUBDIRS = ("images", "masks", "overlay", "params")
@@ -114,7 +115,10 @@ def write_dataset(out: PathLike, preset: Union[Preset, str, PathLike], n: int, s
     if workers < 1:
         raise DislocError(f"--workers: must be >= 1, got {workers}")
     preset = load_preset(preset)
-    size = int(size or preset.size)
+    try:
+        size = check_value("size", size or preset.size)
+    except DislocError as e:  # before any parameter is drawn: a bad size would fail later on an unrelated key
+        raise DislocError(f"--{e}; give the image side in px") from None
     root = Path(out)
     if root.exists() and not root.is_dir():
         raise DislocError(f"{root}: exists and is not a folder")
