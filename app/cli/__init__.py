@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         print("disloc: error: out of memory; try a smaller --batch-size or fewer --workers", file=sys.stderr)
         return 3
+    except OSError as e:  # a file system error no job turned into a message: still one line, exit 2
+        logging.getLogger(__name__).info("file system error", exc_info=True)  # the trace with -v
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"disloc: error: {where}{e.strerror or e}; check that the file or folder exists and can be written",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

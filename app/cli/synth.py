@@ -112,6 +112,7 @@ def _fit(args) -> int:
 def _twin(args) -> int:
     from core import __version__
     from core.io.dataset import MANIFEST, write_manifest
+    from core.io.fileio import output_error
     from core.synth.fit import load_annotation, twin_params, twin_scene
     from core.synth.generate import render_scene
     from core.synth.writer import save_sample
@@ -121,10 +122,13 @@ def _twin(args) -> int:
     sample = render_scene(twin_scene(lf, params, args.seed), params, args.seed)
     out = Path(args.out)
     sid = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(args.annotation).stem) + "_twin"
-    if not (out / MANIFEST).exists():
-        write_manifest(out, {"kind": "twin", "count": 0, "image_size": [lf.image_height, lf.image_width],
-                             "created_by": f"disloc {__version__}"})
-    save_sample(out, sid, sample, {"twin_of": str(args.annotation)})
+    try:
+        if not (out / MANIFEST).exists():
+            write_manifest(out, {"kind": "twin", "count": 0, "image_size": [lf.image_height, lf.image_width],
+                                 "created_by": f"disloc {__version__}"})
+        save_sample(out, sid, sample, {"twin_of": str(args.annotation)})
+    except OSError as e:
+        raise output_error(e, out) from None
     print(f"wrote twin {sid} ({len(sample.masks)} dislocations) to {out}")
     return 0
 

@@ -9,6 +9,7 @@ panels read it, all through this module::
     OUT/masks/frame_000123.npz    clean masks of frame 123 (core.io.dataset.save_masks, bool (K, H, W))
     OUT/splines.csv               50 spline points per dislocation and frame (format: core.analysis.export)
     OUT/pair_distances.csv, .png  distances of chosen pairs against frame number
+    OUT/.segment.lock             held while a run writes (a second run on the folder is refused)
 
 :class:`ResultIndex` reads a folder once (state, splines and ids per frame,
 curves per track); :func:`track_run` writes its pair distances and
@@ -16,7 +17,9 @@ curves per track); :func:`track_run` writes its pair distances and
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 from functools import cached_property
 from pathlib import Path
 from typing import Optional
@@ -26,7 +29,7 @@ import numpy as np
 from ..colors import overlay_by_id
 from ..errors import DislocError
 from ..io.dataset import load_masks, save_masks
-from ..io.fileio import PathLike, atomic_write_json, atomic_write_png, read_json
+from ..io.fileio import PathLike, atomic_write_json, atomic_write_png, output_error, read_json
 from ..progress import Progress, check_stop
 from .export import plot_pair_distances, read_splines_csv, write_pair_distances
 from .frameview import FrameView
@@ -38,6 +41,7 @@ CONFIG_FILE = "segment_config.json"
 SPLINES_CSV = "splines.csv"
 MASK_DIR = "masks"
 PAIRS_CSV = "pair_distances.csv"
+LOCK_FILE = ".segment.lock"
 STATE_FORMAT = "disloc-segment-state"
 STATE_SCHEMA = 1
 
@@ -67,6 +71,64 @@ def list_results(parent: PathLike) -> list[Path]:
 
 
 # ---------------------------------------------------------------- writing (segment_video)
+@contextlib.contextmanager
+def writer_lock(out_dir: PathLike):
+    """Hold the folder's lock while a run writes into it; a second run on the same folder is refused.
+
+    An OS lock on ``.segment.lock`` (``flock``): the system releases it when
+    the process ends in any way, killed included, so a stale lock never
+    blocks a resume. The file itself stays (removing it could let two runs
+    lock two different files).
+
+    Raises
+    ------
+    DislocError
+        Another run holds the lock, or the folder cannot be written.
+    """
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        f = open(out / LOCK_FILE, "a+", encoding="utf-8")
+    except OSError as e:
+        raise output_error(e, out) from None
+    try:
+        if not _try_lock(f):
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise DislocError(f"{out}: another segmentation is writing into this folder ({holder}); wait until it "
+                              "ends, or choose another --out")
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+            f.flush()
+        except OSError:  # a full disk: the lock holds all the same
+            pass
+        yield
+    finally:
+        f.close()  # releases the lock
+
+
+def _try_lock(f) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows: a byte-range lock instead
+        import msvcrt
+
+        try:
+            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without locks (some network drives): go on unguarded, as before locks
+        pass
+    return True
+
+
 def prepare(out_dir: PathLike) -> None:
     """Create the folder and its masks/ subfolder."""
     (Path(out_dir) / MASK_DIR).mkdir(parents=True, exist_ok=True)
@@ -297,7 +359,10 @@ def track_run(out_dir: PathLike, pairs: str = "auto", plot: bool = True) -> tupl
             raise DislocError(f"{index.out}: --pairs auto found no pileup with two or more long-lived dislocations; "
                               "give pairs by id, e.g. --pairs 1:2")
     rows = pair_distance_rows(index.curves, index.times, chosen)
-    return chosen, write_pairs(index.out / PAIRS_CSV, rows, index.pixel_size_nm, plot)
+    try:
+        return chosen, write_pairs(index.out / PAIRS_CSV, rows, index.pixel_size_nm, plot)
+    except OSError as e:
+        raise output_error(e, index.out, "DIR") from None
 
 
 def write_overlays(index: ResultIndex, folder: Optional[PathLike] = None, video: Optional[PathLike] = None,

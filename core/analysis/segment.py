@@ -12,7 +12,6 @@ soon as a frame is done; ``disloc track`` reads them for pair distances.
 """
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import time
@@ -23,7 +22,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import DislocError
-from ..io.fileio import PathLike
+from ..io.fileio import PathLike, output_error
 from ..io.frames import FrameReadError, is_blank, open_frames
 from ..learn.predict import DEFAULT_BATCH_SIZE
 from ..progress import Progress, ProgressCallback, StopCallback, check_stop
@@ -141,7 +140,8 @@ def segment_video(input_path: PathLike, checkpoint, out_dir: PathLike, config: O
     src = open_frames(input_path, fps=config.fps, pixel_size_nm=config.pixel_size_nm)
     try:
         predictor = load_predictor(checkpoint, config.batch_size, None if config.device == "auto" else config.device)
-        return _run(src, predictor, checkpoint, out, config, on_progress, should_stop)
+        with results.writer_lock(out):  # one run writes into a folder at a time
+            return _run(src, predictor, checkpoint, out, config, on_progress, should_stop)
     finally:
         src.close()
 
@@ -159,14 +159,14 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
     columns = spline_columns(bool(src.pixel_size_nm))
     cfg, batch_size = config.postprocess, config.batch_size
     state = None
-    if config.restart:
-        results.clear(out)
-    elif state_path.exists():
+    if not config.restart and state_path.exists():
         state = results.read_raw_state(out)
         _check_same_run(state, ident, state_path)
         _check_same_settings(state, cfg, state_path)
         _check_same_scale(state, config.scale, state_path)
     try:
+        if config.restart:
+            results.clear(out)
         results.prepare(out)
         # After the checks: a folder that holds another run keeps the settings it was made with.
         results.save_config(out, config)
@@ -177,7 +177,7 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
             state["scale"], state["line_width_px"] = _resolve_scale(src, predictor, config.scale)
         csv = AppendOnlyCsv(results.splines_path(out), columns, resume_size=state["csv_bytes"])
     except OSError as e:
-        raise _os_error(e, out) from None
+        raise output_error(e, out) from None
     tracker = Tracker.from_state(state["tracker"])
     start = int(state["frames_done"])
     scale = float(state.get("scale", 1.0))
@@ -236,7 +236,7 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
                                          {"frames/s": round(done / spent, 3) if spent > 0 else 0.0}))
                 check_stop(should_stop)
     except OSError as e:
-        raise _os_error(e, out) from None
+        raise output_error(e, out) from None
     finally:
         csv.close()
         result.bad_frames = list(state["bad_frames"])
@@ -335,10 +335,3 @@ def _check_same_settings(state: dict, cfg: PostprocessConfig, path: Path) -> Non
         else:  # a default changed between versions: no option gives the old one back
             hint = "they came from an earlier version; pass --restart to redo all frames"
         raise DislocError(f"{path.parent}: its frames were post-processed with other settings ({what}); {hint}")
-
-
-def _os_error(e: OSError, out: Path) -> DislocError:
-    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-        return DislocError(f"{out}: disk full; the finished frames are kept; free some space and run the same "
-                           "command again to resume")
-    return DislocError(f"{out}: cannot write results ({e.strerror or e})")

@@ -5,9 +5,11 @@ intact and never a half-written one under the final name.
 """
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Union
@@ -68,6 +70,30 @@ def atomic_write_png(path: PathLike, image: np.ndarray) -> None:
 
     buf = iio.imwrite("<bytes>", image, extension=".png", compress_level=1)
     atomic_write_bytes(path, buf)
+
+
+def output_error(e: OSError, folder: PathLike, option: str = "--out"):
+    """One clear :class:`~core.errors.DislocError` for a failed write into our own output ``folder``.
+
+    Every job that writes results turns an ``OSError`` there into this, so
+    a full disk, a read-only folder or a missing drive gives one line that
+    names the folder and says what to do, never a traceback. ``option``
+    names the setting that chose the folder (``--out``, ``DIR``).
+    """
+    from ..errors import DislocError
+
+    what = e.strerror or str(e) or type(e).__name__
+    name = Path(str(e.filename)).name if e.filename else ""
+    name = re.sub(r"^\.(.+)\.[^.]+\.tmp$", r"\1", name)  # the file an atomic write was making, not its temp file
+    if name and name != Path(str(folder)).name:
+        what = f"{what}: {name}"
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return DislocError(f"{folder}: disk full ({what}); what was finished is kept: free some space and run the "
+                           "same command again to resume")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return DislocError(f"{folder}: cannot write there ({what}): the folder is read-only or not yours; make it "
+                           f"writable, or choose another {option}")
+    return DislocError(f"{folder}: cannot write results ({what}); check the folder, or choose another {option}")
 
 
 TIFF_EXTS = (".tif", ".tiff")

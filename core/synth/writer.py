@@ -17,7 +17,7 @@ import numpy as np
 from .. import __version__
 from ..io.dataset import MANIFEST, is_complete, read_manifest, sample_id, write_manifest, write_sample
 from ..errors import DislocError
-from ..io.fileio import PathLike, read_json
+from ..io.fileio import PathLike, output_error, read_json
 from ..progress import Progress, ProgressCallback, StopCallback, check_stop, no_progress
 from .generate import Sample, generate, sample_from_json
 from .params import check_value
@@ -124,6 +124,14 @@ def write_dataset(out: PathLike, preset: Union[Preset, str, PathLike], n: int, s
         raise DislocError(f"{root}: exists and is not a folder")
     _check_manifest(root, preset, int(seed), size)
     _check_inputs(preset, int(seed), size)
+    try:
+        return _write(root, preset, n, int(seed), size, workers, on_progress, should_stop)
+    except OSError as e:  # read-only, full or vanished output folder: one line, finished samples kept
+        raise output_error(e, root) from None
+
+
+def _write(root: Path, preset: Preset, n: int, seed: int, size: int, workers: int, on_progress,
+           should_stop) -> WriteReport:
     root.mkdir(parents=True, exist_ok=True)
     write_manifest(root, {"kind": "synthetic", "preset": preset.name, "preset_ranges": preset.to_dict()["ranges"],
                           "seed": int(seed), "count": int(n), "image_size": size,
@@ -179,8 +187,11 @@ def regenerate(json_path: PathLike, out: PathLike) -> str:
     sample = sample_from_json(read_json(json_path), source=str(json_path))
     sid = json_path.stem
     root = Path(out)
-    if not (root / MANIFEST).exists():
-        write_manifest(root, {"kind": "regenerated", "count": 0, "image_size": sample.params.size,
-                              "created_by": f"disloc {__version__}"})
-    save_sample(root, sid, sample, {"regenerated_from": str(json_path)})
+    try:
+        if not (root / MANIFEST).exists():
+            write_manifest(root, {"kind": "regenerated", "count": 0, "image_size": sample.params.size,
+                                  "created_by": f"disloc {__version__}"})
+        save_sample(root, sid, sample, {"regenerated_from": str(json_path)})
+    except OSError as e:
+        raise output_error(e, root) from None
     return sid
