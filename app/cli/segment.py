@@ -30,6 +30,9 @@ _OPTIONS = [
     ("--join-gap", "postprocess.join_gap_px", float, "PX",
      "join two masks that continue one line across a gap up to this wide, in px (default {default}; 0 never joins)"),
     ("--device", "device", str, None, "auto, cpu or cuda (default {default})"),
+    ("--tile", "tile_px", int, "PX",
+     "cut every frame into tiles of PX px (a multiple of 32, 128-4096), each with its own N masks, joined across "
+     "tile borders (default {default}: only frames above 1024 px are tiled, at 512)"),
     ("--scale", "scale", _scale, "auto|F",
      "resample frames by F before the network, so lines are as wide as in training; auto measures the frames "
      "(default {default}; masks and splines stay in the frame's pixels)"),

@@ -6,7 +6,9 @@ panels read it, all through this module::
 
     OUT/segment_config.json       the SegmentConfig of the last session that wrote here
     OUT/segment_state.json        progress, for resuming; input, model, fps, pixel size, tracker state
-    OUT/masks/frame_000123.npz    clean masks of frame 123 (core.io.dataset.save_masks, bool (K, H, W))
+    OUT/masks/frame_000123.npz    clean masks of frame 123, sparse: shape (K, H, W), boxes (K, 4) and the
+                                  bits of each mask's crop (core.analysis.sparse.pack); folders written
+                                  before hold dense files (core.io.dataset.save_masks), still read
     OUT/splines.csv               50 spline points per dislocation and frame (format: core.analysis.export)
     OUT/pair_distances.csv, .png  distances of chosen pairs against frame number
     OUT/.segment.lock             held while a run writes (a second run on the folder is refused)
@@ -28,12 +30,14 @@ import numpy as np
 
 from ..colors import overlay_by_id
 from ..errors import DislocError
-from ..io.dataset import load_masks, save_masks
-from ..io.fileio import PathLike, atomic_write_json, atomic_write_png, output_error, read_json
+from ..io.dataset import load_masks
+from ..io.fileio import PathLike, atomic_write_json, atomic_write_npz, atomic_write_png, output_error, read_json
 from ..progress import Progress, check_stop
 from .export import plot_pair_distances, read_splines_csv, write_pair_distances
 from .frameview import FrameView
+from . import sparse
 from .segmentconfig import SegmentConfig
+from .sparse import SparseMask
 from .splines import Spline
 
 STATE_FILE = "segment_state.json"
@@ -172,9 +176,14 @@ def save_config(out_dir: PathLike, config: SegmentConfig) -> None:
     config.save(Path(out_dir) / CONFIG_FILE)
 
 
-def save_frame_masks(out_dir: PathLike, frame: int, masks: np.ndarray) -> None:
-    """Save the clean masks (K, H, W) bool of ``frame``."""
-    save_masks(mask_path(out_dir, frame), masks)
+def save_frame_masks(out_dir: PathLike, frame: int, masks, shape: Optional[tuple[int, int]] = None) -> None:
+    """Save the clean masks of ``frame``: a bool stack (K, H, W), or sparse masks with the frame's ``shape`` (H, W)."""
+    if isinstance(masks, np.ndarray):
+        shape = masks.shape[1:]
+        masks = sparse.from_stack(masks)
+    if shape is None:
+        raise ValueError("sparse masks need the frame's shape")
+    atomic_write_npz(mask_path(out_dir, frame), **sparse.pack(list(masks), tuple(shape)))
 
 
 def clear(out_dir: PathLike) -> None:
@@ -207,8 +216,24 @@ def read_config(out_dir: PathLike) -> Optional[SegmentConfig]:
 
 
 def load_frame_masks(out_dir: PathLike, frame: int) -> np.ndarray:
-    """The clean masks (K, H, W) bool of ``frame``."""
-    return load_masks(mask_path(out_dir, frame))
+    """The clean masks (K, H, W) bool of ``frame`` (dense: for frames that fit in memory many times over)."""
+    shape, masks = load_frame_masks_sparse(out_dir, frame)
+    return sparse.to_stack(masks, shape)
+
+
+def load_frame_masks_sparse(out_dir: PathLike, frame: int) -> tuple[tuple[int, int], list[SparseMask]]:
+    """The frame's shape (H, W) and its clean masks, each as box and crop (any frame size)."""
+    path = mask_path(out_dir, frame)
+    try:
+        with np.load(path) as z:
+            if "boxes" in z.files:
+                return sparse.unpack(z)
+    except FileNotFoundError:
+        raise DislocError(f"{path}: mask file not found") from None
+    except Exception as e:  # zip/format errors from a damaged file
+        raise DislocError(f"{path}: not a readable mask file ({e})") from None
+    dense = load_masks(path)  # written before masks were kept sparse
+    return dense.shape[1:], sparse.from_stack(dense)
 
 
 def curves_by_track(cols: dict[str, np.ndarray]) -> tuple[dict[int, dict[int, np.ndarray]], dict[int, float]]:

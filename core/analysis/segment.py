@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -32,6 +33,7 @@ from .postprocess import PostprocessConfig, postprocess
 from .scale import LINE_WIDTH_KEY, auto_scale, typical_line_width
 from .segmentconfig import SegmentConfig
 from .splines import Spline, mask_to_spline
+from .tiled import segment_tiled, tile_plan
 from .tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -164,6 +166,10 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
         _check_same_run(state, ident, state_path)
         _check_same_settings(state, cfg, state_path)
         _check_same_scale(state, config.scale, state_path)
+        if int(state.get("tile_px", 0)) != config.tile_px:
+            raise DislocError(f"{out}: its frames were segmented with --tile {state.get('tile_px', 0)}, now "
+                              f"{config.tile_px}; run again with the earlier --tile to resume, or pass --restart "
+                              "to redo all frames")
     try:
         if config.restart:
             results.clear(out)
@@ -184,6 +190,11 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
     result = SegmentResult(out, len(src), start, resumed_from=start, n_tracks=tracker.next_id - 1,
                            seconds={k: 0.0 for k in STAGES}, scale=scale)
     state["csv_bytes"] = csv.size
+    state.setdefault("tile_px", config.tile_px)
+    tiles = tile_plan(src.shape, config.tile_px, scale) if hasattr(predictor, "iter_tiles") else None
+    if config.tile_px and tiles is None:
+        raise DislocError(f"--tile: this predictor ({type(predictor).__name__}) cannot run on tiles")
+    precision = _Precision(predictor, state)
     if start:
         log.info("%s: resuming at frame %d of %d", out, start, len(src))
     sec = result.seconds
@@ -191,41 +202,56 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
         i = start
         while i < len(src):
             t0 = time.perf_counter()
+            # Batches are aligned to multiples of the batch size from frame 0 (a tiled frame is its own batch),
+            # so a resumed run puts every frame through the network in the same company as an uninterrupted
+            # run: the same floating-point sums, the same masks, byte for byte.
+            w0, w1 = (i, i + 1) if tiles else ((i // batch_size) * batch_size, min((i // batch_size + 1) * batch_size,
+                                                                                    len(src)))
             batch = []  # (index, frame or None, reason)
-            while len(batch) < batch_size and i < len(src):
+            for j in range(w0, w1):
                 try:
-                    batch.append((i, src[i], None))
+                    batch.append((j, src[j], None))
                 except FrameReadError as e:
-                    batch.append((i, None, str(e)))
-                i += 1
+                    batch.append((j, None, str(e)))
             good = [(j, f) for j, f, _ in batch if f is not None and not is_blank(f)]
             t1 = time.perf_counter()
             sec["read"] += t1 - t0
-            if not good:
-                probs = None
-            elif scale != 1.0:
-                probs = predictor.predict(np.stack([f for _, f in good]), scale=scale)
-            else:
-                probs = predictor.predict(np.stack([f for _, f in good]))
-            sec["model"] += time.perf_counter() - t1
-            pos = {j: b for b, (j, _) in enumerate(good)}
+            found = {}  # frame -> (masks as a dense stack or sparse list, flags, paths)
+            if good and tiles:
+                with precision.window(w0, w1):
+                    found[good[0][0]] = _tiled_masks(predictor, good[0][1], cfg, tiles, scale, sec)
+            elif good:
+                with precision.window(w0, w1):
+                    frames = np.stack([f for _, f in good])
+                    probs = predictor.predict(frames, scale=scale) if scale != 1.0 else predictor.predict(frames)
+                sec["model"] += time.perf_counter() - t1
+                for b, (j, _) in enumerate(good):
+                    if j >= i:
+                        t = time.perf_counter()
+                        fm = postprocess(probs[b], cfg)
+                        sec["postprocess"] += time.perf_counter() - t
+                        found[j] = (fm.masks, fm.flags, fm.paths)
+                del probs
             for j, frame, reason in batch:
+                if j < i:
+                    continue  # done before a resume: only in the batch for the network's sake
                 rows = ""
                 if frame is None:
                     log.warning("%s", reason)
                     _note(state, "bad_frames", j)
-                elif j not in pos:
+                elif j not in found:
                     log.warning("%s: frame %d is blank (all pixels equal); no dislocations", src.path, j)
                     _note(state, "blank_frames", j)
                     t = time.perf_counter()
-                    results.save_frame_masks(out, j, np.zeros((0, *src.shape), bool))
+                    results.save_frame_masks(out, j, [], src.shape)
                     sec["write"] += time.perf_counter() - t
                 else:
-                    rows = _frame_rows(src, j, probs[pos[j]], cfg, tracker, out, sec)
+                    rows = _frame_rows(src, j, found.pop(j), tracker, out, sec)
                 t = time.perf_counter()
                 csv.append(rows)
                 state.update(frames_done=j + 1, csv_bytes=csv.size, tracker=tracker.state(),
                              finished=j + 1 >= len(src))
+                precision.record()
                 results.write_state(out, state)
                 sec["write"] += time.perf_counter() - t
                 result.frames_done = j + 1
@@ -235,6 +261,7 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
                     on_progress(Progress(j + 1, len(src), "segmenting",
                                          {"frames/s": round(done / spent, 3) if spent > 0 else 0.0}))
                 check_stop(should_stop)
+            i = w1
     except OSError as e:
         raise output_error(e, out) from None
     finally:
@@ -248,23 +275,77 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
     return result
 
 
-def _frame_rows(src, j, probs, cfg, tracker, out, sec) -> str:
+def _tiled_masks(predictor, frame, cfg, tiles, scale, sec):
+    """Masks of one frame segmented tile by tile (model and post-processing interleave: timed together)."""
     t = time.perf_counter()
-    fm = postprocess(probs, cfg)
+    found = segment_tiled(predictor, frame, cfg, tiles[0], tiles[1], scale)
+    sec["model"] += time.perf_counter() - t
+    return [f.mask for f in found], [f.flags for f in found], [f.path for f in found]
+
+
+def _frame_rows(src, j, found, tracker, out, sec) -> str:
+    """Splines, track ids, the mask file and the CSV rows of frame ``j`` from its masks."""
+    masks, _flags, paths = found
     t1 = time.perf_counter()
-    splines = [mask_to_spline(fm.masks[k], path=fm.paths[k] if fm.paths else None) for k in range(len(fm))]
+    if isinstance(masks, np.ndarray):
+        splines = [mask_to_spline(masks[k], path=paths[k] if paths else None) for k in range(len(masks))]
+    else:  # sparse: the crop is all the spline fit needs (it reads the path, not the mask)
+        splines = [mask_to_spline(m.crop, path=p if p is not None else m.path(src.shape))
+                   for m, p in zip(masks, paths)]
     t2 = time.perf_counter()
     ids = track_frame(tracker, j, splines)
     t3 = time.perf_counter()
-    results.save_frame_masks(out, j, fm.masks)
+    results.save_frame_masks(out, j, masks, src.shape)
     time_s = src.frame_time(j)
     rows = "".join(spline_rows(j, time_s, ids[k], sp, k, src.pixel_size_nm)
                    for k, sp in enumerate(splines) if sp is not None)
-    sec["postprocess"] += t1 - t
     sec["splines"] += t2 - t1
     sec["tracking"] += t3 - t2
     sec["write"] += time.perf_counter() - t3
     return rows
+
+
+class _Precision:
+    """The predictor's bf16/fp32 decision, kept in the state file so a resumed run reuses it.
+
+    A fresh run checks bf16 against fp32 on its first batch (and keeps the
+    fp32 result of that batch); a resumed run takes the recorded decision
+    and, for that first batch, the fp32 result again, as the first run did.
+    """
+
+    def __init__(self, predictor, state: dict) -> None:
+        self.predictor, self.state = predictor, state
+        self.usable = hasattr(predictor, "use_precision")
+        rec = state.get("precision")
+        if self.usable and isinstance(rec, dict) and rec.get("used") in ("fp32", "bf16"):
+            predictor.use_precision(rec["used"])
+        self.window_seen: Optional[list[int]] = None
+
+    @contextmanager
+    def window(self, w0: int, w1: int):
+        p = self.predictor
+        rec = self.state.get("precision")
+        fp32_again = self.usable and isinstance(rec, dict) and rec.get("check_window") == [w0, w1]
+        deciding = self.usable and p.precision_used == "check"
+        before = p.precision_used if self.usable else None
+        if fp32_again:
+            p.use_precision("fp32")
+        try:
+            yield
+        finally:
+            if fp32_again:
+                p.use_precision(before)
+        if deciding and p.precision_used != "check":
+            self.window_seen = [w0, w1]
+
+    def record(self) -> None:
+        """Note the decision in the state (before it is written) once the predictor has made it."""
+        p = self.predictor
+        if not self.usable or "precision" in self.state or p.precision_used == "check":
+            return
+        check = getattr(p, "bf16_check", None)
+        self.state["precision"] = {"used": p.precision_used, "check_window": self.window_seen if check else None,
+                                   "bf16_check": check}
 
 
 def _resolve_scale(src, predictor, setting) -> tuple[float, Optional[float]]:

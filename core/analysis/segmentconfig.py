@@ -18,6 +18,7 @@ from ..learn.predict import DEFAULT_BATCH_SIZE
 from ..learn.trainconfig import DEVICES
 from .postprocess import PostprocessConfig
 from .scale import MAX_SCALE, MIN_SCALE
+from .tiled import MAX_TILE_PX, MIN_TILE_PX
 from .tracking import DEFAULT_GATE_PX, DEFAULT_MAX_GAP
 
 SCHEMA_VERSION = 1
@@ -49,6 +50,13 @@ class SegmentConfig(JsonConfig):
         splines stay in the frame's pixels). ``"auto"``: the model's line
         width over the frame's, measured (:func:`core.analysis.scale.auto_scale`);
         1: as they are.
+    tile_px : int
+        0: frames are predicted whole, except those above 1024 px a side
+        (after ``scale``), which are cut into 512 px tiles. A number: every
+        frame is cut into tiles of this side (px as the network sees them, a
+        multiple of 32 from 128 to 4096, overlapping by an eighth and at least
+        64 px); each tile has its own N masks, and a dislocation crossing
+        tile borders is joined into one mask (:mod:`core.analysis.tiled`).
     restart : bool
         Discard earlier results in the output folder and start at frame 0
         (otherwise a run resumes where the last one stopped).
@@ -65,6 +73,7 @@ class SegmentConfig(JsonConfig):
     gate_px: float = DEFAULT_GATE_PX
     max_gap: int = DEFAULT_MAX_GAP
     scale: Union[float, str] = 1.0
+    tile_px: int = 0
     restart: bool = False
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     schema_version: int = SCHEMA_VERSION
@@ -85,6 +94,9 @@ class SegmentConfig(JsonConfig):
              f"must be 'auto' or a number from {MIN_SCALE:g} to {MAX_SCALE:g}")
         if is_num(self.scale):
             object.__setattr__(self, "scale", float(self.scale))
+        need(is_int(self.tile_px) and (self.tile_px == 0 or (MIN_TILE_PX <= self.tile_px <= MAX_TILE_PX
+                                                          and self.tile_px % 32 == 0)), "tile_px",
+             f"must be 0 (tile only frames above 1024 px) or a multiple of 32 from {MIN_TILE_PX} to {MAX_TILE_PX} px")
         need(isinstance(self.restart, bool), "restart", "must be true or false")
         need(isinstance(self.postprocess, PostprocessConfig), "postprocess", "must be post-processing settings")
         need(self.schema_version == SCHEMA_VERSION, "schema_version",

@@ -65,16 +65,49 @@ def save_masks(path: PathLike, masks: np.ndarray) -> None:
 
 
 def load_masks(path: PathLike) -> np.ndarray:
-    """Load a mask stack written by :func:`save_masks` as bool (K, H, W)."""
+    """Load a mask stack written by :func:`save_masks` (or sparse, :func:`pack_sparse`) as bool (K, H, W)."""
     try:
         with np.load(path) as z:
+            if "boxes" in z.files:
+                (h, w), boxes, crops = unpack_sparse(z)
+                out = np.zeros((len(crops), h, w), bool)
+                for k, ((r0, r1, c0, c1), crop) in enumerate(zip(boxes, crops)):
+                    out[k, r0:r1, c0:c1] = crop
+                return out
             k, h, w = (int(v) for v in z["shape"])
             packed = z["packed"]
+            out = np.unpackbits(packed, axis=-1, count=w).astype(bool).reshape(k, h, w)
     except FileNotFoundError:
         raise DislocError(f"{path}: mask file not found") from None
     except Exception as e:  # zip/format errors from a damaged file
         raise DislocError(f"{path}: not a readable mask file ({e})") from None
-    return np.unpackbits(packed, axis=-1, count=w).astype(bool).reshape(k, h, w)
+    return out
+
+
+def pack_sparse(shape: tuple[int, int], boxes, crops) -> dict[str, np.ndarray]:
+    """Arrays for a sparse mask file: ``shape`` (K, H, W), ``boxes`` (K, 4) as (row0, row1, col0, col1) and
+    ``bits``, the crops' pixels packed and concatenated (a huge frame's thin lines cost what they cover)."""
+    boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
+    flat = np.concatenate([np.asarray(c, bool).ravel() for c in crops]) if len(crops) else np.zeros(0, bool)
+    return {"shape": np.array([len(boxes), *shape], np.int64), "boxes": boxes, "bits": np.packbits(flat)}
+
+
+def unpack_sparse(z) -> tuple[tuple[int, int], np.ndarray, list[np.ndarray]]:
+    """(frame shape (H, W), boxes (K, 4), bool crops) of :func:`pack_sparse` arrays; ValueError when they disagree."""
+    k, h, w = (int(v) for v in z["shape"])
+    boxes = np.asarray(z["boxes"], np.int64).reshape(-1, 4)
+    if len(boxes) != k or (k and (boxes[:, 0].min() < 0 or boxes[:, 2].min() < 0 or boxes[:, 1].max() > h
+                                  or boxes[:, 3].max() > w or (boxes[:, 1] < boxes[:, 0]).any()
+                                  or (boxes[:, 3] < boxes[:, 2]).any())):
+        raise ValueError("mask boxes do not fit the frame")
+    sizes = (boxes[:, 1] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 2])
+    bits = np.asarray(z["bits"], np.uint8).ravel()
+    if bits.size * 8 < int(sizes.sum()):
+        raise ValueError("mask bits are cut short")
+    flat = np.unpackbits(bits, count=int(sizes.sum())).astype(bool)
+    ends = np.cumsum(sizes)
+    crops = [flat[e - n:e].reshape(int(b[1] - b[0]), int(b[3] - b[2])) for b, n, e in zip(boxes, sizes, ends)]
+    return (h, w), boxes, crops
 
 
 def write_sample(root: PathLike, sid: str, image_u8: np.ndarray, masks: np.ndarray,

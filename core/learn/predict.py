@@ -6,6 +6,11 @@ training). Frames up to ``max_side`` px a side are padded by reflection to
 a multiple of 32 px and cropped back; larger frames are cut into
 overlapping tiles whose masks are stitched back by matching them in the
 overlaps (the frame is never resized, which would thin lines away).
+
+:meth:`Predictor.iter_tiles` streams the probabilities of one frame tile
+by tile instead, never holding more than a batch of tiles: what
+:mod:`core.analysis.tiled` uses to segment frames of any size in bounded
+memory, each tile with its own N masks.
 """
 from __future__ import annotations
 
@@ -54,12 +59,30 @@ def pick_device(device=None):
     return torch.device(device)
 
 
-def _tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Where tiles of side ``tile`` start along a side of ``length`` px, neighbours overlapping by >= ``overlap``."""
     if length <= tile:
         return [0]
     stride = tile - overlap
     starts = list(range(0, length - tile, stride)) + [length - tile]
     return sorted(set(starts))
+
+
+_tile_starts = tile_starts
+
+
+def frame_stats(frame: np.ndarray, rows: int = 256) -> tuple[float, float]:
+    """Mean and standard deviation of a frame in float64, a band of rows at a time (no full-size copy)."""
+    n = frame.size
+    total = 0.0
+    for r in range(0, frame.shape[0], rows):
+        total += float(frame[r:r + rows].sum(dtype=np.float64))
+    mean = total / n
+    sq = 0.0
+    for r in range(0, frame.shape[0], rows):
+        d = frame[r:r + rows].astype(np.float64) - mean
+        sq += float(np.einsum("ij,ij->", d, d))
+    return mean, math.sqrt(sq / n)
 
 
 def _cores(starts: list[int], tile: int, length: int) -> list[tuple[int, int]]:
@@ -312,6 +335,105 @@ class Predictor:
             return self._forward(np.stack([f[y:y + t, x:x + t] for y, x in origins]))
 
         return stitch_tiles(f.shape, self.n_masks, t, self.overlap, tiles, batch=self.batch_size)[:, :h, :w]
+
+    def use_precision(self, precision: str) -> None:
+        """Use ``"fp32"`` or ``"bf16"`` from now on, without a check (a resumed run reuses its first decision)."""
+        if precision not in ("fp32", "bf16"):
+            raise DislocError(f"precision must be fp32 or bf16, got {precision!r}")
+        if precision == "bf16" and not bf16_supported(self.device):
+            log.warning("this run was started in bf16, which %s lacks: going on in fp32", self.device)
+            precision = "fp32"
+        self.precision = precision
+
+    def iter_tiles(self, frame: np.ndarray, tile_px: int, overlap_px: int, scale: float = 1.0):
+        """Stream one frame's probabilities, tile by tile.
+
+        Parameters
+        ----------
+        frame : ndarray float (H, W) in [0, 1]
+            A gray frame of any size (px).
+        tile_px, overlap_px : int
+            Tile side and least overlap of neighbours as the network sees
+            them (px; the side a multiple of 32).
+        scale : float
+            Resample by this factor before the network: tiles are then
+            ``tile_px / scale`` frame px a side and resampled to ``tile_px``
+            (see :meth:`predict`); probabilities come back in frame px.
+
+        Yields
+        ------
+        (y, x, probs)
+            Tile origin in the frame (px) and float32 (N, h, w) probabilities
+            of the tile's part of the frame, in raster order. At most one
+            batch of tiles is held: memory does not grow with the frame.
+        """
+        frame = np.asarray(frame, dtype=np.float32)
+        if frame.ndim != 2 or min(frame.shape) < 1:
+            raise DislocError(f"a frame must be a (H, W) gray image, got shape {frame.shape}")
+        if not all(np.isfinite(frame[r:r + 256]).all() for r in range(0, frame.shape[0], 256)):
+            raise DislocError("frames contain NaN or infinite values; load images with core.io.dataset.load_image")
+        if tile_px % self.multiple or tile_px <= 2 * overlap_px:
+            raise DislocError(f"tile side must be a multiple of {self.multiple} px and more than twice the overlap")
+        if not (math.isfinite(scale) and scale > 0):
+            raise DislocError(f"scale must be a positive number, got {scale!r}")
+        h, w = frame.shape
+        t0 = max(2, int(round(tile_px / scale)))  # tile side and overlap in frame px
+        o0 = min(int(round(overlap_px / scale)), t0 // 2 - 1)
+        ph, pw = max(0, t0 - h), max(0, t0 - w)  # a frame smaller than a tile: mirrored up to one tile
+        f = np.pad(frame, ((0, ph), (0, pw)), mode="reflect") if (ph or pw) else frame
+        tile_input = self._tile_normalizer(frame, f, t0, tile_px, scale)
+        origins = [(y, x) for y in tile_starts(f.shape[0], t0, o0) for x in tile_starts(f.shape[1], t0, o0)]
+        for i in range(0, len(origins), self.batch_size):
+            chunk = origins[i:i + self.batch_size]
+            probs = self._forward(np.stack([tile_input(y, x) for y, x in chunk]))
+            for (y, x), p in zip(chunk, probs):
+                if t0 != tile_px:
+                    p = _resample(p, (t0, t0), antialias=t0 < tile_px)
+                yield y, x, p[:, :min(t0, h - y), :min(t0, w - x)]
+
+    def _tile_normalizer(self, frame: np.ndarray, padded: np.ndarray, t0: int, side: int, scale: float):
+        """A function (y, x) -> the normalised network input (side, side) of the tile at (y, x) of ``padded``.
+
+        Per-frame statistics come from the whole frame, as when it is
+        predicted whole; local normalisation runs on the tile with a margin
+        of context wide enough for its blurs.
+        """
+        from .model import local_normalize
+
+        norm = self.normalization
+        kind = norm.get("kind")
+        if kind == "per_image":
+            mean, std = frame_stats(frame)
+            a, b = mean, std + float(norm.get("eps", 1e-3))
+        elif kind == "fixed":
+            a, b = float(norm["mean"]), float(norm["std"])
+        elif kind != "local":
+            raise DislocError(f"unknown normalisation {kind!r} in the checkpoint header; update Dislocation Studio")
+        sig_bg, sig_std = float(norm.get("sigma_bg", 12.0)) / scale, float(norm.get("sigma_std", 24.0)) / scale
+        margin = int(math.ceil(4 * (sig_bg + sig_std)))
+
+        def tile_input(y: int, x: int) -> np.ndarray:
+            if kind == "local":
+                H, W = padded.shape
+                y0, y1, x0, x1 = max(y - margin, 0), min(y + t0 + margin, H), max(x - margin, 0), min(x + t0 + margin, W)
+                region = local_normalize(padded[y0:y1, x0:x1], sig_bg, sig_std, float(norm.get("eps", 0.05)))
+                tile = region[y - y0:y - y0 + t0, x - x0:x - x0 + t0]
+            else:
+                tile = ((padded[y:y + t0, x:x + t0].astype(np.float64) - a) / b).astype(np.float32)
+            if t0 != side:
+                tile = _resample(tile[None], (side, side), antialias=side < t0)[0]
+            return tile
+
+        return tile_input
+
+
+def _resample(a: np.ndarray, size: tuple[int, int], antialias: bool) -> np.ndarray:
+    """Bilinear resampling of (C, h, w) float32 to (C, *size)."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(a, np.float32))[None]
+    return F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=antialias)[0].numpy()
 
 
 def _compare(p32: np.ndarray, p16: np.ndarray, t32: float, t16: float) -> dict:
