@@ -83,3 +83,38 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path, capsys):
         kill(first)
     with writer_lock(out):  # a killed run holds no lock: the same command can resume
         pass
+
+
+def test_killed_twice_and_resumed_is_byte_identical_to_one_run(tmp_path):
+    """Issue 18.2: SIGKILL twice mid-run, run again: splines.csv and the masks equal an uninterrupted run's."""
+    import torch
+
+    from core.learn.predict import bf16_supported
+
+    stack = glide_stack(tmp_path / "glide.tif", 60)
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    args = ("--batch-size", "4")
+    run = start(stack, whole, *args)
+    assert run.wait(timeout=600) == 0, run.stderr.read()
+    run.stdout.close()
+    run.stderr.close()
+    done = 0
+    for extra in (2, 5):  # kill when a few more frames are done than at the last start
+        run = start(stack, cut, *args)
+        done = wait_for(cut, run, done + extra)
+        kill(run)
+        assert done < 60, "the run ended before it could be killed: give it more frames"
+    run = start(stack, cut, *args)
+    assert run.wait(timeout=600) == 0, run.stderr.read()
+    run.stdout.close()
+    run.stderr.close()
+    state = json.loads((cut / STATE_FILE).read_text())
+    first = json.loads((whole / STATE_FILE).read_text())["precision"]
+    assert state["finished"] and [state["precision"][k] for k in ("used", "check_window")] == [
+        first[k] for k in ("used", "check_window")]
+    if bf16_supported(torch.device("cpu")):
+        assert state["precision"]["used"] == "bf16", state["precision"]  # the case that used to differ
+    assert (cut / "splines.csv").read_bytes() == (whole / "splines.csv").read_bytes()
+    for f in range(60):
+        name = f"masks/frame_{f:06d}.npz"
+        assert np.array_equal(np.load(cut / name)["bits"], np.load(whole / name)["bits"]), name
