@@ -69,7 +69,8 @@ class DMSource(FrameSource):
             else:
                 lead = np.unravel_index(index, self._data.shape[:-2])
                 img = self._data[lead]
-            img = np.asarray(img.compute() if hasattr(img, "compute") else img)
+            # synchronous: one frame needs no worker threads, and dask's pool would outlive the read
+            img = np.asarray(img.compute(scheduler="synchronous") if hasattr(img, "compute") else img)
         except Exception as e:  # damaged block inside the file
             raise FrameReadError(self.path, index, str(e)) from None
         return to_gray_float(img.astype(np.float32) if not np.issubdtype(img.dtype, np.floating) else img)
