@@ -70,6 +70,19 @@ class FrameView:
         """Whether mask ``k`` probably holds more than one dislocation."""
         return bool(MULTI_FLAGS & set(self.flags[k]))
 
+    def merged(self, k: int) -> bool:
+        """Whether duplicate masks or pieces were merged into mask ``k``.
+
+        The "merged" flag says so for a frame read from a batch run (whose
+        files do not list the model outputs), ``merged_from`` for a frame
+        segmented now; so both views of one frame count the same.
+        """
+        return bool(self.merged_from and self.merged_from[k]) or "merged" in self.flags[k]
+
+    def n_merged(self) -> int:
+        """How many masks hold merged duplicates or pieces."""
+        return sum(self.merged(k) for k in range(len(self)))
+
     def colours(self) -> list[tuple[int, int, int]]:
         return [colour_of(i) for i in self.ids]
 

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -285,7 +285,7 @@ def _tiled_masks(predictor, frame, cfg, tiles, scale, sec):
 
 def _frame_rows(src, j, found, tracker, out, sec) -> str:
     """Splines, track ids, the mask file and the CSV rows of frame ``j`` from its masks."""
-    masks, _flags, paths = found
+    masks, flags, paths = found
     t1 = time.perf_counter()
     if isinstance(masks, np.ndarray):
         splines = [mask_to_spline(masks[k], path=paths[k] if paths else None) for k in range(len(masks))]
@@ -297,7 +297,9 @@ def _frame_rows(src, j, found, tracker, out, sec) -> str:
     t3 = time.perf_counter()
     results.save_frame_masks(out, j, masks, src.shape)
     time_s = src.frame_time(j)
-    rows = "".join(spline_rows(j, time_s, ids[k], sp, k, src.pixel_size_nm)
+    # post-processing's flags (merged, joined, split...) before the spline's, as in the app's one-frame view
+    rows = "".join(spline_rows(j, time_s, ids[k], replace(sp, flags=tuple(dict.fromkeys((*flags[k], *sp.flags)))),
+                               k, src.pixel_size_nm)
                    for k, sp in enumerate(splines) if sp is not None)
     sec["splines"] += t2 - t1
     sec["tracking"] += t3 - t2
