@@ -165,3 +165,82 @@ def test_no_results_says_what_to_do(qtbot, tmp_path):
     panel.export_dialog("pairs")
     assert "segmentation result first" in w.ctx.messages[-1][0]
     w.close()
+
+
+def test_per_dislocation_table_follows_the_frame_and_exports_in_nm_and_s(qtbot, win, tmp_path):
+    panel = win.panels["analyse"]
+    r = panel.result
+    cols = read_splines_csv(r.out / "splines.csv")
+
+    def arc(frame, tid):
+        pick = (cols["frame"] == frame) & (cols["dislocation_id"] == tid)
+        return cols["arc_length_px"][pick].max()
+
+    assert panel.index == 0 and panel.table.rowCount() == 3
+    ids = [int(t) for t in panel.table.column_texts(0)]
+    assert ids == sorted(r.curves)
+    assert [float(t) for t in panel.table.column_texts(1)] == pytest.approx([arc(0, t) for t in ids], abs=0.06)
+    assert panel.table.column_texts(4) == ["—"] * 3  # no speed in a track's first frame
+    assert "px/frame" in panel.table.horizontalHeaderItem(4).text()
+    panel.slider.setValue(2)
+    qtbot.waitUntil(lambda: panel.index == 2 and panel.is_ready(), timeout=10000)
+    assert "frame 2" in panel.table_title.text()
+    speeds = [float(t) for t in panel.table.column_texts(4)]
+    assert all(1.5 < s < 4.5 for s in speeds), speeds  # the pileup glides 3 px per frame
+    # a pixel size and a frame rate: nm and s in the table, the plot, the position line and the files
+    with qtbot.waitSignal(win.ctx.unitsChanged, timeout=5000):
+        win.ctx.set_calibration(2.0, 5.0)
+    assert "nm/s" in panel.table.horizontalHeaderItem(4).text()
+    assert [float(t) for t in panel.table.column_texts(1)] == pytest.approx([2 * arc(2, t) for t in ids], abs=0.2)
+    assert [float(t) for t in panel.table.column_texts(4)] == pytest.approx([10 * s for s in speeds], abs=0.1)
+    assert panel.plot.getPlotItem().getAxis("bottom").labelText == "time (s)"
+    assert panel.plot.getPlotItem().getAxis("left").labelText == "mean distance (nm)"
+    xs, _ = next(iter(panel.plot.items_by_pair.values())).getData()
+    assert xs[1] == pytest.approx(0.2) and panel.plot.frame_line.value() == pytest.approx(0.4)
+    assert "t = 0.400 s" in panel.nav.label.text()
+    assert panel.export("dislocations", tmp_path / "d.csv") is not None
+    with open(tmp_path / "d.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 * N_FRAMES
+    assert all(float(x["length_nm"]) == pytest.approx(2 * float(x["length_px"]), abs=0.01) for x in rows)
+    moving = [x for x in rows if x["velocity_px_per_frame"]]
+    assert len(moving) == 3 * (N_FRAMES - 1)
+    assert all(float(x["velocity_nm_per_s"]) == pytest.approx(10 * float(x["velocity_px_per_frame"]), abs=0.01)
+               for x in moving)
+    panel.export("splines", tmp_path / "s.csv")  # calibrated after the run: the nm columns are filled in
+    s = read_splines_csv(tmp_path / "s.csv")
+    assert np.allclose(s["x_nm"], 2 * s["x_px"], atol=0.01) and s["time_s"][-1] == pytest.approx(0.2 * (N_FRAMES - 1))
+    panel.export("pairs", tmp_path / "p.csv")
+    with open(tmp_path / "p.csv", newline="") as f:
+        assert "distance_nm" in next(csv.reader(f))
+
+
+class FragmentModel(TruthModel):
+    """The truth, except that the third dislocation is found in frame 0 only (a fragment)."""
+
+    def predict(self, frames):
+        out = super().predict(frames)
+        for b, f in enumerate(np.asarray(frames, np.float32).reshape(-1, SIZE, SIZE)):
+            if int(np.argmin(np.abs(self.images - f).reshape(len(self.images), -1).mean(1))) > 0:
+                out[b, 2] = 0.0
+        return out
+
+
+def test_filter_hides_tracks_seen_in_few_frames(qtbot, win, video, tmp_path):
+    panel = win.panels["analyse"]
+    out = win.ctx.project.results_dir / "fragments"
+    segment_video(win.ctx.project.frames_path, FragmentModel(video), out, SegmentConfig(batch_size=3))
+    with qtbot.waitSignal(panel.loaded, timeout=20000):
+        panel.refresh_results(select=str(out))
+    qtbot.waitUntil(lambda: panel.is_ready() and panel.index == 0, timeout=10000)
+    short = [t for t, n in panel.frames_seen.items() if n == 1]
+    assert len(short) == 1 and panel.min_frames.value() == 2  # chosen from the data: a fifth of 6 frames, at least 2
+    hidden = [panel.tracks.topLevelItem(i).isHidden() for i in range(panel.tracks.topLevelItemCount())]
+    assert sum(hidden) == 1
+    assert panel.table.rowCount() == 2 and short[0] not in panel.frame_ids and "1 fragment(s) hidden" in panel.table_title.text()
+    panel.min_frames.setValue(1)
+    assert panel.table.rowCount() == 3 and short[0] in panel.frame_ids
+    panel.min_frames.setValue(2)
+    panel.export("dislocations", tmp_path / "d.csv")
+    with open(tmp_path / "d.csv", newline="") as f:
+        assert short[0] not in {int(x["dislocation_id"]) for x in csv.DictReader(f)}

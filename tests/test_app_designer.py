@@ -159,3 +159,79 @@ def test_real_patch_background_from_project(qtbot, win):
         combo.setCurrentText("patches")
     assert d.state.params.background == "patches" and d.state.params.patch_dir == str(project.backgrounds_dir)
     assert d.last_result["background"] == "patches"
+
+
+def test_sliders_have_plain_names_and_the_papers_symbols_in_the_tooltip(qtbot, win):
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    d = win.panels["designer"]
+    label = d.form.labels["lambda1"]
+    assert label.text() == "blotch size (px)" and "λ1" in label.toolTip() and "lambda1" in label.toolTip()
+    assert d.form.labels["w_white"].text() == "grain" and d.form.labels["grain_noise"].text() == "camera noise"
+    titles = [b.title() for b in d.form.boxes.values()]
+    assert {"Illumination", "Lines that are not dislocations (never masked)", "Specks and dirt", "Camera"} <= set(titles)
+    # pointing at a row explains it in a line under the sliders
+    QtWidgets.QApplication.sendEvent(d.form.rows["specks"], QtGui.QEnterEvent(QtCore.QPointF(2, 2),
+                                                                              QtCore.QPointF(2, 2),
+                                                                              QtCore.QPointF(2, 2)))
+    assert d.explain.text().startswith("specks: small round specks")
+
+
+def test_realistic_preset_from_the_chooser_renders_its_scenery(qtbot, win):
+    d = win.panels["designer"]
+    assert "realistic" in [d.preset_combo.itemData(i) for i in range(d.preset_combo.count())]
+    with qtbot.waitSignal(d.previewShown, timeout=30000):
+        d.choose_preset("realistic")
+    qtbot.waitUntil(_settled(d), timeout=30000)
+    p = d.state.params
+    assert d.state.preset.name == "realistic" and d.preset_combo.currentText() == "realistic"
+    assert d.compare.synth.data.shape == (p.height, p.size)
+    assert p.grain_noise > 0 and d.form.rows["grain_noise"].value() == pytest.approx(p.grain_noise, abs=1e-3)
+    expected = render_preview(p, d.state.seed)["image"]
+    assert np.array_equal(d.compare.synth.data, expected)
+
+
+def test_twin_hides_the_controls_it_does_not_use(qtbot, win):
+    d = win.panels["designer"]
+    fa = FrameAnnotations(96, 128)
+    fa.add([[50, 5], [53, 48], [50, 90]])
+    win.ctx.project.save_annotations("frame_000", fa)
+    d.frame_spin.setValue(0)
+    assert not d.form.is_hidden("spacing")
+    with qtbot.waitSignal(d.previewShown, timeout=20000):
+        d.twin_btn.click()
+    assert d.form.is_hidden("spacing") and d.form.is_hidden("slip_width") and not d.form.is_hidden("contrast")
+    assert not d.form.boxes["Pileup"].isVisibleTo(d) and d.pileup_combo.isHidden()
+    d.draw_from_preset()  # leaves twin mode
+    assert not d.form.is_hidden("spacing") and not d.pileup_combo.isHidden()
+
+
+def test_a_setting_that_leaves_pileups_out_says_so(qtbot, win):
+    d = win.panels["designer"]
+    n_pileups = len(d.state.params.pileups)
+    assert n_pileups > 1
+    d.pileup_combo.setCurrentIndex(0)
+    with qtbot.waitSignal(d.previewShown, timeout=20000):
+        d.form.rows["n_dislocations"].spin.setValue(20)
+    text = win.ctx.messages[-1][0]
+    assert text.startswith(f"20 dislocations fill the image: {n_pileups - 1} pileups left out")
+    qtbot.waitUntil(_settled(d), timeout=20000)
+    assert "pileups left out" in d.info.text()
+
+
+def test_backgrounds_from_my_frames_become_the_background(qtbot, win):
+    d = win.panels["designer"]
+    project = win.ctx.project
+    fa = FrameAnnotations(96, 128)  # the test frame's one dark line, traced: the rest of the frame is background
+    fa.add([[51, 0], [55, 48], [51, 95]])
+    project.save_annotations("frame_000", fa)
+    d.harvest_backgrounds()
+    assert d.harvesting and d.harvest_bar.isVisibleTo(d) and not d.harvest_btn.isEnabled()
+    with qtbot.waitSignal(d.harvest_job.done, timeout=60000):
+        pass
+    out = project.backgrounds_dir / "from_frames"
+    assert sorted(out.glob("bg_*.png")) and (out / "harvest.json").exists()
+    assert d.state.params.background == "patches" and d.state.params.patch_dir == str(out)
+    assert d.form.rows["background"].value() == "patches" and not d.harvest_bar.isVisibleTo(d)
+    qtbot.waitUntil(_settled(d), timeout=30000)
+    assert d.last_result["background"] == "patches"

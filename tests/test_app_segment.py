@@ -11,6 +11,7 @@ from app.gui.testing import click_image, temp_settings
 from core.analysis.export import read_splines_csv
 from core.analysis.results import mask_path, read_state
 from core.analysis.segment import segment_video
+from core.analysis.segmentconfig import SegmentConfig
 from core.io.dataset import load_masks
 from core.io.fileio import atomic_write_png
 from core.io.labelme import rasterize_polyline, read_labelme
@@ -98,7 +99,7 @@ def test_mask_viewer_merges_duplicates_and_flags_multiple(qtbot, win, video):
     assert flagged == [v.channels.index(3)]
     caps = panel.grid.captions()
     assert len(caps) == 3 and sum("+1 merged" in c for c in caps) == 1 and sum("⚠" in c for c in caps) == 1
-    assert "1 duplicate mask(s) merged" in panel.inspector.summary.text() and "1 flagged" in panel.inspector.summary.text()
+    assert "1 with merged duplicates" in panel.inspector.summary.text() and "1 flagged" in panel.inspector.summary.text()
     # each dislocation in its own colour (core.colors by id) on the overlay, with its id
     assert [lab.toPlainText().rstrip(" ⚠") for lab in panel.overlay.labels] == ["1", "2", "3"]
     assert len({c for c in panel.overlay._colours}) == 3
@@ -220,3 +221,98 @@ def test_without_a_model_the_panel_says_what_to_do(qtbot, win, checkpoint):
         assert level == "warning" and "default" in text and "choose a checkpoint" in text
     panel.use_model(checkpoint)  # what Choose model… does after the file dialog
     assert selected_model(root) == checkpoint and "project model" in panel.model_label.text()
+
+
+def test_pixel_size_from_a_drawn_line_puts_nm_in_the_inspector(qtbot, win, video):
+    panel = win.panels["segment"]
+    v = panel.show_probs(known_probs(video[0]))
+    k = v.channels.index(2)
+    panel.select(k)
+    L = v.splines[k].length_px
+    assert f"{L:.1f} px" in panel.inspector.info.text() and panel.pane.scale_bar.text.endswith(" px")
+    dlg = win.calibration_dialog()
+    dlg.set_line((10, 50), (90, 50))  # 80 px along a feature 40 nm long
+    dlg.known.setValue(40.0)
+    assert dlg.line_length_px() == pytest.approx(80.0, abs=0.01) and dlg.apply_line() == pytest.approx(0.5)
+    dlg.fps.setValue(20.0)
+    with qtbot.waitSignal(win.ctx.unitsChanged, timeout=5000):
+        dlg.accept()
+    saved = Project.open(win.ctx.project.root)
+    assert (saved.pixel_size_nm, saved.fps) == (0.5, 20.0)
+    assert f"{0.5 * L:.1f} nm" in panel.inspector.info.text() and f"({L:.0f} px)" in panel.inspector.info.text()
+    assert panel.curv.getPlotItem().getAxis("bottom").labelText == "arc length (nm)"
+    assert panel.pane.scale_bar.text.endswith(" nm")
+    assert "0.5 nm/px" in win.units_btn.text() and "20 frames/s" in win.units_btn.text()
+    # the whole-video run takes the project's calibration: splines.csv gets nm columns and times
+    assert panel.form.config(units=win.ctx.units()).pixel_size_nm == 0.5
+
+
+def test_whole_video_view_and_f5_count_merged_duplicates_alike(qtbot, win, video):
+    """The same model outputs, read back from a batch run's files and segmented now: the same counts."""
+    from core.analysis.frameview import view_from_probs
+    from core.analysis.results import ResultIndex
+
+    class Known:  # stands in for the network: the same six outputs for every frame
+        n_masks = 6
+
+        def predict(self, frames, scale=1.0):
+            return np.stack([known_probs(video[0])] * len(frames))
+
+    panel = win.panels["segment"]
+    out = panel.result_dir()
+    segment_video(win.ctx.project.frames_path, Known(), out, SegmentConfig(batch_size=1))
+    image = win.ctx.frames()[0]
+    stored = ResultIndex(out).view(0, image)
+    now = view_from_probs(0, image, known_probs(video[0]))
+    assert stored.n_merged() == now.n_merged() == 1 and len(stored) == len(now) == 3
+    panel.load_results()
+    qtbot.waitUntil(lambda: panel._result is not None, timeout=10000)
+    panel.slider.setValue(1)
+    qtbot.waitUntil(lambda: panel.index == 1 and panel.view is not None, timeout=10000)
+    assert panel.view.origin == "video" and "1 with merged duplicates" in panel.inspector.summary.text()
+    assert sum("merged" in c for c in panel.grid.captions()) == 1
+    panel.show_probs(known_probs(video[0]))
+    assert "1 with merged duplicates" in panel.inspector.summary.text() and "1 with merged" in panel.status.text()
+
+
+def test_scale_control_reaches_the_config_and_f5(qtbot, win):
+    panel = win.panels["segment"]
+    form = panel.form
+    assert form.config().scale == 1.0
+    form.scale.setCurrentText("auto")
+    assert form.config().scale == "auto"
+    form.scale.setCurrentText("0.5")
+    assert form.config().scale == 0.5
+    assert "as wide as" in form.scale.toolTip()
+    with qtbot.waitSignal(panel.segmented, timeout=30000):
+        panel.segment_frame()  # resampled by 0.5 before the network, masks back at the frame's size
+    assert panel.view.masks.shape[1:] == panel.image.shape
+    form.scale.setCurrentText("big")
+    panel.segment_video()
+    text, level = win.ctx.messages[-1]
+    assert level == "error" and "scale" in text and not panel.running
+
+
+def test_every_panel_fits_a_laptop_screen_also_after_f5(qtbot, win):
+    from PySide6 import QtWidgets
+
+    from app.gui.mainwindow import PANELS
+
+    def fits(key):
+        QtWidgets.QApplication.processEvents()
+        hint = win.minimumSizeHint()
+        assert hint.width() <= 1280 and hint.height() <= 720, (key, hint)
+        assert (win.width(), win.height()) == (1280, 720), key
+
+    win.resize(1280, 720)
+    for key in PANELS:
+        p = win.show_panel(key)
+        qtbot.waitUntil(lambda: not hasattr(p, "is_ready") or p.is_ready(), timeout=30000)
+        fits(key)
+    panel = win.show_panel("segment")
+    with qtbot.waitSignal(panel.segmented, timeout=30000):
+        qtbot.keyClick(panel, QtCore.Qt.Key.Key_F5)
+    fits("segment after F5")
+    panel.status.setText("frame 0: " + "a status line longer than any screen " * 12)
+    fits("segment with a long status line")
+    assert panel.status.toolTip().startswith("frame 0:")  # cut on screen, whole in the tooltip

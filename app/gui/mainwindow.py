@@ -1,4 +1,8 @@
-"""The main window: composes the panels, the menus, the status bar and the message strip."""
+"""The main window: composes the start page, the panels, the menus, the status bar and the message strip.
+
+It also opens what is dropped on it: a project folder, or a video, TIFF
+stack, image folder or DM3/DM4 file (:meth:`MainWindow.open_data`).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,16 +11,20 @@ from typing import Optional
 from PySide6 import QtCore, QtWidgets
 
 from core.errors import DislocError
-from core.project.folder import PROJECT_FILE, Project
+from core.io.frames import SUPPORTED
+from core.project.folder import PROJECT_FILE, Project, safe_name
 
 from . import workers
 from .actions import fill_menu, make_action, set_icons
+from .calibration import CalibrationDialog
 from .context import AppContext
 from .help import show_getting_started
 from .panels.analyse import AnalysePanel
 from .panels.annotate import AnnotatePanel
 from .panels.segment import SegmentPanel
 from .panels.train import TrainPanel
+from .startpage import StartPage
+from .widgets.imagepane import ImagePane
 from .widgets.messages import MessageArea
 
 MAX_RECENT = 8
@@ -46,24 +54,39 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.setDocumentMode(True)
         self._add_panels()
+        self.start = StartPage()
+        self.start.openData.connect(self.open_data)
+        self.start.openProject.connect(self.open_project)
+        self.start.newProject.connect(self.new_project_dialog)
+        self.start.demoDone.connect(self._open_demo)
+        self.pages = QtWidgets.QStackedWidget()  # the start page until a project is open, then the panels
+        self.pages.addWidget(self.start)
+        self.pages.addWidget(self.tabs)
         self.messages = MessageArea()
         central = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
-        lay.addWidget(self.tabs, 1)
+        lay.addWidget(self.pages, 1)
         lay.addWidget(self.messages)
         self.setCentralWidget(central)
         self.pixel_label = QtWidgets.QLabel("")
-        self.pixel_label.setMinimumWidth(230)
         self.statusBar().addPermanentWidget(self.pixel_label)
+        self.units_btn = QtWidgets.QToolButton()
+        self.units_btn.setAutoRaise(True)
+        self.units_btn.clicked.connect(self.calibration_dialog)
+        self.statusBar().addPermanentWidget(self.units_btn)
         self.ctx.pixel.connect(self.pixel_label.setText)
         self.ctx.message.connect(self._on_message)
         self.ctx.projectChanged.connect(self._on_project)
+        self.ctx.unitsChanged.connect(self._on_units)
         self._build_menus()
         self.tabs.currentChanged.connect(self._on_tab)
         self._restore_state()
         self._on_tab(self.tabs.currentIndex())
+        self._on_units(self.ctx.units())
+        self.start.set_recent(self.recent_projects())
+        self.setAcceptDrops(True)
 
     # -- composition -------------------------------------------------------------------
     def _add_panels(self) -> None:
@@ -98,11 +121,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recent_menu = QtWidgets.QMenu("Open &recent", self)
         self.act_frames = A(self, "Set &frames…", "Ctrl+Shift+O",
                             "Choose the project's video, TIFF stack or image folder", self.set_frames_dialog)
+        self.act_scale = A(self, "&Scale and frame rate…", "Ctrl+K",
+                           "The frames' pixel size (nm) and frame rate: typed, from the file, or measured along a "
+                           "line of known length", self.calibration_dialog)
+        self.act_start = A(self, "S&tart page", None, "Open a video or project, or run the demo",
+                           lambda: self.pages.setCurrentWidget(self.start))
         self.act_quit = A(self, "&Quit", "Ctrl+Q", "Close the window", self.close)
         set_icons([(self.act_open, "open")])
         fill_menu(self.file_menu, [self.act_new, self.act_open])
         self.file_menu.addMenu(self.recent_menu)
-        fill_menu(self.file_menu, [None, self.act_frames, None, self.act_quit])
+        fill_menu(self.file_menu, [None, self.act_frames, self.act_scale, None, self.act_start, None, self.act_quit])
         self._fill_recent()
         menus = {"Edit": mb.addMenu("&Edit"), "View": mb.addMenu("&View")}
         for i, key in enumerate(self.panels):
@@ -122,6 +150,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Bring a panel to the front by key (designer, annotate, train, segment, analyse)."""
         if name not in self.panels:
             raise DislocError(f"unknown panel '{name}'; choose one of {', '.join(self.panels)}")
+        self.pages.setCurrentWidget(self.tabs)
         self.tabs.setCurrentWidget(self.panels[name])
         return self.panels[name]
 
@@ -181,11 +210,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_project(self, project) -> None:
         if project is None:
             self.setWindowTitle("Dislocation Studio")
+            self.pages.setCurrentWidget(self.start)
             return
+        self.pages.setCurrentWidget(self.tabs)
         self.setWindowTitle(f"{project.name} — Dislocation Studio")
         recent = [str(project.root)] + [r for r in self.recent_projects() if r != str(project.root)]
         self.settings.setValue("recentProjects", recent[:MAX_RECENT])
         self._fill_recent()
+        self.start.set_recent(self.recent_projects())
         frames = project.frames_path
         self.ctx.info(f"project {project.root} opened" + (f"; frames: {frames}" if frames else
                                                           "; choose its frames with File > Set frames"))
@@ -212,6 +244,90 @@ class MainWindow(QtWidgets.QMainWindow):
         d = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a project folder")
         if d:
             self.open_project(d)
+
+    # -- opening data: menus, the start page, drag and drop -------------------------------------
+    def open_data(self, path) -> Optional[Project]:
+        """Open a project folder, or frames (video, stack, image folder, DM3/DM4, image).
+
+        Frames go into the open project when it has none yet; else into a
+        project beside them (``<name>-project``, made on first use), so
+        annotations and results have a home. Errors go to the message strip.
+        """
+        path = Path(path)
+        if path.is_dir() and (path / PROJECT_FILE).exists():
+            return self.open_project(path)
+        if not (path.is_dir() or path.suffix.lower() in SUPPORTED):
+            self.ctx.error(f"{path.name}: not a video, TIFF stack, image folder or DM3/DM4 file; "
+                           f"drop one of those, or a project folder")
+            return None
+        p = self.ctx.project
+        if p is not None and p.frames_path is None:
+            return self._set_frames(path)
+        if p is not None and p.frames_path is not None and p.frames_path.resolve() == path.resolve():
+            return p
+        folder = path.parent / f"{safe_name(path.name)}-project"
+        project = self.open_project(folder)
+        if project is None:
+            return None
+        if project.frames_path is None or project.frames_path.resolve() != path.resolve():
+            self._set_frames(path)
+        self.ctx.info(f"{path.name} opened in the project {folder}: your annotations, datasets, runs and results "
+                      "go there")
+        return self.ctx.project
+
+    def _set_frames(self, path) -> Optional[Project]:
+        try:
+            self.ctx.set_frames(path)
+        except DislocError as e:
+            self.ctx.error(str(e))
+            return None
+        return self.ctx.project
+
+    def _open_demo(self, folder: str) -> None:
+        if self.open_project(folder) is not None:
+            self.show_panel("segment")
+            self.ctx.info("the demo project: a synthetic glide video, segmented; see Segment (F5) and Analyse")
+
+    def dragEnterEvent(self, ev) -> None:
+        if ev.mimeData().hasUrls() and any(u.isLocalFile() for u in ev.mimeData().urls()):
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev) -> None:
+        files = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        if files:
+            ev.acceptProposedAction()
+            if len(files) > 1:
+                self.ctx.warn(f"{len(files)} items dropped: opening {Path(files[0]).name} (drop one video, stack "
+                              "or folder at a time)")
+            self.open_data(files[0])
+
+    # -- units ---------------------------------------------------------------------------------------
+    def _on_units(self, units) -> None:
+        known = units.pixel_size_nm is not None
+        self.units_btn.setText(units.describe() if self.ctx.project is not None else "")
+        self.units_btn.setVisible(self.ctx.project is not None)
+        self.units_btn.setToolTip("Scale and frame rate of the frames (Ctrl+K): set them, or measure the pixel "
+                                  "size along a line of known length")
+        self.units_btn.setStyleSheet("" if known else "QToolButton { color: #a05a00; }")
+
+    def calibration_dialog(self) -> Optional[CalibrationDialog]:
+        if self.ctx.project is None:
+            self.ctx.warn("open a project or a video first (File > Open project, or drop a video on the window)")
+            return None
+        dlg = CalibrationDialog(self.ctx, self._frame_on_screen(), self)
+        dlg.setModal(True)
+        dlg.show()
+        return dlg
+
+    def _frame_on_screen(self):
+        """The real frame the current panel shows (to measure a scale on), or None."""
+        p = self.tabs.currentWidget()
+        if self.pages.currentWidget() is not self.tabs:
+            return None
+        for pane in (getattr(p, "pane", None), getattr(p, "view", None), getattr(getattr(p, "compare", None), "real", None)):
+            if isinstance(pane, ImagePane) and pane.data is not None:
+                return pane.data
+        return None
 
     def set_frames_dialog(self) -> None:
         if self.ctx.project is None:
@@ -241,7 +357,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.restoreState(st)
         tab = self.settings.value("window/panel", "designer")
         if tab in self.panels:
-            self.show_panel(tab)
+            self.tabs.setCurrentWidget(self.panels[tab])  # shown once a project is open
 
     def save_state(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -252,6 +368,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, ev) -> None:
         self.save_state()
+        self.start.shutdown()
         for p in self.panels.values():
             if hasattr(p, "shutdown"):
                 p.shutdown()

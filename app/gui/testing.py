@@ -106,3 +106,23 @@ def make_demo_project(root: Path, n_frames: int = 6, size: int = 384, seed: int 
     # one background patch from a corner of the first frame
     project.save_background(frames[0].image[: size // 4, : size // 4], "frame_0000")
     return project
+
+
+def drop_files(target: QtWidgets.QWidget, paths) -> bool:
+    """Drag local files onto ``target`` and drop them there, as a file manager does; True when accepted.
+
+    Sent through the application, so a child that takes no drops passes
+    them on to its window, as with a real drag.
+    """
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QtCore.QPoint(target.width() // 2, target.height() // 2)
+    action, left = QtCore.Qt.DropAction.CopyAction, QtCore.Qt.MouseButton.LeftButton
+    none = QtCore.Qt.KeyboardModifier.NoModifier
+    enter = QtGui.QDragEnterEvent(pos, action, mime, left, none)
+    QtWidgets.QApplication.sendEvent(target, enter)
+    if not enter.isAccepted():
+        return False
+    drop = QtGui.QDropEvent(QtCore.QPointF(pos), action, mime, left, none)
+    QtWidgets.QApplication.sendEvent(target, drop)
+    return drop.isAccepted()

@@ -1,8 +1,11 @@
-"""Analyse and export: tracks across frames, pair distances against frame number, exports.
+"""Analyse and export: tracks across frames, results per dislocation, pair distances against time, exports.
 
 Reads a segmentation folder (written by the Segment panel or ``disloc
-segment``); distances and files come from core.analysis.tracking and core.analysis.export,
-so the app and ``disloc track`` write the same pair_distances.csv/.png.
+segment``); distances, per-dislocation results and files come from
+core.analysis (tracking, measure, export), so the app and ``disloc track``
+write the same pair_distances.csv/.png. Lengths are in nm and times in s
+whenever the pixel size and frame rate are known (the project's, for a
+result of the project's frames; else the result's own).
 """
 from __future__ import annotations
 
@@ -13,33 +16,30 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from core.analysis.results import PAIRS_CSV, ResultIndex, list_results, write_pairs
+from core.analysis.measure import DislocationRow, default_min_frames, measure_dislocations
+from core.analysis.results import ResultIndex, list_results
+from core.analysis.units import Units
 from core.colors import colour_of
 from core.errors import DislocError
-from core.io.fileio import atomic_write_bytes
 
 from ..actions import make_action
 from ..context import AppContext
 from ..widgets.curves import PairPlot
+from ..widgets.dislotable import DislocationTable
 from ..widgets.framenav import FrameNavigator
 from ..widgets.imagepane import ImagePane
 from ..widgets.jobbar import JobBar
 from ..widgets.overlay import DislocationOverlay
 from ..widgets.spline_editor import make_colour_icon
 from ..workers import Job, LatestOnly, start_job
+from .analyse_export import EXPORTS, ResultExports
+from .analyse_pairs import PairChoice
 
 MIN_TRAJECTORY_FRAMES = 3
 
 
-def pair_colour(k: int) -> tuple[int, int, int]:
-    """Colour of the k-th pair in the plot and the list (as in the plot 'disloc track' draws)."""
-    from core.colors import color
-
-    return color(k)
-
-
-class AnalysePanel(QtWidgets.QWidget):
-    """One segmentation result: its frames with track ids, chosen pairs and their distance plot.
+class AnalysePanel(QtWidgets.QWidget, ResultExports, PairChoice):
+    """One segmentation result: its frames with track ids, results per dislocation, pairs and their distances.
 
     Signals
     -------
@@ -57,12 +57,15 @@ class AnalysePanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.result: Optional[ResultIndex] = None
+        self.measures: dict[int, list[DislocationRow]] = {}  # per frame
+        self.frames_seen: dict[int, int] = {}  # per track
         self.pairs: list[tuple[int, int]] = []
         self.rows: list[tuple] = []
         self.index = -1
         self.frame_ids: list[int] = []
         self._pending: Optional[int] = None
         self._src = None
+        self._shown = None  # (frame, view) on screen, redrawn when the filter changes
         self._loading = False
         self.job: Optional[Job] = None
         self._loader = LatestOnly(self)
@@ -71,48 +74,75 @@ class AnalysePanel(QtWidgets.QWidget):
         self._build()
         self._build_actions()
         ctx.projectChanged.connect(lambda _p: self.refresh_results())
+        ctx.unitsChanged.connect(lambda _u: self._on_units())
 
     # -- layout ----------------------------------------------------------------------------
     def _build(self) -> None:
         self.combo = QtWidgets.QComboBox()
         self.combo.setToolTip("Segmentation results of the project (results/)")
-        self.combo.setMinimumWidth(200)
+        self.combo.setMinimumWidth(160)
         self.combo.activated.connect(lambda _i: self.open_result(self.combo.currentData()))
         open_btn = QtWidgets.QPushButton("Open folder…")
         open_btn.setToolTip("Open any folder written by 'disloc segment'")
         open_btn.clicked.connect(self._open_dialog)
+        self.min_frames = QtWidgets.QSpinBox()
+        self.min_frames.setRange(1, 1)
+        self.min_frames.setSuffix(" frames")
+        self.min_frames.setToolTip("Hide tracks seen in fewer frames than this: fragments found once or twice. "
+                                   "It starts at a fifth of the longest track's frames (1 for short videos).")
+        self.min_frames.valueChanged.connect(lambda _v: self._apply_filter())
         head = QtWidgets.QHBoxLayout()
         head.addWidget(QtWidgets.QLabel("Result"))
         head.addWidget(self.combo, 1)
         head.addWidget(open_btn)
+        head.addSpacing(12)
+        head.addWidget(QtWidgets.QLabel("Hide tracks seen in fewer than"))
+        head.addWidget(self.min_frames)
         self.pane = ImagePane()
         self.pane.pixelHovered.connect(self.ctx.pixel)
         self.overlay = DislocationOverlay(self.pane, self)
         self.overlay.picked.connect(self._on_pick)
-        self.nav = FrameNavigator("Frame (Page Up / Page Down); the plot's cursor follows, and dragging it moves here",
-                                  label_width=160)
+        self.nav = FrameNavigator("Frame (Page Up / Page Down); the plot's cursor and the table follow, and dragging "
+                                  "the cursor moves here", label_width=150)
         self.nav.frameChanged.connect(self.show_frame)
         self.slider = self.nav.slider  # tests move it
         self.traj_box = QtWidgets.QCheckBox("Trajectories")
         self.traj_box.setToolTip("The path of each dislocation's midpoint over all frames")
         self.traj_box.setChecked(False)  # off at first: over the lines they hide what they follow
-        self.traj_box.toggled.connect(lambda on: [it.setVisible(on) for it in self.trajectories])
+        self.traj_box.toggled.connect(lambda _on: self._apply_filter())
         self.trajectories: list[pg.PlotDataItem] = []
+        self.traj_ids: list[int] = []
         self.nav.add_widget(self.traj_box)
         self.plot = PairPlot()
         self.plot.cursorMoved.connect(lambda f: self.nav.set_value(max(0, min(f, self.nav.maximum()))))
-        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.table = DislocationTable()
+        self.table.picked.connect(self._pick_id)
+        self.table_title = QtWidgets.QLabel("<b>Dislocations in this frame</b>")
+        tbox = QtWidgets.QWidget()
+        tl = QtWidgets.QVBoxLayout(tbox)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(self.table_title)
+        tl.addWidget(self.table, 1)
+        bottom = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        bottom.addWidget(self.plot)
+        bottom.addWidget(tbox)
+        bottom.setSizes([500, 420])
         top = QtWidgets.QWidget()
         tl = QtWidgets.QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addWidget(self.pane, 1)
         tl.addWidget(self.nav)
+        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         split.addWidget(top)
-        split.addWidget(self.plot)
-        split.setSizes([600, 300])
+        split.addWidget(bottom)
+        split.setSizes([400, 230])
+        split.setChildrenCollapsible(False)
         left = QtWidgets.QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
         left.addLayout(head)
         left.addWidget(split, 1)
+        leftw = QtWidgets.QWidget()
+        leftw.setLayout(left)
 
         self.tracks = QtWidgets.QTreeWidget()
         self.tracks.setHeaderLabels(["id", "frames", "first–last"])
@@ -122,7 +152,7 @@ class AnalysePanel(QtWidgets.QWidget):
         self.hint = QtWidgets.QLabel("Click two dislocations (on the image or in the list) to plot their distance.")
         self.hint.setWordWrap(True)
         self.pair_list = QtWidgets.QListWidget()
-        self.pair_list.setMaximumHeight(120)
+        self.pair_list.setMaximumHeight(90)
         auto_btn = QtWidgets.QPushButton("Leading three")
         auto_btn.setToolTip("Pairs (1, 2), (2, 3) of the three leading dislocations of the largest pileup")
         auto_btn.clicked.connect(self.auto_pairs)
@@ -136,13 +166,7 @@ class AnalysePanel(QtWidgets.QWidget):
         ex = QtWidgets.QGroupBox("Export")
         el = QtWidgets.QGridLayout(ex)
         self.export_buttons = {}
-        for n, (key, text, tip) in enumerate((
-                ("splines", "Splines CSV…", "A copy of splines.csv: 50 points per dislocation and frame"),
-                ("pairs", "Pair distances CSV…", "pair_distances.csv and .png, as 'disloc track' writes them"),
-                ("png", "Plot PNG…", "The distance plot as a PNG image"),
-                ("svg", "Plot SVG…", "The distance plot as an SVG drawing"),
-                ("frames", "Overlay frames…", "Every frame with its coloured masks, as PNG files"),
-                ("video", "Overlay video…", "Every frame with its coloured masks, as an MP4 video"))):
+        for n, (key, text, tip) in enumerate(EXPORTS):
             b = QtWidgets.QPushButton(text)
             b.setToolTip(tip)
             b.clicked.connect(lambda _c=False, k=key: self.export_dialog(k))
@@ -151,8 +175,9 @@ class AnalysePanel(QtWidgets.QWidget):
         # Reading a result and the overlay export report here; the export stops with the panel.
         self.job_bar = JobBar(stacked=True, cancel=False)
         self.status = self.job_bar.status
-        el.addWidget(self.job_bar, 3, 0, 1, 2)
+        el.addWidget(self.job_bar, 4, 0, 1, 2)
         side = QtWidgets.QVBoxLayout()
+        side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(QtWidgets.QLabel("<b>Tracks</b>"))
         side.addWidget(self.tracks, 2)
         side.addWidget(QtWidgets.QLabel("<b>Pairs</b>"))
@@ -162,11 +187,15 @@ class AnalysePanel(QtWidgets.QWidget):
         side.addWidget(ex)
         sidew = QtWidgets.QWidget()
         sidew.setLayout(side)
-        sidew.setMinimumWidth(300)
-        sidew.setMaximumWidth(400)
+        sidew.setMinimumWidth(260)
+        main = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        main.addWidget(leftw)
+        main.addWidget(sidew)
+        main.setStretchFactor(0, 1)
+        main.setChildrenCollapsible(False)
+        main.setSizes([950, 320])
         lay = QtWidgets.QHBoxLayout(self)
-        lay.addLayout(left, 1)
-        lay.addWidget(sidew)
+        lay.addWidget(main)
 
     def _build_actions(self) -> None:
         A = make_action
@@ -238,9 +267,30 @@ class AnalysePanel(QtWidgets.QWidget):
             self.status.setText("")
             self.ctx.error(f"{msg}. Choose another result, or segment the video again in the Segment panel.")
 
-        start_job(lambda _p, _s: ResultIndex(folder), on_finished=self._set_result, on_failed=bad, parent=self)
+        def read(_p, _s):  # in the worker: the folder and the per-dislocation results
+            r = ResultIndex(folder)
+            return r, measure_dislocations(r.cols)
 
-    def _set_result(self, r: Optional[ResultIndex]) -> None:
+        start_job(read, on_finished=self._set_result, on_failed=bad, parent=self)
+
+    def units(self) -> Units:
+        """Pixel size and frame rate of the result: the project's for its own frames, else the run's."""
+        r, p = self.result, self.ctx.project
+        if r is None or (p is not None and p.frames_path is not None and r.input
+                         and Path(r.input).resolve() == p.frames_path.resolve()):
+            return self.ctx.units()
+        return Units(r.pixel_size_nm, r.fps)
+
+    def _on_units(self) -> None:
+        u = self.units()
+        self.pane.set_units(u)
+        self.plot.set_units(u)
+        self.set_pairs(self.pairs)
+        if self._shown is not None:
+            self._draw_frame(*self._shown)
+
+    def _set_result(self, value) -> None:
+        r, measured = value if value is not None else (None, [])
         self._loading = False
         self.status.setText("")
         if self._src is not None:
@@ -249,14 +299,26 @@ class AnalysePanel(QtWidgets.QWidget):
             self._src = None
         same = r is not None and self.result is not None and r.out == self.result.out
         self.result = r
+        self._shown = None
+        self.measures = {}
+        for row in measured:
+            self.measures.setdefault(row.frame, []).append(row)
+        self.frames_seen = {tid: len(fr) for tid, fr in r.curves.items()} if r is not None else {}
         self.tracks.clear()
         for it in self.trajectories:
             self.pane.vb.removeItem(it)
-        self.trajectories = []
+        self.trajectories, self.traj_ids = [], []
         if r is None:
             self.overlay.clear()
             self.set_pairs([])
+            self.table.set_rows([], self.units())
             return
+        u = self.units()
+        self.pane.set_units(u)
+        self.plot.set_units(u)
+        with QtCore.QSignalBlocker(self.min_frames):
+            self.min_frames.setRange(1, max(1, r.frames_done))
+            self.min_frames.setValue(default_min_frames(self.frames_seen.values()))
         for tid, n, first, last in r.tracks():
             it = QtWidgets.QTreeWidgetItem([str(tid), str(n), f"{first}–{last}"])
             it.setIcon(0, make_colour_icon(colour_of(tid)))
@@ -282,8 +344,31 @@ class AnalysePanel(QtWidgets.QWidget):
         self.hint.setText(f"{len(r.curves)} tracks over {r.frames_done} frames"
                           + (" (plotted: the leading three)" if self.pairs and not kept else "")
                           + ". Click two dislocations (on the image or in the list) to add a pair.")
+        self._apply_filter()
         self.loaded.emit(str(r.out))
         self.show_frame(min(max(self.nav.value(), 0), n - 1))
+
+    # -- the track filter ----------------------------------------------------------------------
+    def shown_ids(self) -> set[int]:
+        """Tracks seen in at least as many frames as the filter asks."""
+        m = self.min_frames.value()
+        return {t for t, n in self.frames_seen.items() if n >= m}
+
+    def shown_measures(self, frame: Optional[int] = None) -> list[DislocationRow]:
+        """Per-dislocation rows of the tracks the filter shows: of one frame, or of all frames."""
+        ids = self.shown_ids()
+        frames = [frame] if frame is not None else sorted(self.measures)
+        return [row for f in frames for row in self.measures.get(f, []) if row.dislocation_id in ids]
+
+    def _apply_filter(self) -> None:
+        ids = self.shown_ids()
+        for i in range(self.tracks.topLevelItemCount()):
+            it = self.tracks.topLevelItem(i)
+            it.setHidden(int(it.data(0, QtCore.Qt.ItemDataRole.UserRole)) not in ids)
+        for tid, it in zip(self.traj_ids, self.trajectories):
+            it.setVisible(self.traj_box.isChecked() and tid in ids)
+        if self._shown is not None:
+            self._draw_frame(*self._shown)
 
     def _draw_trajectories(self) -> None:
         """Each track's midpoint (the middle one of its 50 spline points) over the frames, with a dot per frame."""
@@ -298,6 +383,7 @@ class AnalysePanel(QtWidgets.QWidget):
             it.setVisible(self.traj_box.isChecked())
             self.pane.vb.addItem(it)
             self.trajectories.append(it)
+            self.traj_ids.append(tid)
 
     # -- frames ------------------------------------------------------------------------------
     def show_frame(self, i: int) -> None:
@@ -318,12 +404,22 @@ class AnalysePanel(QtWidgets.QWidget):
 
     def _on_frame_loaded(self, _rid: int, value) -> None:
         i, view, image = value
-        r = self.result
-        if r is None:
+        if self.result is None:
             return
         self.index = i
         self.pane.set_image(image)
+        self._shown = (i, view)
+        self._draw_frame(i, view)
+        self.plot.set_cursor(i)
+        self.frameShown.emit(i)
+
+    def _draw_frame(self, i: int, view) -> None:
+        """The dislocations of frame ``i`` that the filter shows: overlay, table, position."""
+        r = self.result
+        shown = self.shown_ids()
         ids, curves = r.frame_curves(i)
+        keep = [k for k, d in enumerate(ids) if d in shown]
+        ids, curves = [ids[k] for k in keep], [curves[k] for k in keep]
         masks = None
         if view is not None:  # masks in the order of the curves' ids
             by_id = {d: view.masks[k] for k, d in enumerate(view.ids) if d}
@@ -332,146 +428,17 @@ class AnalysePanel(QtWidgets.QWidget):
         self.overlay.set_content(masks, curves, [str(d) for d in ids], [colour_of(d) for d in ids])
         if self._pending in ids:
             self.overlay.select(ids.index(self._pending))
-        self.nav.show_position(i, r.frames_done, r.times.get(i))
-        self.plot.set_cursor(i)
-        self.frameShown.emit(i)
+        self.nav.show_position(i, r.frames_done, self.units().time_s(i))
+        self._show_table()
 
-    # -- pairs ---------------------------------------------------------------------------------
-    def _on_pick(self, k: int) -> None:
-        if 0 <= k < len(self.frame_ids):
-            self._pick_id(self.frame_ids[k])
-
-    def _pick_id(self, tid: int) -> None:
-        """First pick: remember; second pick of another id: add the pair."""
-        if self._pending is None or self._pending == tid:
-            self._pending = tid
-            self.hint.setText(f"dislocation {tid} chosen; click a second one to pair it")
-            return
-        a, self._pending = self._pending, None
-        if (a, tid) in self.pairs or (tid, a) in self.pairs:
-            self.hint.setText(f"pair {a}–{tid} is already plotted")
-            return
-        self.set_pairs(self.pairs + [(a, tid)])
-        self.hint.setText(f"pair {a}–{tid} added. Click two more dislocations for another pair.")
-
-    def auto_pairs(self) -> None:
-        """The leading three of the largest pileup (core.analysis.tracking.auto_pairs)."""
-        r = self.result
-        if r is None:
-            self.ctx.info("open a segmentation result first")
-            return
-        pairs = self._auto(r)
-        if not pairs:
-            self.ctx.warn(f"{r.out}: no pileup with two or more long-lived dislocations was found; "
-                          "pick pairs by clicking two dislocations")
-            return
-        self.set_pairs(pairs)
-
-    @staticmethod
-    def _auto(r: ResultIndex) -> list[tuple[int, int]]:
-        from core.analysis.tracking import auto_pairs
-
-        return auto_pairs(r.curves, r.n_frames)
-
-    def set_pairs(self, pairs) -> None:
-        """Plot these pairs (id_a, id_b); distances from core.analysis.tracking.pair_distance_rows."""
-        from core.analysis.tracking import pair_distance_rows
-
-        self.pairs = [tuple(int(v) for v in p) for p in pairs]
-        self.rows = []
-        if self.result is not None and self.pairs:
-            try:
-                self.rows = pair_distance_rows(self.result.curves, self.result.times, self.pairs)
-            except DislocError as e:
-                self.ctx.warn(str(e))
-                self.pairs = []
-        self.pair_list.clear()
-        colours = {p: pair_colour(k) for k, p in enumerate(sorted(self.pairs))}  # as core's PNG colours them
-        for p in self.pairs:
-            n = sum(1 for r in self.rows if (r[2], r[3]) == p)
-            self.pair_list.addItem(QtWidgets.QListWidgetItem(make_colour_icon(colours[p]),
-                                                             f"{p[0]} – {p[1]}    ({n} frames)"))
-        self.plot.set_rows(self.rows, self.result.pixel_size_nm if self.result else None, colours)
-        if self.index >= 0:
-            self.plot.set_cursor(self.index)
-
-    def remove_selected_pair(self) -> None:
-        row = self.pair_list.currentRow()
-        if 0 <= row < len(self.pairs):
-            self.set_pairs(self.pairs[:row] + self.pairs[row + 1:])
-
-    # -- export ----------------------------------------------------------------------------------
-    def export_dialog(self, kind: str) -> None:
-        r = self.result
-        if r is None:
-            self.ctx.info("open a segmentation result first")
-            return
-        QFD = QtWidgets.QFileDialog
-        defaults = {"splines": ("Save splines CSV", r.out.parent / f"{r.out.name}_splines.csv", "CSV (*.csv)"),
-                    "pairs": ("Save pair distances", r.out / PAIRS_CSV, "CSV (*.csv)"),
-                    "png": ("Save plot", r.out / "pair_distances_plot.png", "PNG (*.png)"),
-                    "svg": ("Save plot", r.out / "pair_distances_plot.svg", "SVG (*.svg)"),
-                    "video": ("Save overlay video", r.out / "overlay.mp4", "MP4 video (*.mp4)")}
-        if kind == "frames":
-            d = QFD.getExistingDirectory(self, "Folder for the overlay frames", str(r.out))
-            if d:
-                self.export(kind, d)
-            return
-        title, default, filt = defaults[kind]
-        path, _ = QFD.getSaveFileName(self, title, str(default), filt)
-        if path:
-            self.export(kind, path)
-
-    def export(self, kind: str, path) -> Optional[Path]:
-        """Write one export: splines, pairs, png, svg (at once) or frames, video (in a worker)."""
-        r, path = self.result, Path(path)
-        try:
-            if kind == "splines":
-                atomic_write_bytes(path, r.splines_csv.read_bytes())
-            elif kind == "pairs":
-                if not self.rows:
-                    self.ctx.warn("no pairs chosen: click two dislocations or press Leading three, then export")
-                    return None
-                write_pairs(path, self.rows, r.pixel_size_nm)
-            elif kind in ("png", "svg"):
-                self.plot.export(str(path))
-            elif kind in ("frames", "video"):
-                self._export_overlays(path if kind == "frames" else None, path if kind == "video" else None)
-                return path
-            else:
-                raise ValueError(kind)
-        except (OSError, DislocError) as e:
-            self.ctx.error(f"could not write {path}: {e}. Choose another place or free disk space.")
-            return None
-        self.ctx.info(f"written {path}")
-        self.status.setText(f"written {path.name}")
-        return path
-
-    def _export_overlays(self, folder, video) -> None:
-        from core.analysis.results import write_overlays
-
-        if self.job is not None and not self.job.is_done:
-            self.ctx.info("an overlay export is already running")
-            return
-        r = self.result
-        self.job_bar.start(r.frames_done, "")
-
-        def progress(p):
-            eta = self.job_bar.show_progress(p)
-            self.status.setText(f"overlays: {p.step}/{p.total}   {self.job_bar.eta_text(eta)}")
-
-        def ended(msg, target=folder or video):
-            self.job_bar.stop(hide=True)
-            if msg is None:
-                self.status.setText(f"overlays written to {target}")
-                self.ctx.info(f"overlays written to {target}")
-            else:
-                self.status.setText("overlay export stopped" if msg == "stopped" else "overlay export failed")
-                if msg != "stopped":
-                    self.ctx.error(f"overlay export to {target} failed: {msg}")
-
-        self.job = start_job(lambda on_p, stop: write_overlays(r, folder, video, on_p, stop),
-                             on_finished=lambda _n: ended(None), on_failed=ended, on_progress=progress, parent=self)
+    def _show_table(self) -> None:
+        u, i = self.units(), self.index
+        rows = self.shown_measures(i)
+        hidden = len(self.measures.get(i, [])) - len(rows)
+        t = u.time_s(i)
+        self.table_title.setText(f"<b>Dislocations in frame {i}</b>" + (f" (t = {t:.3f} s)" if t is not None else "")
+                                 + (f"; {hidden} fragment(s) hidden" if hidden else ""))
+        self.table.set_rows(rows, u)
 
     def shutdown(self) -> None:
         if self.job is not None and not self.job.is_done:

@@ -52,6 +52,7 @@ class AnnotatePanel(QtWidgets.QWidget):
         self._build()
         self._build_actions()
         ctx.projectChanged.connect(self._on_project)
+        ctx.unitsChanged.connect(self._on_units)
 
     # -- layout ----------------------------------------------------------------------
     def _build(self) -> None:
@@ -80,7 +81,8 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.tools.setOrientation(QtCore.Qt.Orientation.Vertical)
         self.tools.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.side.addWidget(self.tools)
-        self.side.addWidget(QtWidgets.QLabel("Dislocations in this frame (spline length):"))
+        self.list_label = QtWidgets.QLabel("Dislocations in this frame (spline length):")
+        self.side.addWidget(self.list_label)
         self.list = QtWidgets.QListWidget()
         self.list.currentRowChanged.connect(lambda r: self.editor.select(r) if r != self.editor.selected else None)
         self.side.addWidget(self.list, 1)
@@ -176,6 +178,10 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.nav.set_count(len(src), 0)
         self.show_frame(0)
 
+    def _on_units(self, units) -> None:
+        self.view.set_units(units)
+        self._refresh_list()
+
     def show_frame(self, i: int) -> None:
         """Load frame ``i`` in a worker (the newest request wins) and show it with its annotations."""
         src = self.ctx.frames()
@@ -225,9 +231,10 @@ class AnnotatePanel(QtWidgets.QWidget):
     def _refresh_list(self) -> None:
         self.list.blockSignals(True)
         self.list.clear()
+        u = self.ctx.units()
         if self.fa is not None:
             for k, L in enumerate(self.fa.lengths()):
-                it = QtWidgets.QListWidgetItem(make_colour_icon(color(k)), f"{k + 1:>3}    {L:7.1f} px")
+                it = QtWidgets.QListWidgetItem(make_colour_icon(color(k)), f"{k + 1:>3}    {u.fmt_length(L):>10}")
                 self.list.addItem(it)
             self.list.setCurrentRow(self.editor.selected)
         self.list.blockSignals(False)

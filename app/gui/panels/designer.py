@@ -1,9 +1,11 @@
 """Designer: tune a synthetic twin of your micrographs by eye.
 
-Left, the generator's parameters (method §1) as sliders; centre, the
-rendered image beside a real frame with both histograms and intensity
-profiles. A slider move re-renders in a worker after a 50 ms pause
-(debounce); only the newest request is shown.
+Left, the preset chooser and the generator's parameters (method §1, and
+what real frames show besides dislocations) as plainly named sliders in
+groups; centre, the rendered image beside a real frame with both
+histograms and intensity profiles. A slider move re-renders in a worker
+after a 50 ms pause (debounce); only the newest request is shown. Presets,
+datasets and backgrounds cut from the frames: :mod:`.designer_io`.
 """
 from __future__ import annotations
 
@@ -14,20 +16,22 @@ from typing import Optional
 from PySide6 import QtCore, QtWidgets
 
 from core.errors import DislocError
-from core.synth import PARAM_SPECS, Preset, default_params, list_presets, load_preset, sample_params, save_preset
+from core.synth import PARAM_SPECS, default_params, list_presets, load_preset, sample_params
 
 from ..actions import make_action, set_icons
 from ..context import AppContext
 from ..dialogs import GenerateDialog
 from ..widgets.compare import CompareView
+from ..widgets.jobbar import JobBar
 from ..widgets.params import ParamForm
-from ..workers import LatestOnly
-from .designer_state import GROUPS, DesignerState, render_preview, slider_span
+from ..workers import Job, LatestOnly
+from .designer_io import DesignerFiles
+from .designer_state import TWIN_UNUSED, DesignerState, left_out_text, render_preview, shown_groups, slider_span
 
 DEBOUNCE_MS = 50
 
 
-class DesignerPanel(QtWidgets.QWidget):
+class DesignerPanel(QtWidgets.QWidget, DesignerFiles):
     """Parameters, live preview and comparison with a real frame.
 
     Signals
@@ -57,23 +61,35 @@ class DesignerPanel(QtWidgets.QWidget):
         self._debounce = QtCore.QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._debounce.timeout.connect(self.render_now)
         self._dialog: Optional[GenerateDialog] = None
+        self.harvest_job: Optional[Job] = None
         self._build()
         self._build_actions()
         ctx.projectChanged.connect(self._on_project)
+        ctx.unitsChanged.connect(self.compare.set_units)
+        self._fill_presets()
         self._show_values()
         self.request_render()
 
     # -- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
         size = self.state.params.size
-        groups = [(t, [PARAM_SPECS[n] for n in names]) for t, names in GROUPS]
-        spans = {n: slider_span(n, self.state.preset, size) for _, names in GROUPS for n in names
+        groups = [(t, doc, [PARAM_SPECS[n] for n in names]) for t, doc, names in shown_groups()]
+        spans = {n: slider_span(n, self.state.preset, size) for _, _, names in shown_groups() for n in names
                  if PARAM_SPECS[n].kind in ("int", "float")}
         self.form = ParamForm(groups, spans)
         self.form.changed.connect(self.on_param_changed)
+        self.explain = QtWidgets.QLabel("Point at a slider to see what it does.")
+        self.explain.setWordWrap(True)
+        self.explain.setStyleSheet("color:#345; background:#eef3f8; padding:3px; border-radius:3px;")
+        self.explain.setMinimumHeight(2 * self.explain.fontMetrics().lineSpacing() + 8)
+        self.form.explained.connect(self.explain.setText)
 
         top = QtWidgets.QGridLayout()
         self.preset_label = QtWidgets.QLabel()
+        self.preset_combo = QtWidgets.QComboBox()
+        self.preset_combo.setToolTip("Start from a preset: m2 (the paper's M2 images), realistic (frames with "
+                                     "uneven light, straight lines, specks, camera noise), or your own")
+        self.preset_combo.activated.connect(self._on_preset_chosen)
         self.seed_spin = QtWidgets.QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         self.seed_spin.setValue(self.state.seed)
@@ -90,14 +106,17 @@ class DesignerPanel(QtWidgets.QWidget):
         self.del_pile_btn = QtWidgets.QToolButton(text="−")
         self.del_pile_btn.setToolTip("Remove this pileup")
         self.del_pile_btn.clicked.connect(self.remove_pileup)
-        top.addWidget(self.preset_label, 0, 0, 1, 4)
-        top.addWidget(QtWidgets.QLabel("Seed"), 1, 0)
-        top.addWidget(self.seed_spin, 1, 1)
-        top.addWidget(self.new_btn, 1, 2, 1, 2)
-        top.addWidget(QtWidgets.QLabel("Pileup"), 2, 0)
-        top.addWidget(self.pileup_combo, 2, 1)
-        top.addWidget(self.add_pile_btn, 2, 2)
-        top.addWidget(self.del_pile_btn, 2, 3)
+        top.addWidget(QtWidgets.QLabel("Preset"), 0, 0)
+        top.addWidget(self.preset_combo, 0, 1, 1, 3)
+        top.addWidget(self.preset_label, 1, 0, 1, 4)
+        top.addWidget(QtWidgets.QLabel("Seed"), 2, 0)
+        top.addWidget(self.seed_spin, 2, 1)
+        top.addWidget(self.new_btn, 2, 2, 1, 2)
+        self.pileup_label = QtWidgets.QLabel("Pileup")
+        top.addWidget(self.pileup_label, 3, 0)
+        top.addWidget(self.pileup_combo, 3, 1)
+        top.addWidget(self.add_pile_btn, 3, 2)
+        top.addWidget(self.del_pile_btn, 3, 3)
         self.patch_edit = QtWidgets.QLineEdit()
         self.patch_edit.setPlaceholderText("project backgrounds/ (default)")
         self.patch_edit.setToolTip("Folder of real background patches used when background = patches")
@@ -109,18 +128,29 @@ class DesignerPanel(QtWidgets.QWidget):
         prow.addWidget(QtWidgets.QLabel("Patches"))
         prow.addWidget(self.patch_edit, 1)
         prow.addWidget(patch_btn)
+        self.harvest_btn = QtWidgets.QPushButton("Backgrounds from my frames…")
+        self.harvest_btn.setToolTip("Cut crops without dislocations from the project's frames (away from the lines "
+                                    "you annotated; elsewhere where no line is seen) into backgrounds/"
+                                    "from_frames, and draw the synthetic lines on them")
+        self.harvest_btn.clicked.connect(lambda: self.harvest_backgrounds())
+        self.harvest_bar = JobBar(stacked=True, bar_format="%v / %m frames")
+        self.harvest_bar.cancelled.connect(self.cancel_harvest)
+        self.harvest_bar.setVisible(False)  # shown while crops are cut
 
         left = QtWidgets.QWidget()
         ll = QtWidgets.QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addLayout(top)
         ll.addLayout(prow)
+        ll.addWidget(self.harvest_btn)
+        ll.addWidget(self.harvest_bar)
         scroll = QtWidgets.QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
         scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         ll.addWidget(scroll, 1)
-        left.setMinimumWidth(380)
+        ll.addWidget(self.explain)
+        left.setMinimumWidth(340)
         left.setMaximumWidth(460)
 
         self.compare = CompareView()
@@ -141,11 +171,12 @@ class DesignerPanel(QtWidgets.QWidget):
         bar.addWidget(self.overlay_box)
         bar.addWidget(self.traces_box)
         bar.addStretch(1)
-        bar.addWidget(self.info)
         self.gen_btn = QtWidgets.QPushButton("Generate dataset…")
         bar.addWidget(self.gen_btn)
+        self.info.setWordWrap(True)
         centre = QtWidgets.QVBoxLayout()
         centre.addLayout(bar)
+        centre.addWidget(self.info)
         centre.addWidget(self.compare, 1)
         lay = QtWidgets.QHBoxLayout(self)
         lay.addWidget(left)
@@ -160,7 +191,7 @@ class DesignerPanel(QtWidgets.QWidget):
                            triggered=lambda: self.compare.set_overlay_visible(self.act_masks.isChecked()))
         self.act_traces = A(self, "Show slip &traces", "T", "Highlight the slip traces", checkable=True,
                             triggered=lambda: self.compare.set_traces_visible(self.act_traces.isChecked()))
-        self.act_twin = A(self, "T&win this frame", "Ctrl+T",
+        self.act_twin = A(self, "T&win this frame", "W",
                           "Copy the annotated geometry of the real frame onto a synthetic background", self.twin_frame)
         self.act_save = A(self, "&Save preset…", "Ctrl+S", "Save the tuned ranges as a preset JSON", self.save_preset_dialog)
         self.act_load = A(self, "&Load preset…", "Ctrl+L", "Load a preset JSON", self.load_preset_dialog)
@@ -208,26 +239,38 @@ class DesignerPanel(QtWidgets.QWidget):
             self.pileup_combo.setCurrentIndex(self.state.pileup)
         self.del_pile_btn.setEnabled(n > 1)
         p = self.state.preset
-        twin = "   <b>twin of a real frame</b>" if self.twin_label is not None else ""
-        self.preset_label.setText(f"Preset: <b>{p.name if p else 'built-in defaults'}</b>{twin}")
+        twin = self.twin_label is not None
+        self.preset_label.setText(f"<b>Twin of a real frame</b>: its lines, your look (Ctrl+R leaves)" if twin else
+                                  f"<i>{p.description[:90] + ('…' if len(p.description) > 90 else '')}</i>"
+                                  if p is not None and p.description else "")
+        self.preset_label.setWordWrap(True)
+        self.preset_label.setToolTip(p.description if p is not None else "")
         self.patch_edit.setText(self.state.params.patch_dir)
+        # A twin takes its geometry from the annotated frame: the pileup controls would do nothing.
+        self.form.set_hidden(TWIN_UNUSED, twin)
+        for w in (self.pileup_label, self.pileup_combo, self.add_pile_btn, self.del_pile_btn):
+            w.setVisible(not twin)
 
     def on_param_changed(self, name: str, value) -> None:
         """A control moved: update the parameters and re-render after the debounce."""
         if name == "background" and value == "patches" and not self.state.params.patch_dir:
             folder = self._default_patch_dir()
             if folder is None:
-                self.ctx.warn("no background patches yet: cut some in the Annotate panel (B) or choose a "
-                              "folder of patches; staying with Perlin noise")
+                self.ctx.warn("no background patches yet: press 'Backgrounds from my frames…', cut some in the "
+                              "Annotate panel (B) or choose a folder of patches; staying with Perlin noise")
                 self.form.set_values({"background": "perlin"})
                 return
             self.state.params = self.state.params.replace(patch_dir=folder)
+        before = left_out_text(self.state.params)
         try:
             self.state.set(name, value)
         except DislocError as e:
             self.ctx.warn(str(e))
             self.form.set_values(self.state.values())
             return
+        after = left_out_text(self.state.params)
+        if after and after != before:
+            self.ctx.info(after)
         self.request_render()
 
     def _default_patch_dir(self) -> Optional[str]:
@@ -270,6 +313,8 @@ class DesignerPanel(QtWidgets.QWidget):
     def add_pileup(self) -> None:
         self.state.add_pileup()
         self._show_values()
+        if left_out_text(self.state.params):
+            self.ctx.info(left_out_text(self.state.params))
         self.request_render()
 
     def remove_pileup(self) -> None:
@@ -315,13 +360,20 @@ class DesignerPanel(QtWidgets.QWidget):
 
     def _on_rendered(self, rid: int, r: dict) -> None:
         self.compare.set_synthetic(r["image"], r["overlay"], r["traces"])
-        self.info.setText(f"{r['n']} dislocations   {r['image'].shape[1]}×{r['image'].shape[0]} px")
+        notes = [f"{r['n']} dislocations, {r['image'].shape[1]}×{r['image'].shape[0]} px"]
+        cut = left_out_text(self.state.params) if self.twin_label is None else ""
+        if cut:
+            notes.append(f"<span style='color:#a05a00'>{cut}</span>")
+        if r.get("dropped"):
+            notes.append(f"{r['dropped']} line(s) shorter than 'shortest line kept' inside the image left out")
+        self.info.setText(";  ".join(notes))
         self.shown_id = rid
         self.last_result = r
         self.previewShown.emit(rid)
 
     # -- real frames and twins --------------------------------------------------------------------------
     def _on_project(self, project) -> None:
+        self._fill_presets()
         src = self.ctx.frames() if project is not None else None
         with QtCore.QSignalBlocker(self.frame_spin):
             self.frame_spin.setRange(0, max(0, len(src) - 1) if src is not None else 0)
@@ -371,65 +423,12 @@ class DesignerPanel(QtWidgets.QWidget):
         self.request_render()
         return True
 
-    # -- presets and datasets -------------------------------------------------------------------------------
-    def _presets_dir(self) -> str:
-        return str(self.ctx.project.presets_dir) if self.ctx.project else ""
-
-    def save_preset_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save preset", self._presets_dir(), "Preset (*.json)")
-        if path:
-            self.save_preset(path)
-
-    def save_preset(self, path) -> Path:
-        path = Path(path).with_suffix(".json")
-        preset = self.state.tuned_preset(path.stem)
-        save_preset(preset, path)
-        self.ctx.info(f"preset saved to {path}")
-        return path
-
-    def load_preset_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load preset", self._presets_dir(), "Preset (*.json)")
-        if path:
-            self.load_preset(path)
-
-    def load_preset(self, path) -> Optional[Preset]:
-        """Load a preset; a bad file gives a message and leaves the current one in place."""
-        try:
-            preset = load_preset(str(path))
-            params = sample_params(preset, self.state.seed)
-        except DislocError as e:
-            self.ctx.error(f"{e}. Fix the preset file or load another; the current settings are kept.")
-            return None
-        self.state = DesignerState(params=params, preset=preset, seed=self.state.seed)
-        self.twin_label = None
-        for n, spec in PARAM_SPECS.items():
-            if n in self.form.rows and spec.kind in ("int", "float"):
-                self.form.set_span(n, *slider_span(n, preset, params.size))
-        self._show_values()
-        self.ctx.info(f"preset {preset.name} loaded from {path}")
-        self.request_render()
-        return preset
-
-    def generate_dialog(self) -> GenerateDialog:
-        out = (self.ctx.project.datasets_dir if self.ctx.project else Path.home()) / "synthetic"
-        if self._dialog is None or not self._dialog.isVisible():
-            self._dialog = GenerateDialog(self._write_dataset, out, self.state.params.size, self)
-            self._dialog.done.connect(lambda f: self.ctx.info(f"dataset written to {f}"))
-            self._dialog.stopped.connect(lambda m: self.ctx.warn(f"dataset generation stopped: {m}"))
-        self._dialog.show()
-        self._dialog.raise_()
-        return self._dialog
-
-    def _write_dataset(self, count, size, out, seed, on_progress, should_stop):
-        """Runs in the worker: the tuned preset, drawn ``count`` times (core.synth.writer)."""
-        from core.synth.writer import write_dataset
-
-        preset = self.state.tuned_preset()
-        return write_dataset(out, preset, count, seed, size=size, on_progress=on_progress, should_stop=should_stop)
-
     def shutdown(self) -> None:
         self._debounce.stop()
         self._renderer.stop()
+        if self.harvesting:
+            self.harvest_job.cancel()
+            self.harvest_job.wait()
         if self._dialog is not None and self._dialog.running:
             self._dialog.job.cancel()
             self._dialog.job.wait()

@@ -16,19 +16,72 @@ import numpy as np
 
 from core.colors import color
 from core.errors import DislocError
-from core.synth.params import IMAGE_KEYS, PARAM_SPECS, PILEUP_KEYS, PileupParams, SynthParams
+from core.synth.params import IMAGE_KEYS, MAX_DISLOCATIONS, PARAM_SPECS, PILEUP_KEYS, PileupParams, SynthParams
 from core.synth.presets import Preset
 
-#: Parameter groups of method.md §1, in the order shown.
+#: Parameter groups as the designer shows them: (title, one-line explanation, parameter names). The first
+#: four follow method.md §1; the rest are what real frames show besides dislocations (core/synth/scenery.py).
 GROUPS = [
-    ("Background", ["background", "lambda1", "lambda2", "w_perlin", "w_white", "s1", "r_noise", "s2",
-                    "black_level", "blur"]),
-    ("Slip system", ["angle", "slip_width", "p0_x", "p0_y", "trace_contrast", "trace_width"]),
-    ("Pileup", ["n_dislocations", "spacing", "spacing_ratio", "spacing_jitter", "inclination", "curvature",
-                "curvature_jitter", "shape_jitter", "n_support"]),
-    ("Drawing", ["line_profile", "contrast", "contrast_jitter", "width", "width_jitter", "fringe", "line_noise",
-                 "contrast_modulation", "min_visible"]),
+    ("Background", "The mottled grey texture behind the lines (two noise fields, smoothed), or crops of your frames.",
+     ["background", "lambda1", "lambda2", "w_perlin", "w_white", "s1", "r_noise", "s2", "bg_contrast",
+      "black_level", "aspect"]),
+    ("Slip system", "Where a pileup lies: two parallel slip traces its dislocations run between.",
+     ["angle", "slip_width", "p0_x", "p0_y", "trace_contrast", "trace_width", "band_contrast"]),
+    ("Pileup", "How many dislocations follow each other along the traces, how far apart, how bowed.",
+     ["n_dislocations", "spacing", "spacing_ratio", "spacing_jitter", "inclination", "curvature",
+      "curvature_jitter", "shape_jitter", "n_support", "max_dislocations"]),
+    ("Drawing", "How a dislocation line looks: darkness, width, edges, beads, blur.",
+     ["line_profile", "contrast", "contrast_jitter", "width", "width_jitter", "fringe", "line_noise",
+      "contrast_modulation", "modulation_period", "blur", "min_visible"]),
+    ("Illumination", "Uneven brightness of the whole frame: gradients, dark corners, bend contours.",
+     ["illumination", "vignetting", "bend_contours", "bend_contrast", "bend_width"]),
+    ("Lines that are not dislocations (never masked)",
+     "Straight slip traces, boundaries, fringes and streaks the network must learn to ignore.",
+     ["extra_traces", "extra_trace_contrast", "extra_trace_width", "double_traces", "fault_fringes",
+      "fringe_contrast", "fringe_period", "fault_width", "striations", "striation_contrast"]),
+    ("Specks and dirt", "Small round dark or bright spots: particles, dirt, small loops.",
+     ["specks", "speck_contrast", "speck_size"]),
+    ("Camera", "What the camera and the video file add to the finished image.",
+     ["final_blur", "grain_noise", "jpeg_quality"]),
 ]
+#: Controls that do nothing for a twin: its geometry comes from the annotated frame (core.synth.fit.twin_scene
+#: takes only line darkness, width and slip trace look from the first pileup).
+TWIN_UNUSED = ("angle", "slip_width", "p0_x", "p0_y", "band_contrast", "n_dislocations", "spacing", "spacing_ratio",
+               "spacing_jitter", "inclination", "curvature", "curvature_jitter", "shape_jitter", "n_support",
+               "max_dislocations")
+
+
+def shown_groups() -> list[tuple[str, str, list[str]]]:
+    """GROUPS without the parameters this version of core.synth does not have (the list may run ahead)."""
+    return [(t, doc, [n for n in names if n in PARAM_SPECS]) for t, doc, names in GROUPS]
+
+
+def left_out(params: SynthParams) -> tuple[int, int, int]:
+    """(dislocations that fit, pileups left out entirely, pileups cut short) under ``max_dislocations``.
+
+    Pileups are filled in order; those past the cap lose their dislocations
+    (core.synth.geometry.build_scene keeps the first ``max_dislocations``).
+    """
+    cap = min(params.max_dislocations, MAX_DISLOCATIONS)
+    start, gone, cut = 0, 0, 0
+    for p in params.pileups:
+        if start >= cap:
+            gone += 1
+        elif start + p.n_dislocations > cap:
+            cut += 1
+        start += p.n_dislocations
+    return min(start, cap), gone, cut
+
+
+def left_out_text(params: SynthParams) -> str:
+    """``"20 dislocations fill the image: 3 pileups left out"`` when the cap removes any, else ""."""
+    n, gone, cut = left_out(params)
+    if not gone and not cut:
+        return ""
+    parts = ([f"{gone} pileup{'s' if gone != 1 else ''} left out"] if gone else []) + \
+            ([f"{cut} pileup{'s' if cut != 1 else ''} cut short"] if cut else [])
+    return f"{n} dislocations fill the image: {', '.join(parts)} (raise 'most dislocations per image' or remove pileups)"
+
 
 # Slider spans for parameters a preset leaves fixed: the useful part of the allowed bounds
 # (a 0-8192 px slider would be unusable). Pixel lengths are for a 512 px image.
@@ -36,7 +89,8 @@ _UI_SPANS = {
     "lambda1": (2, 300), "lambda2": (2, 300), "w_perlin": (0, 1), "w_white": (0, 1.5), "s1": (0, 4),
     "r_noise": (0, 1), "s2": (0, 4), "black_level": (0, 0.5), "blur": (0, 3), "angle": (-180, 180),
     "slip_width": (8, 512), "p0_x": (-128, 640), "p0_y": (-128, 640), "spacing": (1, 256),
-    "inclination": (-80, 80), "min_visible": (0, 100),
+    "inclination": (-80, 80), "min_visible": (0, 100), "bend_width": (2, 300), "fault_width": (4, 300),
+    "specks": (0, 300), "striations": (0, 300), "illumination": (0, 1.5),
 }
 _NOT_IN_PRESETS = ("size", "p0_x", "p0_y")
 
@@ -157,4 +211,5 @@ def render_preview(params: SynthParams, seed: int, scene=None) -> dict:
     sample = render_scene(scene, params, seed) if scene is not None else generate(params, seed)
     return {"image": sample.image, "overlay": overlay_rgba(sample.masks),
             "traces": [np.asarray(t, float).tolist() for t in sample.slip_traces],
-            "n": int(len(sample.masks)), "background": sample.record.get("background", {}).get("kind", "")}
+            "n": int(len(sample.masks)), "background": sample.record.get("background", {}).get("kind", ""),
+            "dropped": len(sample.record.get("dropped", []))}

@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtWidgets
 
 from core.analysis.frameview import FrameView, support_points, view_from_probs
 from core.analysis.postprocess import PostprocessConfig
-from core.analysis.results import ResultIndex, is_result, splines_path
+from core.analysis.results import ResultIndex, is_result
 from core.errors import DislocError
 from core.project.runs import project_model, select_model
 
@@ -29,12 +29,13 @@ from ..widgets.jobbar import JobBar
 from ..widgets.overlay import DislocationOverlay
 from ..workers import Job, LatestOnly, start_job
 from .segment_form import SegmentForm
+from .segment_video import WholeVideoRun
 from .threads import set_torch_threads_once
 
 MAX_CACHED_VIEWS = 32
 
 
-class SegmentPanel(QtWidgets.QWidget):
+class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
     """The project's frames with the model's masks, splines and curvature.
 
     Signals
@@ -79,6 +80,7 @@ class SegmentPanel(QtWidgets.QWidget):
         self._build()
         self._build_actions()
         ctx.projectChanged.connect(self._on_project)
+        ctx.unitsChanged.connect(self._on_units)
 
     # -- layout ----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -93,19 +95,18 @@ class SegmentPanel(QtWidgets.QWidget):
         self.video_btn = QtWidgets.QPushButton("Segment whole video")
         self.restart_box = QtWidgets.QCheckBox("start over")
         self.restart_box.setToolTip("Discard the earlier results of this video instead of resuming them")
-        # The whole-video run's progress; its status line also reports single frames.
+        # The whole-video run's progress; its status line (cut to the room there is) also reports single frames.
         self.job_bar = JobBar(bar_format="%v / %m frames")
         self.status = self.job_bar.status
         self.form = SegmentForm()
         self.min_length, self.join_gap = self.form.min_length, self.form.join_gap  # tests set them
         top = QtWidgets.QHBoxLayout()
-        for w in (self.frame_btn, self.auto_box, None, self.video_btn, self.restart_box, self.job_bar):
+        for w in (self.frame_btn, self.auto_box, None, self.video_btn, self.restart_box):
             if w is None:
                 top.addSpacing(18)
             else:
                 top.addWidget(w)
-        top.addStretch(1)
-        top.addWidget(self.form)
+        top.addWidget(self.job_bar, 1)
 
         self.pane = ImagePane(histogram=False)
         self.pane.pixelHovered.connect(self.ctx.pixel)
@@ -129,15 +130,20 @@ class SegmentPanel(QtWidgets.QWidget):
         self.nav.add_widget(self.masks_box)
         self.nav.add_widget(self.splines_box)
         left = QtWidgets.QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
         left.addLayout(top)
+        left.addWidget(self.form)
         left.addWidget(self.stack, 1)
         left.addWidget(self.nav)
+        leftw = QtWidgets.QWidget()
+        leftw.setLayout(left)
 
         self.inspector = MaskInspector()
         self.inspector.picked.connect(self.select)
         self.inspector.rawToggled.connect(lambda _on: self._display())
         self.raw_box, self.grid, self.curv = self.inspector.raw_box, self.inspector.grid, self.inspector.curv
         side = QtWidgets.QVBoxLayout()
+        side.setContentsMargins(0, 0, 0, 0)
         mrow = QtWidgets.QHBoxLayout()
         mrow.addWidget(self.model_label, 1)
         mrow.addWidget(self.choose_btn)
@@ -145,11 +151,17 @@ class SegmentPanel(QtWidgets.QWidget):
         side.addWidget(self.inspector, 1)
         sidew = QtWidgets.QWidget()
         sidew.setLayout(side)
-        sidew.setMinimumWidth(330)
-        sidew.setMaximumWidth(470)
+        sidew.setMinimumWidth(280)
+        # A splitter: the side gives way on a small screen, and the user can widen either part.
+        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        split.addWidget(leftw)
+        split.addWidget(sidew)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 0)
+        split.setChildrenCollapsible(False)
+        split.setSizes([900, 360])
         lay = QtWidgets.QHBoxLayout(self)
-        lay.addLayout(left, 1)
-        lay.addWidget(sidew)
+        lay.addWidget(split)
 
     def _build_actions(self) -> None:
         A = make_action
@@ -213,6 +225,14 @@ class SegmentPanel(QtWidgets.QWidget):
         self.nav.set_count(len(src), 0)
         self.load_results()
         self.show_frame(0)
+
+    def _on_units(self, units) -> None:
+        self.pane.set_units(units)
+        src = self.ctx.frames()
+        if src is not None and self.index >= 0:
+            self.nav.show_position(self.index, len(src), src.frame_time(self.index), src.name(self.index))
+        if self.view is not None:
+            self._select(self.selected)
 
     def refresh_model(self) -> None:
         """Find the model to use: the project's choice, else the shipped default."""
@@ -332,12 +352,24 @@ class SegmentPanel(QtWidgets.QWidget):
             if self.model_path is None:
                 self.ctx.warn(self.model_label.toolTip())
                 return
-        i, frame, path, cfg = self.index, self.image, self.model_path, self.postprocess_config()
+        try:
+            scale = self.form.scale_setting()
+            cfg = self.postprocess_config()
+        except DislocError as e:
+            self.ctx.error(f"{e}")
+            return
+        i, frame, path = self.index, self.image, self.model_path
         self.status.setText(f"segmenting frame {i}…")
 
         def work():
+            from core.analysis.scale import LINE_WIDTH_KEY, auto_scale, measure_line_width
+
             t0 = time.perf_counter()
-            probs = self._get_predictor(path).predict(frame)[0]
+            predictor = self._get_predictor(path)
+            factor = scale
+            if scale == "auto":  # as segment_video does, measured on this frame alone
+                factor = auto_scale(predictor.header.get(LINE_WIDTH_KEY), measure_line_width(frame))
+            probs = predictor.predict(frame, scale=factor)[0] if factor != 1.0 else predictor.predict(frame)[0]
             return view_from_probs(i, frame, probs, cfg, seconds=time.perf_counter() - t0)
 
         self._segmenter.submit(work)
@@ -357,9 +389,9 @@ class SegmentPanel(QtWidgets.QWidget):
         self._views[view.index] = view
         while len(self._views) > MAX_CACHED_VIEWS:
             self._views.pop(next(iter(self._views)))
-        merged = sum(len(m) for m in view.merged_from)
-        self.status.setText(f"frame {view.index}: {len(view)} dislocations, {merged} duplicate(s) merged, "
-                            f"{sum(view.flagged(k) for k in range(len(view)))} flagged, {view.seconds:.2f} s")
+        self.status.setText(f"frame {view.index}: {len(view)} dislocations, {view.n_merged()} with merged "
+                            f"duplicates, {sum(view.flagged(k) for k in range(len(view)))} flagged, "
+                            f"{view.seconds:.2f} s")
         if view.index == self.index:
             self.view = view
             self._display()
@@ -375,6 +407,7 @@ class SegmentPanel(QtWidgets.QWidget):
         if self.image is None:
             return
         self.pane.set_image(self.image)
+        self.pane.set_units(self.ctx.units())
         v = self.view
         self.inspector.show_view(v)
         if v is None:
@@ -402,8 +435,7 @@ class SegmentPanel(QtWidgets.QWidget):
         v = self.view
         self.selected = k if v is not None and 0 <= k < len(v) else -1
         self.overlay.select(self.selected)
-        src = self.ctx.frames()
-        self.inspector.show_dislocation(v, self.selected, src.pixel_size_nm if src is not None else None)
+        self.inspector.show_dislocation(v, self.selected, self.ctx.units())
 
     # -- human in the loop -------------------------------------------------------------------------
     def edit_as_annotation(self) -> None:
@@ -417,71 +449,6 @@ class SegmentPanel(QtWidgets.QWidget):
             self.ctx.info("no dislocation of this frame is long enough for a spline")
             return
         self.annotateRequested.emit(v.index, pts)
-
-    # -- the whole video ------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self.job is not None and not self.job.is_done
-
-    def segment_video(self) -> None:
-        """Segment every frame in a worker with core.analysis.segment.segment_video (resumes unless 'start over')."""
-        if self.running:
-            return
-        out, p = self.result_dir(), self.ctx.project
-        if out is None:
-            self.ctx.warn("choose the project's frames first (File > Set frames)")
-            return
-        self.refresh_model()
-        if self.model_path is None:
-            self.ctx.warn(self.model_label.toolTip())
-            return
-        from core.analysis.segment import segment_video
-
-        src_path, model = p.frames_path, self.model_path
-        config = self.form.config(restart=self.restart_box.isChecked())
-        self.job_bar.start(len(self.ctx.frames() or []))
-        for w in (self.video_btn, self.restart_box, self.choose_btn):
-            w.setEnabled(False)
-
-        def work(on_progress, should_stop):
-            set_torch_threads_once()
-            return segment_video(src_path, model, out, config, on_progress, should_stop)
-
-        self.job = start_job(
-            work,
-            on_finished=lambda r: self._video_ended(out, None, r), on_failed=lambda m: self._video_ended(out, m, None),
-            on_progress=self._on_video_progress, parent=self)
-        self.job.done.connect(lambda: self._video_job_done(out))
-
-    def _on_video_progress(self, p) -> None:
-        eta = self.job_bar.show_progress(p)
-        self.status.setText(f"video: {p.step}/{p.total} frames   {self.job_bar.eta_text(eta)}")
-
-    def _video_ended(self, out: Path, error: Optional[str], result) -> None:
-        if error is None:
-            self.restart_box.setChecked(False)
-            self.status.setText(f"video done: {result.frames_done} frames, {result.n_tracks} tracks")
-            self.ctx.info(f"whole video segmented: {splines_path(out)}; see the Analyse panel")
-        elif error == "stopped":
-            self.status.setText("stopped; run again to resume")
-            self.ctx.info(f"segmentation stopped; finished frames are kept in {out}. Segment whole video resumes.")
-        else:
-            self.status.setText("failed")
-            hint = " Tick 'start over' and run again." if "--restart" in error else ""
-            self.ctx.error(f"segmenting the video failed: {error}.{hint}")
-
-    def _video_job_done(self, out: Path) -> None:
-        """The worker thread has ended: another run may start; show the new results."""
-        for w in (self.video_btn, self.restart_box, self.choose_btn):
-            w.setEnabled(True)
-        self.job_bar.stop()
-        self.load_results()
-        self.videoDone.emit(str(out))
-
-    def cancel(self) -> None:
-        if self.running:
-            self.job.cancel()
-            self.status.setText("stopping after the current frame…")
 
     def shutdown(self) -> None:
         if self.running:

@@ -1,4 +1,4 @@
-"""The Segment panel's settings: post-processing boxes -> a SegmentConfig.
+"""The Segment panel's settings: scale and post-processing boxes -> a SegmentConfig.
 
 The form only collects choices; :class:`core.analysis.segmentconfig.SegmentConfig`
 (and the :class:`~core.analysis.postprocess.PostprocessConfig` inside it)
@@ -6,14 +6,21 @@ give the defaults and say what is wrong, as they do for ``disloc segment``.
 """
 from __future__ import annotations
 
+from typing import Optional, Union
+
 from PySide6 import QtWidgets
 
 from core.analysis.postprocess import PostprocessConfig
+from core.analysis.scale import MAX_SCALE, MIN_SCALE
 from core.analysis.segmentconfig import SegmentConfig
+from core.analysis.units import Units
+from core.errors import DislocError
+
+SCALE_CHOICES = ("1", "auto", "0.5", "0.75", "1.5", "2")
 
 
 class SegmentForm(QtWidgets.QWidget):
-    """Min length, join gap and threshold boxes in one row, starting at core's defaults."""
+    """Scale, min length, join gap and threshold boxes in one row, starting at core's defaults."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -31,24 +38,49 @@ class SegmentForm(QtWidgets.QWidget):
         self.threshold.setValue(defaults.threshold)
         self.threshold.setToolTip("Probability above which a pixel belongs to a mask (0.5 as in the paper); "
                                   "lower finds faint lines, higher cuts noise")
+        self.scale = QtWidgets.QComboBox()
+        self.scale.setEditable(True)
+        self.scale.addItems(SCALE_CHOICES)
+        self.scale.setCurrentText(str(SegmentConfig().scale).rstrip("0").rstrip(".") or "1")
+        self.scale.setToolTip(
+            "Frames are resampled by this factor before the network, so their lines look as wide as the lines it "
+            f"was trained on ({MIN_SCALE:g}-{MAX_SCALE:g}; 'auto' measures the lines of your frames and compares "
+            "them with the model's; 1 leaves them as they are). Masks and splines stay in the frame's pixels.")
+        self.scale.setMinimumContentsLength(4)
         row = QtWidgets.QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        for label, w in (("Min length", self.min_length), ("Join gaps", self.join_gap),
+        for label, w in (("Scale", self.scale), ("Min length", self.min_length), ("Join gaps", self.join_gap),
                          ("Threshold", self.threshold)):
-            row.addWidget(QtWidgets.QLabel(label))
+            lab = QtWidgets.QLabel(label)
+            lab.setToolTip(w.toolTip())
+            row.addWidget(lab)
             row.addWidget(w)
+        row.addStretch(1)
+
+    def scale_setting(self) -> Union[float, str]:
+        """``"auto"`` or the factor typed or chosen (checked by SegmentConfig: a bad value raises DislocError)."""
+        text = self.scale.currentText().strip().lower()
+        if text == "auto":
+            return "auto"
+        try:
+            return float(text.replace(",", "."))
+        except ValueError:
+            raise DislocError(f"scale '{text}': type 'auto' or a factor from {MIN_SCALE:g} to {MAX_SCALE:g}") from None
 
     def postprocess_config(self) -> PostprocessConfig:
         """Post-processing settings from the boxes (the rest: core's defaults)."""
         return PostprocessConfig(threshold=self.threshold.value(), min_length_px=self.min_length.value(),
                                  join_gap_px=self.join_gap.value())
 
-    def config(self, restart: bool = False) -> SegmentConfig:
-        """Whole-video settings: the boxes, the rest as ``disloc segment``'s defaults.
+    def config(self, restart: bool = False, units: Optional[Units] = None) -> SegmentConfig:
+        """Whole-video settings: the boxes and the project's calibration, the rest as ``disloc segment``'s defaults.
 
-        The same batch size as the command line gives the same masks, bit for bit.
+        The same batch size as the command line gives the same masks, bit for
+        bit. Raises DislocError for a scale that is not 'auto' or a factor in range.
         """
-        return SegmentConfig(restart=restart, postprocess=self.postprocess_config())
+        u = units or Units()
+        return SegmentConfig(restart=restart, postprocess=self.postprocess_config(), scale=self.scale_setting(),
+                             pixel_size_nm=u.pixel_size_nm, fps=u.fps)
 
 
 def _px_spin(maximum: float, value: float, tip: str) -> QtWidgets.QDoubleSpinBox:

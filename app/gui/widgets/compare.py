@@ -60,28 +60,29 @@ class CompareView(QtWidgets.QWidget):
         self.trace_items: list[pg.PlotCurveItem] = []
         self._traces_visible = False
         self.rois: dict[str, pg.LineSegmentROI] = {}
-        self.hist_plot = pg.PlotWidget(title="Grey-value histogram")
+        # The titles name the colours: a legend inside the plot would cover the curves.
+        key = (f"<span style='color:rgb{SYNTH_PEN}'>■ synthetic</span>&nbsp;&nbsp;"
+               f"<span style='color:rgb{REAL_PEN}'>■ real</span>")
+        self.hist_plot = pg.PlotWidget(title=f"Grey-value histogram&nbsp;&nbsp;{key}")
         self.hist_plot.setLabel("bottom", "grey value")
         self.hist_plot.setLabel("left", "density")
-        self.hist_plot.addLegend(offset=(-5, 5))
         self.hist_curves = {
             "synth": self.hist_plot.plot([0, 1], [0], stepMode="center", pen=pg.mkPen(SYNTH_PEN, width=2),
                                          name="synthetic"),
             "real": self.hist_plot.plot([0, 1], [0], stepMode="center", pen=pg.mkPen(REAL_PEN, width=2),
                                         name="real"),
         }
-        self.prof_plot = pg.PlotWidget(title="Intensity along the drawn lines")
+        self.prof_plot = pg.PlotWidget(title=f"Intensity along the red lines&nbsp;&nbsp;{key}")
         self.prof_plot.setLabel("bottom", "distance along line (px)")
         self.prof_plot.setLabel("left", "grey value")
         for w in (self.prof_plot, self.hist_plot):
             w.getAxis("left").enableAutoSIPrefix(False)  # grey values in [0, 1], not "x0.001"
-        self.prof_plot.addLegend(offset=(-5, 5))
         self.prof_curves = {
             "synth": self.prof_plot.plot([], [], pen=pg.mkPen(SYNTH_PEN, width=2), name="synthetic"),
             "real": self.prof_plot.plot([], [], pen=pg.mkPen(REAL_PEN, width=2), name="real"),
         }
         for w in (self.hist_plot, self.prof_plot):
-            w.setMinimumHeight(170)
+            w.setMinimumHeight(140)
         images = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
         images.addWidget(self.synth)
         images.addWidget(self.real)
@@ -110,8 +111,7 @@ class CompareView(QtWidgets.QWidget):
     def set_real(self, img: Optional[np.ndarray], title: str = "Real frame") -> None:
         self.real.set_title(title)
         if img is None:
-            self.real.image.clear()
-            self.real._data = None
+            self.real.clear_image()
             self.hist_curves["real"].setData([0, 1], [0])
             self.prof_curves["real"].setData([], [])
             return
@@ -179,9 +179,20 @@ class CompareView(QtWidgets.QWidget):
             p0, p1 = self.line_ends(key)
             if np.hypot(p1[0] - p0[0], p1[1] - p0[1]) >= 1:
                 d, v = line_profile(img, p0, p1)
-                self.prof_curves[key].setData(d, v)
+                self.prof_curves[key].setData(pane.units.length(d), v)
+
+    def set_units(self, units) -> None:
+        """Scale bars on both images and the profile's distance axis in nm when the pixel size is known.
+
+        The synthetic image is meant to be a twin of the frames, at their scale.
+        """
+        for pane in (self.synth, self.real):
+            pane.set_units(units)
+        self.prof_plot.setLabel("bottom", f"distance along line ({units.length_unit})")
+        for key in ("synth", "real"):
+            self.update_plots(key)
 
     def profile(self, key: str) -> tuple[np.ndarray, np.ndarray]:
-        """The plotted profile (distance px, values) of one image."""
+        """The plotted profile (distance along the line in px, or nm when known; values) of one image."""
         x, y = self.prof_curves[key].getData()
         return (np.asarray(x) if x is not None else np.zeros(0)), (np.asarray(y) if y is not None else np.zeros(0))

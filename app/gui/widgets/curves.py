@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore
 
+from core.analysis.units import Units
 from core.colors import PALETTE
 
 TRAIN_PEN = (31, 119, 180)
@@ -15,6 +16,16 @@ TEST_PEN = (255, 127, 14)
 METRIC_PEN = (44, 160, 44)
 STEP_PEN = (120, 160, 200, 110)
 REDRAW_MS = 150  # step losses are redrawn at most this often: each report must stay cheap for the GUI
+
+
+def side_legend(layout: pg.GraphicsLayoutWidget, row: int, col: int) -> pg.LegendItem:
+    """A legend in its own cell of a layout, beside its plot, so it never covers a curve."""
+    cell = layout.addLayout(row=row, col=col)
+    legend = pg.LegendItem(offset=None)
+    cell.addItem(legend, row=0, col=0)
+    cell.addLabel("", row=1, col=0)  # takes the rest of the height: the entries stay together at the top
+    cell.layout.setRowStretchFactor(1, 100)
+    return legend
 
 
 def _finite(rows: Sequence[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -37,22 +48,27 @@ class TrainCurves(pg.GraphicsLayoutWidget):
         self.loss = self.addPlot(row=0, col=0, title="Loss (matching Dice; lower is better)")
         self.loss.setLabel("left", "loss")
         self.loss.showGrid(x=True, y=True, alpha=0.25)
-        self.loss.addLegend(offset=(-5, 5))
+        self.loss_legend = side_legend(self, 0, 1)
         self.metric_plot = self.addPlot(row=1, col=0, title="Test length metric (1 = perfect)")
         self.metric_plot.setLabel("left", "metric")
         self.metric_plot.setLabel("bottom", "epoch")
         self.metric_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.metric_plot.addLegend(offset=(-5, 5))
+        self.metric_legend = side_legend(self, 1, 1)
         self.metric_plot.setXLink(self.loss)
         for p in (self.loss, self.metric_plot):
             p.getAxis("left").enableAutoSIPrefix(False)
-        self.step_curve = self.loss.plot(pen=pg.mkPen(STEP_PEN, width=1), name="train, each step")
+        self.step_curve = self.loss.plot(pen=pg.mkPen(STEP_PEN, width=1))
         self.train_curve = self.loss.plot(pen=pg.mkPen(TRAIN_PEN, width=2), symbol="o", symbolSize=6,
-                                          symbolBrush=TRAIN_PEN, name="train, epoch mean")
+                                          symbolBrush=TRAIN_PEN)
         self.test_curve = self.loss.plot(pen=pg.mkPen(TEST_PEN, width=2), symbol="s", symbolSize=6,
-                                         symbolBrush=TEST_PEN, name="test")
+                                         symbolBrush=TEST_PEN)
         self.metric_curve = self.metric_plot.plot(pen=pg.mkPen(METRIC_PEN, width=2), symbol="o", symbolSize=6,
-                                             symbolBrush=METRIC_PEN, name="this run")
+                                                  symbolBrush=METRIC_PEN)
+        for legend, curve, name in ((self.loss_legend, self.step_curve, "train, each step"),
+                                    (self.loss_legend, self.train_curve, "train, epoch mean"),
+                                    (self.loss_legend, self.test_curve, "test"),
+                                    (self.metric_legend, self.metric_curve, "this run")):
+            legend.addItem(curve, name)
         self._steps_x: list[float] = []
         self._steps_y: list[float] = []
         self._compare: list[pg.PlotDataItem] = []
@@ -92,11 +108,10 @@ class TrainCurves(pg.GraphicsLayoutWidget):
     def set_compare(self, runs: Sequence[tuple[str, Sequence[dict]]]) -> None:
         """Overlay finished runs: ``[(name, history rows), ...]``, dashed, one colour per run."""
         for it in self._compare:
-            for p in (self.loss, self.metric_plot):
+            for p, legend in ((self.loss, self.loss_legend), (self.metric_plot, self.metric_legend)):
                 if it in p.items:
                     p.removeItem(it)
-                    if p.legend is not None:
-                        p.legend.removeItem(it)
+                    legend.removeItem(it)
         self._compare = []
         for k, (name, rows) in enumerate(runs):
             col = tuple(int(v) for v in PALETTE[(k + 4) % len(PALETTE)])
@@ -106,10 +121,12 @@ class TrainCurves(pg.GraphicsLayoutWidget):
             if not len(x):
                 x, y = _finite(rows, "train_loss")
             a = self.loss.plot(x, y, pen=pg.mkPen(col, width=1.5, style=dash), symbol="t", symbolSize=5,
-                               symbolBrush=col, name=short)
+                               symbolBrush=col)
             x, y = _finite(rows, "metric")
             b = self.metric_plot.plot(x, y, pen=pg.mkPen(col, width=1.5, style=dash), symbol="t", symbolSize=5,
-                                 symbolBrush=col, name=short)
+                                      symbolBrush=col)
+            self.loss_legend.addItem(a, short)
+            self.metric_legend.addItem(b, short)
             self._compare += [a, b]
 
     @property
@@ -121,7 +138,7 @@ class CurvaturePlot(pg.PlotWidget):
     """Signed curvature along one dislocation, against arc length."""
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent, title="Curvature along the selected dislocation")
+        super().__init__(parent, title="Curvature along the line")
         self.setLabel("bottom", "arc length (px)")
         self.setLabel("left", "curvature (1/px)")
         self.getAxis("left").enableAutoSIPrefix(False)
@@ -143,8 +160,10 @@ class CurvaturePlot(pg.PlotWidget):
         self.curve.setData(s, k, pen=pg.mkPen(colour, width=2), symbolBrush=colour, symbolPen=None)
 
 
-class PairPlot(pg.PlotWidget):
-    """Distance between chosen pairs against frame number, with a frame cursor.
+class PairPlot(pg.GraphicsLayoutWidget):
+    """Distance between chosen pairs against time (s, when the frame rate is known) or frame, with a cursor.
+
+    The legend sits beside the plot, never over a curve.
 
     Signals
     -------
@@ -155,55 +174,73 @@ class PairPlot(pg.PlotWidget):
     cursorMoved = QtCore.Signal(int)
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent, title="Distance between dislocations")
-        self.setLabel("bottom", "frame")
-        self.setLabel("left", "mean distance (px)")
+        super().__init__(parent)
+        self.plot_item = self.addPlot(row=0, col=0, title="Distance between dislocations")
+        self.legend = side_legend(self, 0, 1)
+        self.units = Units()
+        self.plot_item.setLabel("bottom", "frame")
+        self.plot_item.setLabel("left", "mean distance (px)")
         for ax in ("left", "bottom"):
-            self.getAxis(ax).enableAutoSIPrefix(False)
-        self.showGrid(x=True, y=True, alpha=0.25)
-        self.legend = self.addLegend(offset=(-5, 5))
+            self.plot_item.getAxis(ax).enableAutoSIPrefix(False)
+        self.plot_item.showGrid(x=True, y=True, alpha=0.25)
         self.frame_line = pg.InfiniteLine(pos=0, angle=90, movable=True, pen=pg.mkPen((230, 230, 230), width=1.5),
-                                      hoverPen=pg.mkPen((255, 255, 0), width=2))
+                                          hoverPen=pg.mkPen((255, 255, 0), width=2))
         self.frame_line.setZValue(20)
-        self.addItem(self.frame_line)
+        self.plot_item.addItem(self.frame_line)
         self.frame_line.sigPositionChangeFinished.connect(self._on_drag)
         self.frame_line.sigDragged.connect(self._on_drag)
         self.items_by_pair: dict[tuple[int, int], pg.PlotDataItem] = {}
+        self._n_frames = 1
+
+    def getPlotItem(self) -> pg.PlotItem:  # noqa: N802 (as pg.PlotWidget names it)
+        return self.plot_item
+
+    def set_units(self, units: Units) -> None:
+        """Time axis in s when the frame rate is known, distances in nm when the pixel size is."""
+        self.units = units
+        self.plot_item.setLabel("bottom", "time (s)" if units.fps else "frame")
+        self.plot_item.setLabel("left", f"mean distance ({units.length_unit})")
+        self.set_frames(self._n_frames)
 
     def set_frames(self, n_frames: int) -> None:
-        """The frame axis spans the run, with or without pairs; the cursor stays inside it."""
-        self.setXRange(0, max(1, n_frames - 1), padding=0.02)
-        self.frame_line.setBounds((0, max(0, n_frames - 1)))
+        """The time axis spans the run, with or without pairs; the cursor stays inside it."""
+        self._n_frames = n_frames
+        end = self.units.time(max(1, n_frames - 1))
+        self.plot_item.setXRange(0, end, padding=0.02)
+        self.frame_line.setBounds((0, self.units.time(max(0, n_frames - 1))))
 
-    def set_rows(self, rows: Sequence[tuple], pixel_size_nm: Optional[float] = None,
-                 colours: Optional[dict] = None) -> None:
+    def set_rows(self, rows: Sequence[tuple], units: Optional[Units] = None, colours: Optional[dict] = None) -> None:
         """Rows (frame, time_s, id_a, id_b, distance_px) as from core.analysis.tracking.pair_distance_rows."""
+        if units is not None and units != self.units:
+            self.set_units(units)
+        u = self.units
         for it in self.items_by_pair.values():
-            self.removeItem(it)
+            self.plot_item.removeItem(it)
         self.legend.clear()
         self.items_by_pair = {}
-        scale, unit = (pixel_size_nm, "nm") if pixel_size_nm else (1.0, "px")
-        self.setLabel("left", f"mean distance ({unit})")
         pairs = sorted({(r[2], r[3]) for r in rows}, key=lambda p: [r[2:4] for r in rows].index(p))
         for k, pair in enumerate(pairs):
-            pts = np.array([(r[0], r[4] * scale) for r in rows if (r[2], r[3]) == pair], np.float64)
-            x, y = pts[:, 0], pts[:, 1]
-            gap = np.flatnonzero(np.diff(x) > 1) + 1  # frames where the pair was not seen: break the line
+            pts = np.array([(r[0], u.length(r[4])) for r in rows if (r[2], r[3]) == pair], np.float64)
+            f, y = pts[:, 0], pts[:, 1]
+            gap = np.flatnonzero(np.diff(f) > 1) + 1  # frames where the pair was not seen: break the line
+            x = np.asarray([u.time(v) for v in f])
             x, y = np.insert(x, gap, np.nan), np.insert(y, gap, np.nan)
             col = (colours or {}).get(pair, tuple(int(v) for v in PALETTE[k % len(PALETTE)]))
-            it = self.plot(x, y, pen=pg.mkPen(col, width=1.5), symbol="o", symbolSize=5, connect="finite",
-                           symbolBrush=col, symbolPen=None, name=f"{pair[0]}–{pair[1]}")
+            it = self.plot_item.plot(x, y, pen=pg.mkPen(col, width=1.5), symbol="o", symbolSize=5, connect="finite",
+                                     symbolBrush=col, symbolPen=None)
+            self.legend.addItem(it, f"{pair[0]}–{pair[1]}")
             self.items_by_pair[pair] = it
         if rows:
-            self.enableAutoRange(axis="y")
+            self.plot_item.enableAutoRange(axis="y")
 
     def set_cursor(self, frame: int) -> None:
         self.frame_line.blockSignals(True)
-        self.frame_line.setValue(frame)
+        self.frame_line.setValue(self.units.time(frame))
         self.frame_line.blockSignals(False)
 
     def _on_drag(self) -> None:
-        self.cursorMoved.emit(int(round(self.frame_line.value())))
+        x = self.frame_line.value()
+        self.cursorMoved.emit(int(round(x * self.units.fps if self.units.fps else x)))
 
     def export(self, path: str) -> None:
         """Save the plot as PNG or SVG (by the file extension) with pyqtgraph's exporters."""
@@ -213,11 +250,11 @@ class PairPlot(pg.PlotWidget):
 
         if str(path).lower().endswith(".svg"):
             try:
-                data = ex.SVGExporter(self.getPlotItem()).export(toBytes=True)
+                data = ex.SVGExporter(self.ci).export(toBytes=True)
             except ValueError:  # pyqtgraph 0.14 cannot parse Qt >= 6.10's closed SVG paths (pyqtgraph#3495)
                 data = self._svg_by_qt()
         else:
-            e = ex.ImageExporter(self.getPlotItem())
+            e = ex.ImageExporter(self.ci)  # the plot and its legend beside it
             e.parameters()["width"] = 1200
             buf = QtCore.QBuffer()
             buf.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
@@ -229,7 +266,7 @@ class PairPlot(pg.PlotWidget):
         """The plot drawn by Qt's own SVG generator, on the plot's background."""
         from PySide6 import QtGui, QtSvg
 
-        source = self.getPlotItem().sceneBoundingRect()
+        source = self.ci.sceneBoundingRect()
         target = QtCore.QRectF(0, 0, source.width(), source.height())
         buf = QtCore.QBuffer()
         buf.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)

@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
+from core.analysis.units import Units
 from core.colors import colour_of
 
 from .curves import CurvaturePlot
@@ -91,40 +92,44 @@ class MaskInspector(QtWidgets.QWidget):
             cap = f"#{v.ids[k] or '?'}"
             tip = [f"dislocation {v.ids[k]}, mask {k}"]
             notes = []
-            if v.merged_from[k]:
-                notes.append(f"+{len(v.merged_from[k])} merged")
-                tip.append(f"duplicates merged into it: model outputs {', '.join(map(str, v.merged_from[k]))}")
+            if v.merged(k):
+                notes.append(f"+{len(v.merged_from[k])} merged" if v.merged_from[k] else "merged")
+                tip.append(f"duplicates merged into it: model outputs {', '.join(map(str, v.merged_from[k]))}"
+                           if v.merged_from[k] else "duplicate masks or pieces were merged into it")
             if v.flagged(k):
                 notes.append("⚠ 2+ lines?")
                 tip.append("probably holds more than one dislocation (" + ", ".join(v.flags[k]) + ")")
-            cap += "\n" + ", ".join(notes) if notes else ""
+            cap += "\n" + "\n".join(notes) if notes else ""
             tiles.append(Tile(v.masks[k], colours[k], cap, "; ".join(tip), v.flagged(k)))
         self.grid.set_tiles(v.image, tiles)
-        n_merged = sum(len(m) for m in v.merged_from)
         flagged = sum(v.flagged(k) for k in range(len(v)))
         origin = "this frame, segmented now" if v.origin == "frame" else "from the whole-video run"
-        self.summary.setText(f"<b>{len(v)}</b> dislocations ({origin}); {n_merged} duplicate mask(s) merged"
+        self.summary.setText(f"<b>{len(v)}</b> dislocations ({origin}); {v.n_merged()} with merged duplicates"
                              + (f"; <span style='color:#c33'>{flagged} flagged ⚠</span>" if flagged else "")
                              + ("" if v.probs is not None else "<br><i>raw outputs: segment this frame (F5)</i>"))
 
-    def show_dislocation(self, v, k: int, pixel_size_nm: Optional[float] = None) -> None:
-        """Numbers and curvature of mask ``k`` of view ``v`` (k < 0: nothing selected)."""
+    def show_dislocation(self, v, k: int, units: Optional[Units] = None) -> None:
+        """Numbers and curvature of mask ``k`` of view ``v`` (k < 0: nothing selected), in nm when known."""
         self.grid.select(k if not self.raw else -1)
+        u = units or Units()
         if v is None or k < 0:
             self.curv.set_spline(None)
             self.info.setText(NO_SELECTION)
             return
-        sp, col, px = v.splines[k], colour_of(v.ids[k]), pixel_size_nm
-        self.curv.set_spline(sp, col, px)
+        sp, col = v.splines[k], colour_of(v.ids[k])
+        self.curv.set_spline(sp, col, u.pixel_size_nm)
         head = f"<b style='color:rgb{col}'>■</b> <b>dislocation {v.ids[k] or '?'}</b>"
         if sp is None:
             self.info.setText(f"{head}: mask too small for a spline.")
             return
         kap = np.abs(sp.curvature)
         r_min = 1.0 / kap.max() if kap.max() > 0 else float("inf")
-        nm = f" = {sp.length_px * px:.1f} nm" if px else ""
-        lines = [f"{head}: length {sp.length_px:.1f} px{nm}, {len(sp.x)} spline points",
-                 f"mean |curvature| {kap.mean():.4f} 1/px; smallest radius of curvature {r_min:.0f} px"]
+        px = f" ({sp.length_px:.0f} px)" if u.pixel_size_nm else ""
+        lines = [f"{head}: length <b>{u.fmt_length(sp.length_px)}</b>{px}, {len(sp.x)} spline points",
+                 f"mean |curvature| {u.curvature(kap.mean()):.4g} 1/{u.length_unit}; smallest radius of "
+                 f"curvature {u.fmt_length(r_min, 0)}"]
+        if not u.pixel_size_nm:
+            lines.append("<i>in px: set the pixel size (Ctrl+K) for nm</i>")
         if v.flags[k]:
             lines.append("flags: " + ", ".join(v.flags[k]))
         if v.merged_from[k]:

@@ -4,9 +4,30 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.progress import Eta, Progress, format_duration
+
+
+class ElidedLabel(QtWidgets.QLabel):
+    """One line of text that never widens its window: cut with "…" where space ends, whole in the tooltip."""
+
+    def __init__(self, text: str = "", parent=None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(40)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QtCore.QSize:
+        return QtCore.QSize(40, super().minimumSizeHint().height())
+
+    def paintEvent(self, _ev) -> None:
+        p = QtGui.QPainter(self)
+        shown = self.fontMetrics().elidedText(self.text(), QtCore.Qt.TextElideMode.ElideRight, self.width())
+        p.drawText(self.rect(), int(self.alignment() | QtCore.Qt.AlignmentFlag.AlignVCenter), shown)
 
 
 class JobBar(QtWidgets.QWidget):
@@ -40,7 +61,7 @@ class JobBar(QtWidgets.QWidget):
         super().__init__(parent)
         self.bar = QtWidgets.QProgressBar()
         self.bar.setFormat(bar_format)
-        self.status = QtWidgets.QLabel("")
+        self.status = QtWidgets.QLabel("") if stacked else ElidedLabel("")
         self.cancel_btn = QtWidgets.QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
         self.cancel_btn.clicked.connect(self.cancelled)
@@ -59,8 +80,9 @@ class JobBar(QtWidgets.QWidget):
         else:
             self.bar.setMaximumWidth(220)
             lay = self._row = QtWidgets.QHBoxLayout(self)
-            for w in (self.cancel_btn, self.bar, self.status):
+            for w in (self.cancel_btn, self.bar):
                 lay.addWidget(w)
+            lay.addWidget(self.status, 1)
         lay.setContentsMargins(0, 0, 0, 0)
 
     def insert_widget(self, index: int, widget: QtWidgets.QWidget) -> None:

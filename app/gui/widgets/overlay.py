@@ -59,6 +59,7 @@ class DislocationOverlay(QtCore.QObject):
         self.show_masks = True
         self.show_curves = True
         pane.scene().sigMouseClicked.connect(self._on_click)
+        pane.vb.sigRangeChanged.connect(lambda *_: self._place_labels())  # zoomed: room changes
 
     # -- content --------------------------------------------------------------------
     def set_content(self, masks: Optional[np.ndarray], curves: Sequence[Optional[np.ndarray]],
@@ -84,26 +85,50 @@ class DislocationOverlay(QtCore.QObject):
             text = self._texts[k] + (" ⚠" if flagged[k] else "")
             lab = pg.TextItem(text, color=(255, 255, 255), fill=pg.mkBrush(*col, 190), anchor=(0.5, 1.2))
             lab.setZValue(15)
-            pos = self._label_pos(k)
-            if pos is not None:
-                lab.setPos(*pos)
-                self.pane.vb.addItem(lab)
+            self.pane.vb.addItem(lab)
             self.labels.append(lab)
+        self._place_labels()
         self._draw_masks()
         self._draw_selection()
 
     def clear(self) -> None:
         self.set_content(None, [], [], [])
 
-    def _label_pos(self, k: int) -> Optional[tuple[float, float]]:
+    def _label_spots(self, k: int) -> list[tuple[float, float]]:
+        """Where dislocation k's id may go, best first: its upper end, its lower end, points along it."""
         c = self._curves[k]
         if c is not None and len(c):
-            end = c[0] if c[0, 1] <= c[-1, 1] else c[-1]  # the upper end: ids of a pileup sit in a row
-            return float(end[0]), float(end[1])
+            upper, lower = (c[0], c[-1]) if c[0, 1] <= c[-1, 1] else (c[-1], c[0])  # ids of a pileup sit in a row
+            mids = [c[int(f * (len(c) - 1))] for f in (0.5, 0.25, 0.75)]
+            return [(float(p[0]), float(p[1])) for p in [upper, lower, *mids]]
         if self._masks is not None and k < len(self._masks) and self._masks[k].any():
             ys, xs = np.nonzero(self._masks[k])
-            return float(xs.mean()), float(ys.min())
-        return None
+            return [(float(xs.mean()), float(ys.min())), (float(xs.mean()), float(ys.max()))]
+        return []
+
+    def _place_labels(self) -> None:
+        """Put each id at the first of its spots that no placed id covers (on screen), so ids never pile up.
+
+        When every spot is taken (lines closer than a label), the id sits at
+        its first spot, over the others.
+        """
+        scale = self._px_per_screen_px()  # image px per screen px
+        placed: list[tuple[float, float, float]] = []  # screen x, y and half width of placed labels
+        for k, lab in enumerate(self.labels):
+            spots = self._label_spots(k)
+            if not spots:
+                lab.setVisible(False)
+                continue
+            half_w = (8.0 + 7.5 * len(lab.toPlainText())) / 2.0
+            best = spots[0]
+            for x, y in spots:
+                sx, sy = x / scale, y / scale
+                if all(abs(sx - px) >= half_w + pw + 2 or abs(sy - py) >= 20 for px, py, pw in placed):
+                    best = (x, y)
+                    break
+            placed.append((best[0] / scale, best[1] / scale, half_w))
+            lab.setPos(*best)
+            lab.setVisible(True)
 
     def set_visible_parts(self, masks: Optional[bool] = None, curves: Optional[bool] = None) -> None:
         if masks is not None:

@@ -1,8 +1,11 @@
 """Parameter controls: a slider with a spin box per number, a combo box per choice.
 
 A :class:`ParamForm` is built from parameter specs (name, kind, bounds,
-unit, doc) and emits ``changed(name, value)`` when the user moves a control;
-setting values from code (:meth:`ParamForm.set_values`) emits nothing.
+unit, doc, plain label, the paper's symbol) and emits ``changed(name,
+value)`` when the user moves a control; setting values from code
+(:meth:`ParamForm.set_values`) emits nothing. Rows are named in plain words;
+the tooltip adds what the row does, the paper's symbol and the preset key,
+and ``explained(text)`` gives the same line when the mouse enters a row.
 """
 from __future__ import annotations
 
@@ -96,49 +99,97 @@ class ChoiceRow(QtWidgets.QComboBox):
             self.setCurrentText(str(v))
 
 
+def explanation(spec) -> str:
+    """One line for a person: what the control does, then the paper's symbol and the preset key."""
+    name = getattr(spec, "label", "") or spec.name.replace("_", " ")
+    symbol = getattr(spec, "symbol", "")
+    key = f"{symbol} in the paper, preset key {spec.name}" if symbol else f"preset key {spec.name}"
+    return f"{name}: {spec.doc}" + (f" [{spec.unit}]" if spec.unit else "") + f" ({key})"
+
+
 class ParamForm(QtWidgets.QWidget):
     """Groups of labelled controls.
 
     Parameters
     ----------
-    groups : list of (title, [spec, ...])
+    groups : list of (title, explanation, [spec, ...])
         ``spec`` has ``name``, ``kind`` (int/float/choice), ``lo``, ``hi``,
-        ``choices``, ``unit``, ``doc`` (like :class:`core.synth.params.ParamSpec`).
+        ``choices``, ``unit``, ``doc``, ``label`` and ``symbol`` (like
+        :class:`core.synth.params.ParamSpec`); the explanation is a line
+        under the group's title ("" for none).
     spans : dict name -> (lo, hi)
         Slider ranges (default: the spec bounds).
+
+    Signals
+    -------
+    changed(str, object)
+        A control was moved: parameter name and value.
+    explained(str)
+        The mouse entered a row: its one-line explanation.
     """
 
     changed = QtCore.Signal(str, object)
+    explained = QtCore.Signal(str)
 
     def __init__(self, groups, spans: Optional[dict] = None, parent=None) -> None:
         super().__init__(parent)
         spans = spans or {}
         self.rows: dict[str, QtWidgets.QWidget] = {}
         self.labels: dict[str, QtWidgets.QLabel] = {}
+        self.boxes: dict[str, QtWidgets.QGroupBox] = {}
+        self._forms: dict[str, QtWidgets.QFormLayout] = {}
+        self._tips: dict[QtCore.QObject, str] = {}
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        for title, specs in groups:
+        for title, about, specs in groups:
             box = QtWidgets.QGroupBox(title)
             form = QtWidgets.QFormLayout(box)
             form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
             form.setLabelAlignment(QtCore.Qt.AlignmentFlag.AlignRight)
+            if about:
+                note = QtWidgets.QLabel(about)
+                note.setWordWrap(True)
+                note.setStyleSheet("color:#555;")
+                form.addRow(note)
             for s in specs:
                 if s.kind == "choice":
                     row = ChoiceRow(s.choices)
                 else:
                     lo, hi = spans.get(s.name, (s.lo, s.hi))
                     row = ParamRow(s.kind, lo, hi, decimals=3 if (hi - lo) < 2 else 1)
-                tip = f"{s.name}: {s.doc}" + (f" [{s.unit}]" if s.unit else "")
+                tip = explanation(s)
                 row.setToolTip(tip)
-                text = s.name.replace("_", " ") + (f" ({s.unit})" if s.unit else "")
+                text = (getattr(s, "label", "") or s.name.replace("_", " ")) + (f" ({s.unit})" if s.unit else "")
                 label = QtWidgets.QLabel(text)
                 label.setToolTip(tip)
                 form.addRow(label, row)
+                for w in (label, row):
+                    self._tips[w] = tip
+                    w.installEventFilter(self)
                 row.valueChanged.connect(lambda v, n=s.name: self.changed.emit(n, v))
                 self.rows[s.name] = row
                 self.labels[s.name] = label
+                self._forms[s.name] = form
+            self.boxes[title] = box
             lay.addWidget(box)
         lay.addStretch(1)
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt's name)
+        if ev.type() == QtCore.QEvent.Type.Enter and obj in self._tips:
+            self.explained.emit(self._tips[obj])
+        return False
+
+    def set_hidden(self, names, hidden: bool = True) -> None:
+        """Hide (or show again) the rows of these parameters; a group with no row left is hidden too."""
+        for n in names:
+            if n in self.rows:
+                self._forms[n].setRowVisible(self.rows[n], not hidden)
+        for box in self.boxes.values():
+            rows = [n for n, f in self._forms.items() if f.parentWidget() is box]
+            box.setVisible(any(self._forms[n].isRowVisible(self.rows[n]) for n in rows) if rows else True)
+
+    def is_hidden(self, name: str) -> bool:
+        return not self._forms[name].isRowVisible(self.rows[name])
 
     def set_values(self, values: dict) -> None:
         """Show values (no ``changed`` signals)."""
