@@ -67,7 +67,9 @@ def test_loss_falls_and_the_run_folder_is_complete(trained):
     assert [r["epoch"] for r in hist] == list(range(1, 9))
     assert hist[-1]["train_loss"] < hist[0]["train_loss"] - 0.1
     assert hist[-1]["test_loss"] < hist[0]["test_loss"] - 0.1
-    assert set(hist[0]) == {"epoch", "train_loss", "test_loss", "metric", "duplicates", "iou", "dropped", "seconds"}
+    assert set(hist[0]) == {"epoch", "train_loss", "test_loss", "metric", "duplicates", "iou", "dropped", "seconds",
+                            "recall", "length_score", "on_line"}
+    assert np.isnan(hist[0]["recall"])  # traced-line scores are for annotated test frames only
     assert (out / "config.json").exists() and TrainConfig.load(out / "config.json").epochs == 8
     best_model, best = load_checkpoint(out / "best.pt")
     assert best["epoch"] == result.best_epoch and best["best_metric"] == pytest.approx(result.best_metric)

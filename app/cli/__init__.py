@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "gui",
     "synth",
     "train",
+    "finetune",
     "evaluate",
     "segment",
     "track",

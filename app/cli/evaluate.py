@@ -16,8 +16,11 @@ def register(sub) -> None:
         "--data synth/m1-test --data synth/m2-test --out eval/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", action="append", required=True, metavar="CKPT", help="checkpoint (repeatable)")
-    p.add_argument("--data", action="append", required=True, metavar="DIR",
+    p.add_argument("--data", action="append", default=[], metavar="DIR",
                    help="dataset folder or labelme annotation folder (repeatable)")
+    p.add_argument("--annotations", action="append", default=[], metavar="DIR",
+                   help="folder of labelme-annotated real frames (repeatable): also prints the recall of your "
+                        "traced lines, their length score and the share of predictions on them")
     p.add_argument("--out", metavar="DIR", help="write CSV files and plots here")
     p.add_argument("--limit", type=int, metavar="N", help="score only the first N images of each folder")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
@@ -39,9 +42,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise DislocError("--limit must be at least 1")
+    if not args.data and not args.annotations:
+        raise DislocError("no data given; name a dataset with --data or annotated frames with --annotations")
+    from core.learn.traindata import open_source
+
+    for d in args.annotations:
+        open_source(d, "annotations")  # a clear error when the folder holds no labelme files
     bar = TextBar("evaluate")
     try:
-        result = evaluate(args.model, args.data, device=None if args.device == "auto" else args.device,
+        result = evaluate(args.model, args.data + args.annotations, device=None if args.device == "auto" else args.device,
                           batch_size=args.batch_size, limit=args.limit, line_width=args.line_width,
                           matching=args.matching, precision=args.precision, on_progress=bar)
     finally:
@@ -54,6 +63,11 @@ def run(args: argparse.Namespace) -> int:
     for key in ("metric_clean", "duplicates_clean"):
         print(format_table(result, key))
         print()
+    if any(row["recall"] == row["recall"] for row in result.table):  # not NaN: annotated frames were scored
+        print("traced lines of the annotated frames (what 'disloc segment' exports, scored as score_real.py):")
+        for key in ("recall", "length_score", "on_line"):
+            print(format_table(result, key))
+            print()
     if args.out:
         for path in write_reports(result, args.out):
             print(f"wrote {path}")

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-AUGMENTATIONS = ("flip", "rot90", "noise", "brightness", "contrast", "equalize")
+#: The paper's photometric augmentations plus flips and quarter turns: the default for synthetic training.
+DEFAULT_AUGMENTATIONS = ("flip", "rot90", "noise", "brightness", "contrast", "equalize")
+#: Every augmentation; ``gamma``, ``blur`` and ``scale`` (small zoom jitter) are what real frames vary in
+#: besides (fine-tuning on annotated frames uses them all).
+AUGMENTATIONS = DEFAULT_AUGMENTATIONS + ("gamma", "blur", "scale")
+SCALE_JITTER = (0.85, 1.2)  # zoom range of the "scale" augmentation
 
 
 def fit_to_size(image: np.ndarray, masks: np.ndarray, size: int, rng: np.random.Generator | None
@@ -36,9 +41,31 @@ def fit_to_size(image: np.ndarray, masks: np.ndarray, size: int, rng: np.random.
     return np.ascontiguousarray(image), np.ascontiguousarray(masks)
 
 
+def zoom_jitter(image: np.ndarray, masks: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Zoom image and masks by one random factor in :data:`SCALE_JITTER`, keeping their size.
+
+    Zooming in crops the centre; zooming out pads (image by reflection,
+    masks with zeros). Masks are zoomed nearest-neighbour so they stay 0/1.
+    """
+    from scipy import ndimage
+
+    f = float(rng.uniform(*SCALE_JITTER))
+    h, w = image.shape
+    img = ndimage.zoom(image, f, order=1, mode="nearest", grid_mode=True)
+    m = ndimage.zoom(masks.astype(np.uint8), (1, f, f), order=0, mode="nearest", grid_mode=True) if len(masks) \
+        else np.zeros((0, *img.shape), np.uint8)
+    zh, zw = img.shape
+    y0, x0 = max(0, (zh - h) // 2), max(0, (zw - w) // 2)
+    img, m = img[y0:y0 + h, x0:x0 + w], m[:, y0:y0 + h, x0:x0 + w]
+    if img.shape != (h, w):
+        img, m = fit_to_size(img, m, max(h, w), None)
+        img, m = img[:h, :w], m[:, :h, :w]
+    return np.ascontiguousarray(img, np.float32), np.ascontiguousarray(m.astype(masks.dtype))
+
+
 def geometric(image: np.ndarray, masks: np.ndarray, rng: np.random.Generator, flip: bool = True,
-              rot90: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Random flips and quarter turns, the same on image (H, W) and masks (K, H, W)."""
+              rot90: bool = True, scale: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Random flips, quarter turns and (``scale``) zoom jitter, the same on image (H, W) and masks (K, H, W)."""
     if flip and rng.random() < 0.5:
         image, masks = image[:, ::-1], masks[:, :, ::-1]
     if flip and rng.random() < 0.5:
@@ -47,16 +74,20 @@ def geometric(image: np.ndarray, masks: np.ndarray, rng: np.random.Generator, fl
         k = int(rng.integers(0, 4))
         if k:
             image, masks = np.rot90(image, k), np.rot90(masks, k, axes=(1, 2))
+    if scale and rng.random() < 0.5:
+        return zoom_jitter(np.ascontiguousarray(image), np.ascontiguousarray(masks), rng)
     return np.ascontiguousarray(image), np.ascontiguousarray(masks)
 
 
 def photometric(image: np.ndarray, rng: np.random.Generator, noise: bool = True, brightness: bool = True,
-                contrast: bool = True, equalize: bool = True) -> np.ndarray:
+                contrast: bool = True, equalize: bool = True, gamma: bool = False, blur: bool = False) -> np.ndarray:
     """The paper's augmentations on a float image in [0, 1]; returns float32 in [0, 1].
 
     Histogram equalisation (p = 0.2) first, as it overrides the gray values;
     then contrast x U(0.6, 1.4) about the mean, brightness + U(-0.15, 0.15),
-    and Gaussian noise of std U(0, 0.06) (p = 0.5).
+    and Gaussian noise of std U(0, 0.06) (p = 0.5). With ``blur``, a Gaussian
+    blur of sigma U(0.3, 1.2) px (p = 0.3) before the noise; with ``gamma``,
+    gray values to the power U(0.7, 1.4) (p = 0.5) at the end.
     """
     img = image.astype(np.float32, copy=True)
     if equalize and rng.random() < 0.2:
@@ -68,15 +99,22 @@ def photometric(image: np.ndarray, rng: np.random.Generator, noise: bool = True,
         img = (img - m) * float(rng.uniform(0.6, 1.4)) + m
     if brightness and rng.random() < 0.8:
         img = img + float(rng.uniform(-0.15, 0.15))
+    if blur and rng.random() < 0.3:
+        from scipy import ndimage
+
+        img = ndimage.gaussian_filter(img, float(rng.uniform(0.3, 1.2)), mode="reflect")
     if noise and rng.random() < 0.5:
         img = img + rng.normal(0.0, float(rng.uniform(0.0, 0.06)), img.shape).astype(np.float32)
-    return np.clip(img, 0.0, 1.0).astype(np.float32)
+    img = np.clip(img, 0.0, 1.0)
+    if gamma and rng.random() < 0.5:
+        img = img ** np.float32(rng.uniform(0.7, 1.4))
+    return img.astype(np.float32)
 
 
 def augment(image: np.ndarray, masks: np.ndarray, rng: np.random.Generator, names: tuple[str, ...]
             ) -> tuple[np.ndarray, np.ndarray]:
     """Apply the augmentations named in ``names`` (see :data:`AUGMENTATIONS`)."""
-    image, masks = geometric(image, masks, rng, "flip" in names, "rot90" in names)
+    image, masks = geometric(image, masks, rng, "flip" in names, "rot90" in names, "scale" in names)
     image = photometric(image, rng, "noise" in names, "brightness" in names, "contrast" in names,
-                        "equalize" in names)
+                        "equalize" in names, "gamma" in names, "blur" in names)
     return image, masks

@@ -9,7 +9,9 @@ Files written by :func:`write_reports`:
 
 ``table.csv``
     model, dataset, n_images, metric, duplicates, iou, metric_clean,
-    duplicates_clean, iou_clean (one row per pair).
+    duplicates_clean, iou_clean, recall, length_score, on_line (one row per
+    pair; the last three for folders of annotated frames: traced lines
+    found, :mod:`core.analysis.linescore`).
 ``per_image.csv``
     model, dataset, sample, n_true, n_pred, metric, duplicates, iou,
     n_clean, metric_clean, duplicates_clean.
@@ -54,6 +56,7 @@ class SourceScores:
     scores: list = field(default_factory=list)  # ImageScore per image
     clean: list = field(default_factory=list)  # ImageScore per image, post-processed masks
     losses: list = field(default_factory=list)  # matching loss per image (when asked for)
+    lines: Optional[object] = None  # core.analysis.linescore.LineScore (when asked for)
 
     def summary(self) -> dict:
         s = summarize(self.scores)
@@ -63,7 +66,7 @@ class SourceScores:
 
 def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: Optional[int] = None,
                  loss: Optional[str] = None, empty_weight: float = 0.1, matching: str = "greedy",
-                 postprocess=None, should_stop: Optional[StopCallback] = None,
+                 postprocess=None, lines: bool = False, should_stop: Optional[StopCallback] = None,
                  on_image: Optional[ProgressCallback] = None) -> SourceScores:
     """Predict and score every image of a folder (whole frames, no crop).
 
@@ -80,9 +83,19 @@ def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: O
         How the metric matches predictions to true masks ("greedy" as in the paper, or "hungarian").
     postprocess : core.analysis.postprocess.PostprocessConfig, optional
         Also score the post-processed masks (``SourceScores.clean``).
+    lines : bool
+        Also score the splines that ``disloc segment`` would export against
+        the true masks as traced lines (``SourceScores.lines``: recall,
+        length score, on-line share; :mod:`core.analysis.linescore`).
     """
     keys = list(source.keys[:limit] if limit else source.keys)
     out = SourceScores()
+    if lines:
+        from ..analysis.frameview import analyse_probs
+        from ..analysis.linescore import LineScore, score_frame
+        from ..analysis.postprocess import PostprocessConfig
+
+        out.lines = LineScore()
     i = 0
     while i < len(keys):
         check_stop(should_stop)
@@ -103,6 +116,10 @@ def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: O
                 out.clean.append(_clean_score(p, masks, postprocess, matching))
             if loss:
                 out.losses.append(_image_loss(p, masks, predictor.n_masks, loss, empty_weight))
+            if lines:
+                _, splines = analyse_probs(p, postprocess or PostprocessConfig())
+                out.lines.add(score_frame(list(masks), [sp.xy for sp in splines if sp is not None],
+                                          masks.shape[1:]))
         if on_image is not None:
             on_image(Progress(i, len(keys), f"scoring {Path(source.path).name}"))
     return out
@@ -182,14 +199,16 @@ def evaluate(models: Sequence[PathLike], datasets: Sequence[PathLike], *, device
                 on_progress(Progress(base + p.step, total, f"{mname} on {dname}"))
 
             ss = score_source(pred, src, line_width=line_width, limit=limit, matching=matching,
-                              postprocess=postprocess, should_stop=should_stop, on_image=tick)
+                              postprocess=postprocess, lines=src.kind == "annotations", should_stop=should_stop,
+                              on_image=tick)
             done += n
             scores[(mname, dname)] = ss.scores
             clean[(mname, dname)] = ss.clean
             s, c = summarize(ss.scores), summarize(ss.clean)
             table.append({"model": mname, "dataset": dname, "n_images": s["n_images"], "metric": s["metric"],
                           "duplicates": s["duplicates"], "iou": s["iou"], "metric_clean": c["metric"],
-                          "duplicates_clean": c["duplicates"], "iou_clean": c["iou"]})
+                          "duplicates_clean": c["duplicates"], "iou_clean": c["iou"],
+                          **_line_columns(ss.lines)})
             for key, sc, cc in zip(ss.keys, ss.scores, ss.clean):
                 per_image.append({"model": mname, "dataset": dname, "sample": Path(key).stem, "n_true": sc.n_true,
                                   "n_pred": sc.n_pred, "metric": sc.score, "duplicates": sc.duplicates,
@@ -199,6 +218,14 @@ def evaluate(models: Sequence[PathLike], datasets: Sequence[PathLike], *, device
                 for row in score_by_count(sc):
                     by_count.append({"model": mname, "dataset": dname, "masks": masks, **row})
     return EvalResult(list(mnames), list(dnames), table, per_image, by_count, scores, clean)
+
+
+def _line_columns(lines) -> dict:
+    """recall, length_score, on_line of traced lines (annotated frames; NaN for synthetic datasets)."""
+    nan = float("nan")
+    if lines is None:
+        return {"recall": nan, "length_score": nan, "on_line": nan}
+    return {"recall": lines.recall, "length_score": lines.length, "on_line": lines.on_line_share}
 
 
 def _names(paths: list[str]) -> list[str]:
@@ -247,7 +274,8 @@ def write_reports(result: EvalResult, out_dir: PathLike) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "table.csv": _csv(result.table, ["model", "dataset", "n_images", "metric", "duplicates", "iou",
-                                         "metric_clean", "duplicates_clean", "iou_clean"]),
+                                         "metric_clean", "duplicates_clean", "iou_clean", "recall", "length_score",
+                                         "on_line"]),
         "per_image.csv": _csv(result.per_image, ["model", "dataset", "sample", "n_true", "n_pred", "metric",
                                                  "duplicates", "iou", "n_clean", "metric_clean",
                                                  "duplicates_clean"]),

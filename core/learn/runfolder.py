@@ -6,7 +6,8 @@
     RUN/config.json    the TrainConfig
     RUN/last.pt        after every epoch and on cancel (with optimiser state, for --resume)
     RUN/best.pt        the epoch with the best test length metric (lowest training loss without a test set)
-    RUN/history.csv    epoch, train_loss, test_loss, metric, duplicates, iou, dropped, seconds
+    RUN/history.csv    epoch, train_loss, test_loss, metric, duplicates, iou, dropped, seconds,
+                       recall, length_score, on_line (the last three for annotated test frames only)
 
 ``dropped`` counts true dislocations left out of training because a frame
 held more than N. Reading a run (:func:`read_run`) needs no torch, so
@@ -30,7 +31,8 @@ BEST = "best.pt"
 LAST = "last.pt"
 HISTORY_FILE = "history.csv"
 CHECKPOINTS = (BEST, LAST)
-HISTORY_COLUMNS = ("epoch", "train_loss", "test_loss", "metric", "duplicates", "iou", "dropped", "seconds")
+HISTORY_COLUMNS = ("epoch", "train_loss", "test_loss", "metric", "duplicates", "iou", "dropped", "seconds",
+                   "recall", "length_score", "on_line")
 
 
 def config_path(run_dir: PathLike) -> Path:

@@ -209,21 +209,29 @@ class _Run:
         from .metrics import summarize
         from .predict import Predictor
 
+        nan = float("nan")
         if not self.test_sources:
-            return {"test_loss": float("nan"), "metric": float("nan"), "duplicates": float("nan"),
-                    "iou": float("nan")}
+            return {"test_loss": nan, "metric": nan, "duplicates": nan, "iou": nan}
+        from ..analysis.linescore import LineScore
+
         pred = Predictor((self.model, self.header(epoch)), device=self.device, batch_size=self.cfg.batch_size,
                          precision="bf16" if self.bf16 else "fp32")
-        scores, losses = [], []
+        scores, losses, lines = [], [], None
         for src in self.test_sources:
+            # annotated real frames are also scored as traced lines, as disloc segment's splines would be
             ss = score_source(pred, src, line_width=self.cfg.line_width, limit=self.cfg.test_limit,
                               loss=self.cfg.loss, empty_weight=self.cfg.empty_weight,
-                              should_stop=self.should_stop)
+                              lines=src.kind == "annotations", should_stop=self.should_stop)
             scores += ss.scores
             losses += ss.losses
+            if ss.lines is not None:
+                lines = (lines or LineScore()).add(ss.lines)
         s = summarize(scores)
-        return {"test_loss": float(np.mean(losses)) if losses else float("nan"), "metric": s["metric"],
-                "duplicates": s["duplicates"], "iou": s["iou"]}
+        row = {"test_loss": float(np.mean(losses)) if losses else nan, "metric": s["metric"],
+               "duplicates": s["duplicates"], "iou": s["iou"]}
+        if lines is not None:
+            row.update(recall=lines.recall, length_score=lines.length, on_line=lines.on_line_share)
+        return row
 
 
 class _Diverged(Exception):
@@ -269,6 +277,7 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
         torch.set_num_threads(config.threads or os.cpu_count() or 1)
     config.save(config_path(out))
     epoch = run.start_epoch
+    started = time.perf_counter()
     try:
         for epoch in range(run.start_epoch, config.epochs):
             t0 = time.perf_counter()
@@ -282,8 +291,12 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
             row = {"epoch": epoch + 1, "train_loss": train_loss, **tested, "dropped": dropped,
                    "seconds": time.perf_counter() - t0}
             run.history.append(row)
-            # Best by the test metric; without a test set, by the lowest training loss.
-            score = tested["metric"] if run.test_sources else -train_loss
+            # Best by the test metric (or traced-line recall, then length score); without a test set, by the
+            # lowest training loss.
+            if config.select == "recall":
+                score = tested.get("recall", float("nan")) + 1e-3 * tested.get("length_score", 0.0)
+            else:
+                score = tested["metric"] if run.test_sources else -train_loss
             if not math.isnan(score) and (run.best_metric is None or score > run.best_metric):
                 run.best_metric, run.best_epoch = float(score), epoch + 1
                 save_checkpoint(best_path(out), run.model, run.header(epoch + 1))
@@ -292,7 +305,12 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
             on_progress(Progress((epoch + 1) * run.steps_per_epoch, run.total_steps,
                                  f"epoch {epoch + 1}/{config.epochs} done",
                                  {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}))
-        epoch = config.epochs
+            if config.max_minutes and time.perf_counter() - started >= 60.0 * config.max_minutes:
+                log.info("time budget of %g min spent after epoch %d", config.max_minutes, epoch + 1)
+                epoch += 1
+                break
+        else:
+            epoch = config.epochs
     except Cancelled:
         run.save_last(epoch, partial=True)
         log.info("cancelled in epoch %d; weights so far saved to %s", epoch + 1, last_path(out))

@@ -11,7 +11,7 @@ from typing import Optional
 
 from ..errors import DislocError
 from ..io.jsonconfig import JsonConfig, is_int, is_num
-from .augment import AUGMENTATIONS
+from .augment import AUGMENTATIONS, DEFAULT_AUGMENTATIONS
 
 SCHEMA_VERSION = 1
 ARCHITECTURES = ("unetplusplus", "unet")
@@ -31,6 +31,7 @@ DEVICES = ("auto", "cpu", "cuda")  # auto: CUDA when torch sees a GPU, else the 
 NORMALIZATIONS = {"per_image": {"kind": "per_image", "eps": 1e-3},
                   "local": {"kind": "local", "sigma_bg": 12.0, "sigma_std": 24.0, "eps": 0.05}}
 PRECISIONS = ("auto", "fp32", "bf16")
+SELECTIONS = ("metric", "recall")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,13 @@ class TrainConfig(JsonConfig):
         Test on at most this many images per test folder (None: all).
     normalization : str or None
         One of :data:`NORMALIZATIONS`; None: the ``init`` checkpoint's, else per_image.
+    select : str
+        What chooses best.pt: ``"metric"`` (the test length metric) or
+        ``"recall"`` (recall of traced lines in annotated test frames, then
+        their length score: :mod:`core.analysis.linescore`).
+    max_minutes : float or None
+        Stop after the first epoch that ends past this many minutes of the
+        run (a time budget instead of a number of epochs).
     """
 
     LABEL = "train config"
@@ -91,7 +99,7 @@ class TrainConfig(JsonConfig):
     loss: str = DEFAULT_LOSS
     empty_weight: float = DEFAULT_EMPTY_WEIGHT
     image_size: int = 256
-    augment: tuple = AUGMENTATIONS
+    augment: tuple = DEFAULT_AUGMENTATIONS
     seed: int = 0
     workers: int = 0
     threads: Optional[int] = None
@@ -102,6 +110,8 @@ class TrainConfig(JsonConfig):
     steps_per_epoch: Optional[int] = None
     test_limit: Optional[int] = None
     normalization: Optional[str] = None
+    select: str = "metric"
+    max_minutes: Optional[float] = None
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def __post_init__(self) -> None:
@@ -141,6 +151,11 @@ class TrainConfig(JsonConfig):
              "must be null or a positive integer")
         need(self.normalization is None or self.normalization in NORMALIZATIONS, "normalization",
              f"must be null or one of {', '.join(NORMALIZATIONS)}")
+        need(self.select in SELECTIONS, "select", f"must be one of {', '.join(SELECTIONS)}")
+        need(self.max_minutes is None or (is_num(self.max_minutes) and self.max_minutes > 0), "max_minutes",
+             "must be null or a positive number of minutes")
+        need(self.select != "recall" or bool(self.test), "select",
+             "'recall' needs a test folder of annotated frames (--test)")
         need(self.schema_version == SCHEMA_VERSION, "schema_version",
              f"must be {SCHEMA_VERSION} (written by another version of Dislocation Studio?)")
         if not self.data and not self.annotations:

@@ -1,0 +1,49 @@
+"""``disloc finetune``: fine-tune a model on a few annotated frames, in one step, with an honest estimate."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    from core.learn.finetune import DEFAULT_MINUTES
+
+    p = sub.add_parser(
+        "finetune", help="fine-tune on a few annotated frames of your video (time budget, held-out estimate)",
+        description="Fine-tune a model on labelme-annotated frames of your own video with a recipe that needs no "
+        "choices: about one annotated frame in five is held back to choose the checkpoint and to estimate the "
+        "quality on the rest of the video (recall of your traced lines, length score, on-line share). The run "
+        "folder gets best.pt (use it with 'disloc segment --model'), last.pt, history.csv, config.json and the "
+        "split it used.",
+        epilog="example:\n  disloc finetune project/annotations --out runs/ft --minutes 8\n"
+        "  disloc segment insitu.mp4 --model runs/ft/best.pt --out seg/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("annotations", nargs="+", metavar="ANNOTATIONS",
+                   help="folder(s) of labelme .json files with their images (one line strip per dislocation)")
+    p.add_argument("--out", required=True, metavar="RUN", help="run folder to create")
+    p.add_argument("--model", metavar="CKPT", help="checkpoint to start from (default: the shipped model)")
+    p.add_argument("--minutes", type=float, default=DEFAULT_MINUTES,
+                   help=f"time budget in minutes (default {DEFAULT_MINUTES:g})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.learn.finetune import finetune
+    from core.progress import TextBar
+
+    bar = TextBar("finetune")
+    try:
+        rep = finetune(args.annotations, args.out, model=args.model, minutes=args.minutes, seed=args.seed,
+                       threads=args.threads, on_progress=bar)
+    finally:
+        bar.close()
+    print(f"{rep.epochs} short epochs on {len(rep.train_frames)} annotated frames -> {rep.best_path}")
+    if rep.estimate is None:
+        print("no frame was held back (one annotated frame): no estimate of the quality; annotate a few more")
+    else:
+        e = rep.estimate
+        print(f"expected on the rest of your video (held-out {', '.join(rep.holdout_frames)}, epoch "
+              f"{rep.best_epoch}): recall {e['recall']:.2f} of your traced lines, length score "
+              f"{e['length_score']:.2f}, on-line share {e['on_line']:.2f}")
+    return 0

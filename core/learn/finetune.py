@@ -1,0 +1,172 @@
+"""Fine-tuning on a few annotated frames of the user's own video: a recipe that needs no choices.
+
+The paper's promise to a microscopist: annotate about ten frames, fine-tune,
+and the whole video is segmented well. :func:`finetune` does it in one
+call, with a time budget instead of epochs:
+
+* the annotated frames are split: about one in five is held back (at least
+  one when there are two or more), spread over the video, to choose the
+  checkpoint and to estimate the quality on the rest of the video
+  (recall of traced lines, length score, on-line share:
+  :mod:`core.analysis.linescore`, the definitions of the project's real-data
+  scorer);
+* training starts from a given model or the shipped one (never from random),
+  on crops at the model's training resolution, with every augmentation real
+  frames need (intensity, contrast, gamma, blur, noise, flips, quarter turns,
+  small zoom jitter) and a learning rate for fine-tuning;
+* short epochs, so the held-out frames are checked often; the run stops
+  when the budget is spent and best.pt is the held-out best.
+
+The split is written into the run folder (``split/train``, ``split/holdout``:
+copies of the labelme files with their images), so a run says what it
+was checked on. Measured figures behind the recipe are in the README.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..errors import DislocError
+from ..io.fileio import PathLike
+from ..io.labelme import list_annotations, read_labelme, write_labelme
+from ..progress import ProgressCallback, StopCallback, never_stop, no_progress
+from .augment import AUGMENTATIONS
+from .trainconfig import TrainConfig
+
+log = logging.getLogger(__name__)
+
+#: The recipe (chosen by the measurements quoted in the README's fine-tuning section).
+RECIPE = dict(lr=3e-4, image_size=256, batch_size=8, steps_per_epoch=20, loss="hungarian", line_width=3.0,
+              augment=AUGMENTATIONS, select="recall")
+DEFAULT_MINUTES = 8.0
+HOLDOUT_EVERY = 5  # one annotated frame in five is held back
+
+
+@dataclass(frozen=True)
+class FinetuneReport:
+    """What :func:`finetune` did and what it expects on the rest of the video.
+
+    ``estimate`` holds the held-out frames' recall, length score and on-line
+    share at the chosen epoch (None without held-out frames).
+    """
+
+    run_dir: Path
+    train_frames: tuple
+    holdout_frames: tuple
+    epochs: int
+    best_epoch: Optional[int]
+    estimate: Optional[dict]
+    best_path: Path
+
+
+def split_annotations(files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """(train, holdout): every :data:`HOLDOUT_EVERY`-th frame held back, spread over the list.
+
+    With 2-4 frames one is held back; with one, none (there is then no
+    estimate, and the report says so).
+    """
+    files = list(files)
+    n = len(files)
+    if n < 2:
+        return files, []
+    k = max(1, int(round(n / HOLDOUT_EVERY)))
+    # evenly spread, away from the ends: frames far apart in time differ most
+    picks = sorted({int(round(x)) for x in np.linspace(0, n - 1, k + 2)[1:-1]})
+    hold = [files[i] for i in picks]
+    return [f for f in files if f not in hold], hold
+
+
+def _copy_split(files: Sequence[Path], folder: Path) -> None:
+    """Copy labelme files and their images into ``folder`` (image paths made local; originals untouched)."""
+    from .traindata import _annotation_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        lf = read_labelme(f)
+        img = _annotation_image(f, lf.image_path)
+        target = folder / f"{f.stem}{img.suffix}"
+        shutil.copy2(img, target)
+        lf.image_path = target.name
+        write_labelme(folder / f.name, lf)
+
+
+def collect_annotations(folders: Sequence[PathLike]) -> list[Path]:
+    """Every labelme file of the folders, in name order within each folder; the images must be readable."""
+    files: list[Path] = []
+    for d in folders:
+        found = list_annotations(d)
+        if not found:
+            raise DislocError(f"{d}: no labelme .json files; annotate some frames first (Annotate panel)")
+        files += found
+    stems = [f.stem for f in files]
+    if len(set(stems)) != len(stems):
+        dup = sorted({s for s in stems if stems.count(s) > 1})
+        raise DislocError(f"two annotation files are both called {dup[0]}.json; rename one")
+    return files
+
+
+def finetune(annotations: Sequence[PathLike], out: PathLike, *, model: Optional[PathLike] = None,
+             minutes: float = DEFAULT_MINUTES, seed: int = 0, threads: Optional[int] = None,
+             recipe: Optional[dict] = None, on_progress: ProgressCallback = no_progress,
+             should_stop: StopCallback = never_stop) -> FinetuneReport:
+    """Fine-tune a model on annotated frames within a time budget.
+
+    Parameters
+    ----------
+    annotations : folders
+        labelme files (one line strip per dislocation) with their images.
+    out : path
+        The run folder (created; must not hold another run).
+    model : path, optional
+        Checkpoint to start from (default: the shipped model).
+    minutes : float
+        Time budget (the run stops after the first epoch past it).
+    seed : int
+    threads : int, optional
+        torch CPU threads (default: all cores).
+    recipe : dict, optional
+        TrainConfig settings that replace those of :data:`RECIPE` (for tests
+        and experiments; the defaults are the measured recipe).
+    on_progress, should_stop
+        As :func:`core.learn.train.train`.
+
+    Raises
+    ------
+    DislocError
+        No annotations, unreadable images, a run folder in use, no model.
+    """
+    from ..shipped import default_model_path
+    from .runfolder import is_run
+    from .train import train
+
+    out = Path(out)
+    if out.exists() and is_run(out):
+        raise DislocError(f"{out}: already holds a training run; choose another --out")
+    if not minutes or minutes <= 0:
+        raise DislocError(f"--minutes must be positive, got {minutes}")
+    init = Path(model) if model else default_model_path()
+    if not init.is_file():
+        raise DislocError(f"{init}: model not found; pass --model CKPT")
+    files = collect_annotations(annotations)
+    train_files, hold = split_annotations(files)
+    _copy_split(train_files, out / "split" / "train")
+    if hold:
+        _copy_split(hold, out / "split" / "holdout")
+    else:
+        log.warning("only one annotated frame: nothing held back, so no estimate of the quality; annotate more")
+    cfg = TrainConfig(annotations=(str(out / "split" / "train"),),
+                      test=(str(out / "split" / "holdout"),) if hold else (), init=str(init), epochs=100000,
+                      max_minutes=float(minutes), seed=int(seed), threads=threads,
+                      **{**RECIPE, "select": RECIPE["select"] if hold else "metric", **(recipe or {})})
+    res = train(cfg, out, on_progress, should_stop)
+    estimate = None
+    if hold and res.best_epoch:
+        row = next(r for r in res.history if r["epoch"] == res.best_epoch)
+        estimate = {k: float(row.get(k, float("nan"))) for k in ("recall", "length_score", "on_line")}
+    return FinetuneReport(out, tuple(f.name for f in train_files), tuple(f.name for f in hold), res.epochs_done,
+                          res.best_epoch, estimate, Path(res.best_path))

@@ -1,0 +1,75 @@
+"""Fine-tuning on a few annotated frames: split, held-out estimate, the finetune and evaluate commands."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from core.errors import DislocError
+from core.io.fileio import atomic_write_png
+from core.io.labelme import LabelFile, read_labelme, write_labelme
+from core.learn.finetune import finetune, split_annotations
+from core.learn.runfolder import read_history
+from core.synth import default_params, generate
+
+SIZE = 96
+TINY = {"steps_per_epoch": 2, "batch_size": 2, "image_size": 96}
+
+
+@pytest.fixture(scope="module")
+def annotated(tmp_path_factory):
+    """Five annotated 96 px frames (images beside labelme files, image paths relative)."""
+    d = tmp_path_factory.mktemp("annotated")
+    for i in range(5):
+        s = generate(default_params(SIZE), 60 + i)
+        atomic_write_png(d / f"f{i}.png", s.image_u8())
+        write_labelme(d / f"f{i}.json", LabelFile.from_polylines(s.polylines, f"f{i}.png", SIZE, SIZE))
+    return d
+
+
+def test_split_holds_back_about_one_in_five_spread_over_the_video():
+    files = [f"frame_{i:03d}" for i in range(10)]
+    train, hold = split_annotations(files)
+    assert len(hold) == 2 and set(train) | set(hold) == set(files) and not set(train) & set(hold)
+    assert hold[0] not in (files[0], files[-1]) and hold[1] != files[-1]  # spread, away from the ends
+    assert len(split_annotations(files[:3])[1]) == 1
+    assert split_annotations(files[:1]) == (files[:1], [])
+
+
+def test_finetune_chooses_by_held_out_recall_and_reports_it(annotated, tmp_path):
+    rep = finetune([annotated], tmp_path / "run", minutes=0.001, recipe=TINY, threads=1)
+    assert len(rep.train_frames) == 4 and len(rep.holdout_frames) == 1
+    assert rep.best_path.exists() and rep.epochs >= 1
+    # the split is in the run folder, with local image paths, the originals untouched
+    held = tmp_path / "run" / "split" / "holdout" / rep.holdout_frames[0]
+    assert read_labelme(held).image_path == held.with_suffix(".png").name and held.with_suffix(".png").exists()
+    assert read_labelme(annotated / rep.holdout_frames[0]).image_path.startswith("f")
+    hist = read_history(tmp_path / "run" / "history.csv")
+    assert 0.0 <= hist[0]["recall"] <= 1.0 and 0.0 <= hist[0]["on_line"] <= 1.0
+    assert rep.estimate["recall"] == pytest.approx(hist[rep.best_epoch - 1]["recall"])
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["select"] == "recall" and cfg["init"].endswith("default.pt")  # never from random
+    assert {"gamma", "blur", "scale"} <= set(cfg["augment"])
+    with pytest.raises(DislocError, match="already holds a training run"):
+        finetune([annotated], tmp_path / "run", minutes=0.001, recipe=TINY)
+
+
+def test_finetune_without_annotations_says_what_to_do(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DislocError, match="annotate some frames first"):
+        finetune([tmp_path / "empty"], tmp_path / "run")
+
+
+def test_cli_finetune_then_evaluate_annotations(annotated, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "app", "finetune", str(annotated), "--out", str(tmp_path / "ft"),
+                        "--minutes", "0.001", "--threads", "1"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "expected on the rest of your video" in r.stdout and "recall" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "app", "evaluate", "--model", str(tmp_path / "ft" / "best.pt"),
+                        "--annotations", str(annotated)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    table = r.stdout.split("traced lines of the annotated frames")[1]
+    assert "recall" in table and "length_score" in table and "on_line" in table
+    vals = [float(x) for x in table.split() if x.replace(".", "", 1).isdigit()]
+    assert vals and all(0.0 <= v <= 1.0 for v in vals)
