@@ -9,6 +9,15 @@ again at the first unfinished frame, after cutting splines.csv back to the
 recorded length, so no row is ever written twice. Track ids are given
 during segmentation (core.analysis.tracking), so the CSV has ``dislocation_id`` as
 soon as a frame is done; ``disloc track`` reads them for pair distances.
+
+A resumed run is the same, byte for byte, as one that was never stopped:
+batches are aligned to multiples of the batch size from frame 0 (a resume
+inside a batch runs the whole batch again and keeps its later frames), and
+the bf16/fp32 decision of the first run is kept in the state file and
+reused (:class:`_Precision`). Frames above 1024 px (or every frame, with
+``SegmentConfig.tile_px``) go through :mod:`core.analysis.tiled`, one frame
+at a time, tile by tile, in bounded memory. One run writes into a folder at
+a time (:func:`core.analysis.results.writer_lock`).
 """
 from __future__ import annotations
 

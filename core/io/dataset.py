@@ -179,10 +179,10 @@ def to_gray_float(img: np.ndarray) -> np.ndarray:
         return np.clip(img / scale, 0, 1).astype(np.float32)
     if img.ndim != 2:
         raise DislocError(f"expected a 2-D gray or RGB image, got shape {img.shape}")
-    if img.dtype == np.uint8:
-        return img.astype(np.float32) / 255.0
-    if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
+    if img.dtype in (np.uint8, np.uint16):  # in place: a huge frame is not held twice as float
+        out = img.astype(np.float32)
+        out /= 255.0 if img.dtype == np.uint8 else 65535.0
+        return out
     if np.issubdtype(img.dtype, np.integer):
         info = np.iinfo(img.dtype)
         return ((img.astype(np.float64) - info.min) / (info.max - info.min)).astype(np.float32)
