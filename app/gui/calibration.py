@@ -55,9 +55,10 @@ class CalibrationDialog(QtWidgets.QDialog):
         self.fps = _spin(" frames/s", 1e6, 4, "Frames per second of the video: times and speeds are then in s")
         self.pixel.setValue(p.pixel_size_nm or 0.0 if p is not None else 0.0)
         self.fps.setValue(p.fps or 0.0 if p is not None else 0.0)
-        said = lambda v, unit: f"{v:.5g} {unit}" if v else "nothing"  # noqa: E731
-        note = QtWidgets.QLabel(f"The file says: pixel size {said(file_px, 'nm/px')}, frame rate "
-                                f"{said(file_fps, 'frames/s')}. A value set here wins; 0 goes back to the file's.")
+        said = [f"pixel size {file_px:.5g} nm/px" if file_px else "no pixel size",
+                f"frame rate {file_fps:.5g} frames/s" if file_fps else "no frame rate"]
+        note = QtWidgets.QLabel(f"The file gives {said[0]} and {said[1]}. A value set here wins; 0 goes back to "
+                                "the file's.")
         note.setWordWrap(True)
         form = QtWidgets.QFormLayout()
         form.addRow("Pixel size", self.pixel)

@@ -83,10 +83,12 @@ def python_threads() -> set[int]:
 def make_demo_project(root: Path, n_frames: int = 6, size: int = 384, seed: int = 3, annotated: int = 2) -> Project:
     """A project whose frames are a synthetic glide video, the first ``annotated`` frames labelled.
 
-    Used for the documentation screenshots::
+    A small project to look at a panel with::
 
         python -c "from app.gui.testing import make_demo_project; make_demo_project('/tmp/demo')"
-        python -m app gui --project /tmp/demo --panel designer --screenshot docs/images/panel_designer.png
+        python -m app gui --project /tmp/demo --panel designer --screenshot /tmp/designer.png
+
+    (the README's screenshots come from ``python -m app.gui.screenshots docs/images``).
     """
     from core.project.annotation import FrameAnnotations
     from core.synth.video import make_glide_video

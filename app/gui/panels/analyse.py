@@ -126,7 +126,7 @@ class AnalysePanel(QtWidgets.QWidget, ResultExports, PairChoice):
         bottom = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
         bottom.addWidget(self.plot)
         bottom.addWidget(tbox)
-        bottom.setSizes([500, 420])
+        bottom.setSizes([440, 500])
         top = QtWidgets.QWidget()
         tl = QtWidgets.QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
@@ -178,7 +178,8 @@ class AnalysePanel(QtWidgets.QWidget, ResultExports, PairChoice):
         el.addWidget(self.job_bar, 4, 0, 1, 2)
         side = QtWidgets.QVBoxLayout()
         side.setContentsMargins(0, 0, 0, 0)
-        side.addWidget(QtWidgets.QLabel("<b>Tracks</b>"))
+        self.tracks_label = QtWidgets.QLabel("<b>Tracks</b>")
+        side.addWidget(self.tracks_label)
         side.addWidget(self.tracks, 2)
         side.addWidget(QtWidgets.QLabel("<b>Pairs</b>"))
         side.addWidget(self.hint)
@@ -193,7 +194,7 @@ class AnalysePanel(QtWidgets.QWidget, ResultExports, PairChoice):
         main.addWidget(sidew)
         main.setStretchFactor(0, 1)
         main.setChildrenCollapsible(False)
-        main.setSizes([950, 320])
+        main.setSizes([990, 280])
         lay = QtWidgets.QHBoxLayout(self)
         lay.addWidget(main)
 
@@ -367,6 +368,11 @@ class AnalysePanel(QtWidgets.QWidget, ResultExports, PairChoice):
             it.setHidden(int(it.data(0, QtCore.Qt.ItemDataRole.UserRole)) not in ids)
         for tid, it in zip(self.traj_ids, self.trajectories):
             it.setVisible(self.traj_box.isChecked() and tid in ids)
+        n_hidden = len(self.frames_seen) - len(ids)
+        self.tracks.setToolTip("Dislocations followed across frames; click one to use it in a pair"
+                               + (f". {n_hidden} seen in fewer than {self.min_frames.value()} frames are hidden "
+                                  "(the filter above)" if n_hidden else ""))
+        self.tracks_label.setText("<b>Tracks</b>" + (f" ({n_hidden} fragments hidden)" if n_hidden else ""))
         if self._shown is not None:
             self._draw_frame(*self._shown)
 

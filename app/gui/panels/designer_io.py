@@ -102,7 +102,7 @@ class DesignerFiles:
                 self.form.set_span(n, *slider_span(n, preset, params.size))
         self._show_values()
         self._show_preset_choice()
-        self.ctx.info(f"preset {preset.name} loaded from {path}")
+        self.ctx.info(f"preset {preset.name} loaded" + (f" from {path}" if str(path) != preset.name else ""))
         self.request_render()
         return preset
 

@@ -58,10 +58,11 @@ class DislocationTable(QtWidgets.QTableWidget):
         digits = 1 if u.pixel_size_nm is None or u.pixel_size_nm >= 0.1 else 2
         for i, r in enumerate(rows):
             v = None if r.velocity_px_per_frame is None else u.velocity(r.velocity_px_per_frame)
+            cx, cy = u.length(r.centre_x_px), u.length(r.centre_y_px)
+            c_digits = 0 if max(abs(cx), abs(cy)) >= 100 else digits  # a position to the pixel is enough
             cells = [str(r.dislocation_id), _fmt(u.length(r.length_px), digits),
-                     f"{u.curvature(r.mean_abs_curvature_per_px):.3g}",
-                     f"{u.length(r.centre_x_px):.{digits}f}, {u.length(r.centre_y_px):.{digits}f}",
-                     _fmt(v, 2), str(r.frames_seen)]
+                     f"{u.curvature(r.mean_abs_curvature_per_px):.3g}", f"{cx:.{c_digits}f}, {cy:.{c_digits}f}",
+                     _fmt(v, 1 if v is not None and abs(v) >= 10 else 2), str(r.frames_seen)]
             for c, text in enumerate(cells):
                 it = QtWidgets.QTableWidgetItem(text)
                 if c:

@@ -46,7 +46,7 @@ class JobBar(QtWidgets.QWidget):
     bar_format : str
         Text in the bar (QProgressBar format, e.g. ``"%v / %m frames"``).
     hide_idle : bool
-        Hide the bar until a job starts.
+        Hide the bar and Cancel until a job starts (Cancel again once it has ended).
 
     Signals
     -------
@@ -65,7 +65,8 @@ class JobBar(QtWidgets.QWidget):
         self.cancel_btn = QtWidgets.QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
         self.cancel_btn.clicked.connect(self.cancelled)
-        self.cancel_btn.setVisible(cancel)
+        self._has_cancel, self._hide_idle = cancel, hide_idle
+        self.cancel_btn.setVisible(cancel and not hide_idle)
         self.bar.setVisible(not hide_idle)
         self.eta = Eta()
         self.started = time.monotonic()
@@ -98,6 +99,7 @@ class JobBar(QtWidgets.QWidget):
         self.bar.setVisible(True)
         self.status.setText(text)
         self.cancel_btn.setEnabled(True)
+        self.cancel_btn.setVisible(self._has_cancel)
 
     def show_progress(self, p: Progress, total: Optional[int] = None, now: Optional[float] = None) -> float:
         """Move the bar to ``p``; returns the time left in s (nan while unknown).
@@ -125,6 +127,7 @@ class JobBar(QtWidgets.QWidget):
     def stop(self, text: Optional[str] = None, hide: bool = False) -> None:
         """The job has ended: Cancel off; optionally a last word and the bar hidden."""
         self.cancel_btn.setEnabled(False)
+        self.cancel_btn.setVisible(self._has_cancel and not self._hide_idle)
         if text is not None:
             self.status.setText(text)
         if hide:
