@@ -316,3 +316,21 @@ def test_every_panel_fits_a_laptop_screen_also_after_f5(qtbot, win):
     panel.status.setText("frame 0: " + "a status line longer than any screen " * 12)
     fits("segment with a long status line")
     assert panel.status.toolTip().startswith("frame 0:")  # cut on screen, whole in the tooltip
+
+
+def test_a_resumed_run_keeps_the_scale_it_started_with(qtbot, win):
+    panel = win.panels["segment"]
+    out = panel.result_dir()
+    with qtbot.waitSignal(panel.videoDone, timeout=60000):
+        panel.segment_video()
+        panel.cancel()  # stops after its first frame, without a pixel size
+    win.ctx.set_calibration(0.5, None)
+    with qtbot.waitSignal(panel.videoDone, timeout=60000):
+        panel.segment_video()
+    assert read_state(out)["finished"] and "x_nm" not in read_splines_csv(out / "splines.csv")  # one header
+    assert any("resuming with the scale the run started with" in t for t, _ in win.ctx.messages)
+    panel.restart_box.setChecked(True)
+    with qtbot.waitSignal(panel.videoDone, timeout=60000):
+        panel.segment_video()
+    cols = read_splines_csv(out / "splines.csv")
+    assert np.allclose(cols["x_nm"], 0.5 * cols["x_px"], atol=1e-3)

@@ -66,6 +66,7 @@ class AnalysePanel(QtWidgets.QWidget, ResultExports, PairChoice):
         self._pending: Optional[int] = None
         self._src = None
         self._shown = None  # (frame, view) on screen, redrawn when the filter changes
+        self._closed = False
         self._loading = False
         self.job: Optional[Job] = None
         self._loader = LatestOnly(self)
@@ -394,7 +395,7 @@ class AnalysePanel(QtWidgets.QWidget, ResultExports, PairChoice):
     # -- frames ------------------------------------------------------------------------------
     def show_frame(self, i: int) -> None:
         r, src = self.result, self._src
-        if r is None:
+        if r is None or self._closed:
             return
         self.plot.set_cursor(i)
 
@@ -447,6 +448,7 @@ class AnalysePanel(QtWidgets.QWidget, ResultExports, PairChoice):
         self.table.set_rows(rows, u)
 
     def shutdown(self) -> None:
+        self._closed = True  # a result read in a worker may still arrive: it must not start new jobs
         if self.job is not None and not self.job.is_done:
             self.job.cancel()
             self.job.wait()

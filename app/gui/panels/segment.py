@@ -70,6 +70,7 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
         self._result_loading = False
         self._predictor = None
         self._predictor_key = None
+        self._closed = False
         self.job: Optional[Job] = None
         self._loader = LatestOnly(self)
         self._loader.result.connect(self._on_frame_loaded)
@@ -292,7 +293,7 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
 
     def show_frame(self, i: int) -> None:
         src = self.ctx.frames()
-        if src is None or not 0 <= i < len(src):
+        if src is None or not 0 <= i < len(src) or self._closed:
             return
         result = self._result
 
@@ -451,6 +452,7 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
         self.annotateRequested.emit(v.index, pts)
 
     def shutdown(self) -> None:
+        self._closed = True  # a result read in a worker may still arrive: it must not start new jobs
         if self.running:
             self.job.cancel()
             self.job.wait()

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from core.analysis.results import splines_path
+from core.analysis.results import STATE_FILE, read_raw_state, splines_path
+from core.analysis.units import Units
 from core.errors import DislocError
 
 from ..workers import start_job
@@ -38,7 +39,7 @@ class WholeVideoRun:
             self.ctx.warn(self.model_label.toolTip())
             return
         try:
-            config = self.form.config(restart=self.restart_box.isChecked(), units=self.ctx.units())
+            config = self.form.config(restart=self.restart_box.isChecked(), units=self._run_units(out))
         except DislocError as e:
             self.ctx.error(f"{e}")
             return
@@ -58,6 +59,25 @@ class WholeVideoRun:
             on_finished=lambda r: self._video_ended(out, None, r), on_failed=lambda m: self._video_ended(out, m, None),
             on_progress=self._on_video_progress, parent=self)
         self.job.done.connect(lambda: self._video_job_done(out))
+
+    def _run_units(self, out: Path) -> Units:
+        """The project's pixel size and frame rate; a resumed run keeps those it started with.
+
+        splines.csv has one header: nm columns cannot start halfway. The
+        Analyse panel's exports fill in a calibration set since.
+        """
+        units = self.ctx.units()
+        if self.restart_box.isChecked() or not (out / STATE_FILE).exists():
+            return units
+        try:
+            state = read_raw_state(out)
+            started = Units(state.get("pixel_size_nm"), state.get("fps"))
+        except (DislocError, AttributeError):
+            return units  # segment_video says what is wrong with the state file
+        if started != units:
+            self.ctx.info(f"resuming with the scale the run started with ({started.describe()}); tick 'start over' "
+                          f"to segment with {units.describe()}. The Analyse panel shows and exports the new one.")
+        return started
 
     def _on_video_progress(self, p) -> None:
         eta = self.job_bar.show_progress(p)
