@@ -337,11 +337,18 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
         return self._predictor
 
     def warm_up(self) -> None:
-        """Load the model in the background when the panel is shown, so the first F5 is quick."""
+        """Load the model and post-processing in the background when the panel is shown: the first F5 is quick."""
         path = self.model_path
         loaded = self._predictor_key[0] if self._predictor_key else None
         if path is not None and loaded != str(path) and not self._segmenter.busy:
-            self._segmenter.submit(lambda: self._get_predictor(path) and None)
+            def warm():
+                self._get_predictor(path)
+                # one short line through post-processing and the spline fit: their libraries load now (1 s here)
+                probs = np.zeros((1, 32, 32), np.float32)
+                probs[0, 15:18, 4:28] = 0.9
+                view_from_probs(0, np.zeros((32, 32), np.float32), probs)
+
+            self._segmenter.submit(warm)
 
     def segment_frame(self) -> None:
         """Segment the frame on screen in a worker; the result replaces the stored one on screen."""
