@@ -8,9 +8,13 @@ noise loop of the same algorithm, which says so), the same white-noise and
 Gaussian steps, then every dislocation drawn with matplotlib (reused
 figure, canvas read back) for the image and once more alone on an empty
 canvas for each mask. Then ``disloc synth --workers 1`` against
-``--workers 2`` (writing files).
+``--workers 2`` (writing files). Last, for each preset (``m2``, the paper's,
+and ``realistic``): ``generate`` alone, and ``disloc synth --n 200 --workers 1``
+end to end as a user runs it (a new process: start-up, PNG, masks, params
+JSON), without and with ``--overlay``; target >= 20 samples/s for the
+realistic preset without the overlay.
 
-    .venv/bin/python benchmarks/bench_synth.py [--n 60] [--ref 2] [--dataset 100]
+    .venv/bin/python benchmarks/bench_synth.py [--n 60] [--ref 2] [--dataset 100] [--end-to-end 200]
 """
 from __future__ import annotations
 
@@ -183,12 +187,26 @@ def time_dataset(n, size, workers):
     return total, (s1 - s0) / max(t1 - t0, 1e-9)
 
 
+def time_cli(preset: str, n: int, extra: list) -> float:
+    """Samples per second of a whole ``disloc synth`` command (process start-up included)."""
+    import subprocess
+
+    exe = Path(sys.executable).with_name("disloc")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "app"]
+    with tempfile.TemporaryDirectory() as d:
+        t = time.perf_counter()
+        subprocess.run(cmd + ["synth", "--preset", preset, "--n", str(n), "--workers", "1", "--seed", "5",
+                              "--out", str(Path(d) / "ds")] + extra, check=True, capture_output=True)
+        return n / (time.perf_counter() - t)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=60, help="samples timed for our generator")
     ap.add_argument("--ref", type=int, default=2, help="samples timed for the reference (slow)")
     ap.add_argument("--dataset", type=int, default=100, help="samples written per worker setting (0: skip)")
     ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--end-to-end", type=int, default=200, help="samples per 'disloc synth' run (0: skip)")
     a = ap.parse_args()
     from core.synth import sample_params
 
@@ -225,6 +243,14 @@ def main() -> int:
               f"{est / ours_same:.0f}x (reference ~{est:.2f} s per sample)")
     print(f"single-process target >= 40 samples/s: {'met' if 1 / ours >= 40 else 'NOT met'} ({1 / ours:.1f})")
 
+    if a.end_to_end:
+        for preset in ("m2", "realistic"):
+            ps = [sample_params(preset, s) for s in seeds[:30]]
+            gen = min(time_ours(ps, seeds[:30]) for _ in range(2))
+            rates = [time_cli(preset, a.end_to_end, extra) for extra in ([], ["--overlay"])]
+            print(f"preset {preset}: generate {1 / gen:.1f} samples/s ({1000 * gen:.1f} ms); disloc synth --n "
+                  f"{a.end_to_end} --workers 1 end to end {rates[0]:.1f} samples/s, with --overlay {rates[1]:.1f}"
+                  + ("  (target >= 20: " + ("met)" if rates[0] >= 20 else "NOT met)") if preset == "realistic" else ""))
     if a.dataset:
         t1, r1 = time_dataset(a.dataset, a.size, 1)
         t2, r2 = time_dataset(a.dataset, a.size, 2)

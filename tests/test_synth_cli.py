@@ -23,7 +23,8 @@ def _files(root):
 
 def test_cli_writes_a_small_dataset_and_regenerates_a_sample(tmp_path, capsys):
     out = tmp_path / "ds"
-    assert main(["synth", "--preset", "m2", "--n", "6", "--size", "128", "--seed", "7", "--out", str(out)]) == 0
+    assert main(["synth", "--preset", "m2", "--n", "6", "--size", "128", "--seed", "7", "--out", str(out),
+                 "--overlay"]) == 0
     assert "wrote 6 samples" in capsys.readouterr().out
     m = dataset.read_manifest(out)
     assert (m["preset"], m["seed"], m["count"], m["image_size"]) == ("m2", 7, 6, 128)
@@ -42,8 +43,10 @@ def test_cli_writes_a_small_dataset_and_regenerates_a_sample(tmp_path, capsys):
     b_img, b_masks = dataset.load_sample(out2, "s000003")
     assert np.array_equal(a_img, b_img) and np.array_equal(a_masks, b_masks)
     assert (out / "images" / "s000003.png").read_bytes() == (out2 / "images" / "s000003.png").read_bytes()
-    # the overlay is the masks over the image
+    # the overlay is the masks over the image, written on request only
     assert (out / "overlay" / "s000003.png").exists()
+    write_dataset(tmp_path / "plain", "m2", 2, seed=7, size=64)
+    assert not (tmp_path / "plain" / "overlay").exists()
 
 
 def test_resume_skips_finished_samples_and_redoes_the_unfinished_one(tmp_path):

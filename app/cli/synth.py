@@ -30,6 +30,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     p.add_argument("--size", type=int, help="image size in px (default: the preset's, 512)")
+    p.add_argument("--overlay", action="store_true",
+                   help="also write overlay/<id>.png, the masks coloured over each image, for looking at")
     p.add_argument("--from-json", dest="from_json", metavar="PARAMS_JSON",
                    help="regenerate the sample recorded in a params JSON into --out")
     ss = p.add_subparsers(dest="synth_command", metavar="{fit-preset,twin,harvest-backgrounds}")
@@ -85,7 +87,7 @@ def run(args) -> int:
     bar = TextBar("synth")
     try:
         rep = write_dataset(args.out, args.preset, args.n, args.seed, size=args.size, workers=args.workers,
-                            on_progress=bar)
+                            overlay=args.overlay, on_progress=bar)
     finally:
         bar.close()
     note = f" ({rep.skipped} already there)" if rep.skipped else ""

@@ -5,7 +5,7 @@ A dataset is a folder::
     DIR/dataset.json        manifest (schema_version, format, image_size, ...)
     DIR/images/<id>.png     the image, 8-bit gray
     DIR/masks/<id>.npz      instance masks, one per dislocation, overlaps kept
-    DIR/overlay/<id>.png    all masks coloured in one RGB picture, for viewing
+    DIR/overlay/<id>.png    all masks coloured in one RGB picture, for viewing (on request)
     DIR/params/<id>.json    every parameter and seed of the sample
 
 Masks are stored bit-packed: ``packed`` is ``np.packbits(masks, axis=-1)``
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -111,12 +111,13 @@ def unpack_sparse(z) -> tuple[tuple[int, int], np.ndarray, list[np.ndarray]]:
 
 
 def write_sample(root: PathLike, sid: str, image_u8: np.ndarray, masks: np.ndarray,
-                 overlay_rgb: np.ndarray, params: dict) -> None:
-    """Write one sample; the params file goes last and marks it finished."""
+                 overlay_rgb: Optional[np.ndarray], params: dict) -> None:
+    """Write one sample (the overlay only when given); the params file goes last and marks it finished."""
     p = sample_paths(root, sid)
     atomic_write_png(p.image, image_u8)
     save_masks(p.masks, masks)
-    atomic_write_png(p.overlay, overlay_rgb)
+    if overlay_rgb is not None:
+        atomic_write_png(p.overlay, overlay_rgb)
     atomic_write_json(p.params, params)
 
 

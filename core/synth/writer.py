@@ -38,19 +38,20 @@ def make_sample(preset: Preset, dataset_seed: int, index: int, size: Optional[in
     return generate(sample_params(preset, seed, size), seed)
 
 
-def save_sample(root: PathLike, sid: str, sample: Sample, extra: Optional[dict] = None) -> None:
-    """Write image PNG, bit-packed masks, overlay PNG and params JSON (last) of one sample."""
+def save_sample(root: PathLike, sid: str, sample: Sample, extra: Optional[dict] = None,
+                overlay: bool = True) -> None:
+    """Write image PNG, bit-packed masks, the overlay PNG (with ``overlay``) and params JSON (last) of one sample."""
     rec = sample.to_json()
     if extra:
         rec.update(extra)
-    write_sample(root, sid, sample.image_u8(), sample.masks, sample.overlay(), rec)
+    write_sample(root, sid, sample.image_u8(), sample.masks, sample.overlay() if overlay else None, rec)
 
 
 def _work(job: tuple) -> int:
-    root, preset, dataset_seed, index, size = job
+    root, preset, dataset_seed, index, size, overlay = job
     s = make_sample(preset, dataset_seed, index, size)
     save_sample(root, sample_id(index), s,
-                {"dataset": {"preset": preset.name, "dataset_seed": dataset_seed, "index": index}})
+                {"dataset": {"preset": preset.name, "dataset_seed": dataset_seed, "index": index}}, overlay)
     return index
 
 
@@ -87,7 +88,7 @@ def _remove_stale_temp(root: Path) -> None:
 
 
 def write_dataset(out: PathLike, preset: Union[Preset, str, PathLike], n: int, seed: int = 0, *,
-                  size: Optional[int] = None, workers: int = 1,
+                  size: Optional[int] = None, workers: int = 1, overlay: bool = False,
                   on_progress: ProgressCallback = no_progress,
                   should_stop: Optional[StopCallback] = None) -> WriteReport:
     """Write (or finish) a dataset of ``n`` samples into ``out``.
@@ -106,6 +107,10 @@ def write_dataset(out: PathLike, preset: Union[Preset, str, PathLike], n: int, s
         Image size in px (default: the preset's).
     workers : int
         Processes (1: in this process; more: a spawn pool).
+    overlay : bool
+        Also write ``overlay/<id>.png`` (the masks coloured over the image,
+        for looking at; nothing reads them, and they cost a third of the
+        writing time).
     on_progress, should_stop
         Progress reports (step = finished samples) and cancellation
         (raises :class:`~core.errors.Cancelled`; finished samples are kept).
@@ -125,12 +130,12 @@ def write_dataset(out: PathLike, preset: Union[Preset, str, PathLike], n: int, s
     _check_manifest(root, preset, int(seed), size)
     _check_inputs(preset, int(seed), size)
     try:
-        return _write(root, preset, n, int(seed), size, workers, on_progress, should_stop)
+        return _write(root, preset, n, int(seed), size, workers, overlay, on_progress, should_stop)
     except OSError as e:  # read-only, full or vanished output folder: one line, finished samples kept
         raise output_error(e, root) from None
 
 
-def _write(root: Path, preset: Preset, n: int, seed: int, size: int, workers: int, on_progress,
+def _write(root: Path, preset: Preset, n: int, seed: int, size: int, workers: int, overlay: bool, on_progress,
            should_stop) -> WriteReport:
     root.mkdir(parents=True, exist_ok=True)
     write_manifest(root, {"kind": "synthetic", "preset": preset.name, "preset_ranges": preset.to_dict()["ranges"],
@@ -147,7 +152,7 @@ def _write(root: Path, preset: Preset, n: int, seed: int, size: int, workers: in
         rate = (done - skipped) / max(time.monotonic() - t0, 1e-9)
         on_progress(Progress(done, n, "generating", {"samples/s": round(rate, 1)}))
 
-    jobs = [(str(root), preset, int(seed), i, size) for i in pending]
+    jobs = [(str(root), preset, int(seed), i, size, overlay) for i in pending]
     if workers == 1 or len(jobs) <= 1:
         for job in jobs:
             check_stop(should_stop)
