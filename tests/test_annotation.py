@@ -193,3 +193,24 @@ def test_malformed_labelme_fields_are_refused(tmp_path, change, message):
     with pytest.raises(DislocError, match=message) as e:
         read_labelme(f)
     assert "bad.json" in str(e.value)
+
+
+def test_predicted_lines_are_apart_one_step_each_and_never_written(tmp_path):
+    fa = FrameAnnotations(100, 100)
+    fa.add([[10, 10], [12, 50], [10, 90]])
+    put = fa.set_predicted([np.array([[11, 12], [12, 50], [11, 88]]),  # along the drawn line: left out
+                            np.array([[60, 10], [62, 50], [60, 90]]), np.array([[5, 5]])])  # one point: no line
+    assert put == 1 and len(fa) == 2 and fa.n_predicted == 1 and fa[1].predicted and not fa[0].predicted
+    assert len(fa.to_labelfile("f.png").shapes) == 1
+    assert fa.set_predicted([np.array([[70, 10], [70, 90]])]) == 1 and len(fa) == 2  # replaces the predicted
+    fa.undo()
+    assert fa[1].points[0].tolist() == [60, 10]
+    assert fa.accept_predicted() == 1 and fa.n_predicted == 0 and len(fa.to_labelfile("f.png").shapes) == 2
+    fa.undo()
+    assert fa.discard_predicted() == 1 and len(fa) == 1
+    fa.undo()
+    fa.begin_drag()  # editing a predicted line accepts it, in the edit's one step
+    fa.drag_point(1, 0, (58, 12))
+    assert fa.end_drag() and not fa[1].predicted
+    fa.undo()
+    assert fa[1].predicted and fa[1].points[0].tolist() == [60, 10]

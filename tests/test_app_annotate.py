@@ -193,3 +193,74 @@ def test_unreadable_frame_in_a_folder_is_reported(qtbot, win):
     with qtbot.waitSignal(panel.frameShown, timeout=10000):
         panel.slider.setValue(1)  # the other frames still work
     assert panel.index == 1
+
+
+def _keys(qtbot, panel, key, mods=QtCore.Qt.KeyboardModifier.NoModifier):
+    qtbot.keyClick(panel.view, key, mods)
+
+
+CTRL, SHIFT = QtCore.Qt.KeyboardModifier.ControlModifier, QtCore.Qt.KeyboardModifier.ShiftModifier
+
+
+def test_predict_this_frame_keeps_lines_apart_accept_discard_undo(qtbot, win):
+    """The shipped model on the frame's dark line: predicted lines apart, each action one undo step."""
+    panel = win.panels["annotate"]
+    hand = [(110, 10), (112, 50), (110, 90)]  # hand-drawn, far from the frame's dark line (x 51-59 px)
+    _draw(qtbot, panel, hand)
+    path = win.ctx.project.annotation_path(panel.frame_name(0))
+    _keys(qtbot, panel, QtCore.Qt.Key.Key_P)  # Predict this frame, in a worker
+    qtbot.waitUntil(lambda: panel.fa.n_predicted > 0, timeout=60000)
+    n = panel.fa.n_predicted
+    assert len(panel.fa) == 1 + n and not panel.fa[0].predicted and np.allclose(panel.fa[0].points, hand, atol=1.0)
+    assert abs(panel.fa[1].curve()[:, 0].mean() - 55) < 10  # on the dark line
+    assert len(read_labelme(path).shapes) == 1  # predicted lines are not annotations
+    assert "predicted" in panel.list.item(1).text() and "predicted" in panel.list_label.text()
+    assert panel.act_accept.isEnabled() and panel.act_discard.isEnabled()
+    # undo takes the whole prediction back in one step; the hand-drawn line stays
+    _keys(qtbot, panel, QtCore.Qt.Key.Key_Z, CTRL)
+    assert len(panel.fa) == 1 and panel.fa.n_predicted == 0 and np.allclose(panel.fa[0].points, hand, atol=1.0)
+    _keys(qtbot, panel, QtCore.Qt.Key.Key_Z, CTRL | SHIFT)
+    assert panel.fa.n_predicted == n
+    # accept: one step, saved; undo brings them back as predicted, and the file back to the hand line
+    _keys(qtbot, panel, QtCore.Qt.Key.Key_Return, CTRL)
+    assert panel.fa.n_predicted == 0 and len(panel.fa) == 1 + n and len(read_labelme(path).shapes) == 1 + n
+    _keys(qtbot, panel, QtCore.Qt.Key.Key_Z, CTRL)
+    assert panel.fa.n_predicted == n and len(read_labelme(path).shapes) == 1
+    # discard: one step
+    _keys(qtbot, panel, QtCore.Qt.Key.Key_Delete, SHIFT)
+    assert len(panel.fa) == 1 and panel.fa.n_predicted == 0 and len(read_labelme(path).shapes) == 1
+    _keys(qtbot, panel, QtCore.Qt.Key.Key_Z, CTRL)
+    assert panel.fa.n_predicted == n
+    # editing a predicted line (a drag of one of its points) accepts that line, in the drag's one step
+    panel.set_tool("select")
+    x, y = panel.fa[1].points[1]
+    drag_image(panel.view, (x, y), (x + 6, y))
+    assert not panel.fa[1].predicted and panel.fa.n_predicted == n - 1
+    assert np.allclose(panel.fa[1].points[1], (x + 6, y), atol=1.0)
+    assert len(read_labelme(path).shapes) == 2
+    panel.undo()
+    assert panel.fa.n_predicted == n and np.allclose(panel.fa[1].points[1], (x, y))
+    # predicting again replaces predicted lines only, and leaves out what is traced already
+    panel.fa.accept_predicted()
+    panel.predict_frame()
+    qtbot.waitUntil(lambda: not panel._predicting.busy, timeout=60000)
+    assert panel.fa.n_predicted == 0 and len(panel.fa) == 1 + n
+
+
+def test_frame_slider_marks_annotated_frames_not_predicted_ones(qtbot, win):
+    panel = win.panels["annotate"]
+    assert panel.nav.marks() == frozenset()
+    _draw(qtbot, panel, [(40, 10), (45, 50), (50, 90)])
+    assert panel.nav.marks() == {0} and "annotated frames (1)" in panel.slider.toolTip()
+    with qtbot.waitSignal(panel.frameShown, timeout=10000):
+        panel.slider.setValue(2)
+    path = win.ctx.project.annotation_path(panel.frame_name(2))
+    assert panel.put_predicted([np.array([[20.0, 10], [25, 50], [20, 90]])]) == 1
+    assert not path.exists() and panel.nav.marks() == {0}  # a prediction is not an annotation
+    panel.discard_predicted()
+    assert not path.exists()
+    panel.undo()
+    panel.accept_predicted()
+    assert path.exists() and panel.nav.marks() == {0, 2}
+    panel.nav.slider.repaint()  # the marks paint (offscreen) without error
+    assert panel.nav.slider.mark_x(2) > panel.nav.slider.mark_x(0)

@@ -109,17 +109,22 @@ class Dislocation:
     meta : dict
         Everything else of the labelme shape (group_id, flags, unknown keys),
         written back unchanged.
+    predicted : bool
+        Put there by the model and not yet accepted: shown apart, never
+        written to the labelme file. An edit of its points accepts it (the
+        pure edits below return an accepted line).
     """
 
     points: np.ndarray
     label: str = "dislocation"
     meta: dict = field(default_factory=dict)
+    predicted: bool = False
 
     def __post_init__(self) -> None:
         self.points = np.array(self.points, np.float64).reshape(-1, 2)
 
     def copy(self) -> "Dislocation":
-        return Dislocation(self.points.copy(), self.label, copy.deepcopy(self.meta))
+        return Dislocation(self.points.copy(), self.label, copy.deepcopy(self.meta), self.predicted)
 
     def curve(self, per_segment: int = 16) -> np.ndarray:
         """The displayed cubic spline (N, 2) in px."""
@@ -332,6 +337,46 @@ class FrameAnnotations:
                for d in dislocations]
         self._edit(lambda: setattr(self, "_items", new))
 
+    # -- predicted lines: the model's proposal, kept apart until accepted ------------
+    @property
+    def n_predicted(self) -> int:
+        return sum(d.predicted for d in self._items)
+
+    def set_predicted(self, lines, near_px: float = 4.0) -> int:
+        """Put the model's lines (support points (P, 2) px each) on the frame as predicted, as one step.
+
+        Earlier predicted lines are replaced; annotated lines stay, and a
+        line whose spline lies (80 % of it) within ``near_px`` of an annotated
+        line is left out: that dislocation is traced already. Returns how many were put.
+        """
+        drawn = [d.curve() for d in self._items if not d.predicted]
+        done = np.concatenate(drawn) if drawn else np.zeros((0, 2))
+
+        def traced(c: np.ndarray) -> bool:
+            if not len(done):
+                return False
+            gap = np.hypot(c[:, None, 0] - done[None, :, 0], c[:, None, 1] - done[None, :, 1]).min(1)
+            return float(np.mean(gap <= near_px)) >= 0.8
+
+        new = [d for d in (Dislocation(p, predicted=True) for p in lines if len(_clean(p)) >= 2)
+               if not traced(d.curve(4))]
+        self._edit(lambda: setattr(self, "_items", [d for d in self._items if not d.predicted] + new))
+        return len(new)
+
+    def accept_predicted(self) -> int:
+        """Make every predicted line an annotated one (one step); returns how many."""
+        n = self.n_predicted
+        if n:
+            self._edit(lambda: setattr(self, "_items", [Dislocation(d.points, d.label, d.meta) for d in self._items]))
+        return n
+
+    def discard_predicted(self) -> int:
+        """Remove every predicted line (one step); returns how many."""
+        n = self.n_predicted
+        if n:
+            self._edit(lambda: setattr(self, "_items", [d for d in self._items if not d.predicted]))
+        return n
+
     # -- drags ------------------------------------------------------------
     def begin_drag(self) -> None:
         """Start a drag; moves until :meth:`end_drag` make one undo step."""
@@ -350,7 +395,7 @@ class FrameAnnotations:
         if before is None:
             return False
         changed = len(before) != len(self._items) or any(
-            a.points.shape != b.points.shape or not np.array_equal(a.points, b.points)
+            a.points.shape != b.points.shape or not np.array_equal(a.points, b.points) or a.predicted != b.predicted
             for a, b in zip(before, self._items))
         if changed:
             self._record(before)
@@ -364,7 +409,7 @@ class FrameAnnotations:
     def to_labelfile(self, image_path: str) -> LabelFile:
         """The labelme content: one linestrip of support points per new or edited dislocation.
 
-        Shapes read from a file keep their places and, unless edited, their
+        Predicted lines not yet accepted are left out. Shapes read from a file keep their places and, unless edited, their
         exact content; new dislocations follow the last dislocation of the
         file (or go first, when it had none), deleted ones are left out.
         """
@@ -382,6 +427,8 @@ class FrameAnnotations:
         placed: dict[int, Shape] = {}  # file position -> shape of a dislocation read from this file
         new: list[Shape] = []
         for d in self._items:
+            if d.predicted:
+                continue
             src = d.meta.get("source")
             if self._token is not None and src is not None and src[0] == self._token and src[1] not in placed:
                 placed[src[1]] = d.to_shape()

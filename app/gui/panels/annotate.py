@@ -3,6 +3,15 @@
 Every edit is saved at once (atomic labelme JSON in the project's
 annotations/), so closing the app or a crash loses nothing. Undo history is
 kept per frame while the panel is open.
+
+"Predict this frame" (P) runs the project's model (else the shipped one) on
+the frame in a worker and puts its splines on the frame as *predicted* lines:
+dashed, in one colour, apart from the annotated ones and never written to
+the labelme file. Accept (Ctrl+Enter) makes them annotated lines, Discard
+(Shift+Delete) removes them, and editing a predicted line accepts that one;
+each is one undo step. Predicted lines live in memory only, per frame, while
+the project is open: predicting again takes a second, and a file that held
+them would look like an annotation to other tools.
 """
 from __future__ import annotations
 
@@ -15,15 +24,18 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from core.colors import color
 from core.errors import DislocError
 from core.io.labelme import rasterize_polyline
+from core.analysis.frameview import support_points
 from core.project.annotation import FrameAnnotations
 from core.project.folder import safe_name
+from core.project.runs import project_model
 
 from ..actions import make_action, set_icons
 from ..context import AppContext
 from ..widgets.framenav import FrameNavigator
 from ..widgets.imagepane import ImagePane
-from ..widgets.spline_editor import SplineEditor, make_colour_icon
+from ..widgets.spline_editor import PREDICTED_RGB, SplineEditor, make_colour_icon
 from ..workers import LatestOnly
+from .framepredict import FramePredictor
 
 
 class AnnotatePanel(QtWidgets.QWidget):
@@ -49,6 +61,13 @@ class AnnotatePanel(QtWidgets.QWidget):
         self._loader.result.connect(self._on_frame_loaded)
         self._loader.failed.connect(lambda _rid, msg: self.ctx.error(
             f"{msg}. Go to another frame (Page Up / Page Down); the rest of the project is usable."))
+        self.predictor = FramePredictor()
+        self._predicting = LatestOnly(self)
+        self._predicting.result.connect(lambda _rid, v: self._on_predicted(*v))
+        self._predicting.failed.connect(lambda _rid, msg: self.ctx.error(
+            f"predicting the frame failed: {msg}. Choose another model in the Train panel (Use as project "
+            "model) or the Segment panel (Choose model…)."))
+        self._saved: dict[str, tuple] = {}  # the annotated lines as last saved, per frame
         self._build()
         self._build_actions()
         ctx.projectChanged.connect(self._on_project)
@@ -130,19 +149,29 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.act_contrast = A(self, "&Auto contrast", "A", "Stretch contrast to the 0.5-99.5 % grey values",
                               triggered=self.view.auto_contrast)
         self.act_fit = A(self, "&Fit image", "F", "Show the whole frame", triggered=lambda: self.view.vb.autoRange())
+        self.act_predict = A(self, "&Predict this frame", "P",
+                             "Put the model's lines on this frame as predicted lines (dashed), apart from yours",
+                             triggered=self.predict_frame)
+        self.act_accept = A(self, "&Accept predicted", ["Ctrl+Return", "Ctrl+Enter"],
+                            "Make the predicted lines annotated ones (editing a predicted line accepts it)",
+                            triggered=self.accept_predicted)
+        self.act_discard = A(self, "D&iscard predicted", "Shift+Delete", "Remove the predicted lines",
+                             triggered=self.discard_predicted)
         self.act_patch = A(self, "Cut &background patch", "B",
                            "Show a rectangle; put it on a region without dislocations, then press B again to save it",
                            checkable=True, triggered=lambda: self.toggle_patch(self.act_patch.isChecked()))
         set_icons([(self.act_draw, "draw"), (self.act_select, "select"), (self.act_undo, "undo"),
                    (self.act_redo, "redo"), (self.act_delete, "delete"), (self.act_prev, "prev"),
                    (self.act_next, "next"), (self.act_copy_prev, "copy"), (self.act_contrast, "contrast"),
-                   (self.act_fit, "fit"), (self.act_patch, "patch"), (self.act_finish, "finish")])
+                   (self.act_fit, "fit"), (self.act_patch, "patch"), (self.act_finish, "finish"),
+                   (self.act_predict, "predict"), (self.act_accept, "accept"), (self.act_discard, "discard")])
         self.tools.setIconSize(QtCore.QSize(20, 20))
         self.tools.setStyleSheet("QToolButton { padding: 3px 6px; border: 1px solid #c8ccd2; border-radius: 4px;"
                                  " background: #fafbfc; min-width: 230px; text-align: left; }"
                                  "QToolButton:checked { background: #d6e4f5; border-color: #6b93c4; }"
                                  "QToolButton:disabled { color: #999; }")
         for a in (self.act_draw, self.act_select, None, self.act_undo, self.act_redo, self.act_delete, None,
+                  self.act_predict, self.act_accept, self.act_discard, None,
                   self.act_prev, self.act_next, self.act_copy_prev, None, self.act_contrast, self.act_fit,
                   self.act_patch):
             self.tools.addSeparator() if a is None else self.tools.addAction(a)
@@ -151,7 +180,8 @@ class AnnotatePanel(QtWidgets.QWidget):
     def menu_actions(self) -> dict[str, list]:
         """Actions the main window puts in its menus (None = separator)."""
         return {"Edit": [self.act_undo, self.act_redo, None, self.act_draw, self.act_select, self.act_finish,
-                         self.act_cancel, self.act_delete, None, self.act_copy_prev, self.act_patch],
+                         self.act_cancel, self.act_delete, None, self.act_predict, self.act_accept,
+                         self.act_discard, None, self.act_copy_prev, self.act_patch],
                 "View": [self.act_prev, self.act_next, None, self.act_contrast, self.act_fit]}
 
     def set_active(self, active: bool) -> None:
@@ -166,6 +196,8 @@ class AnnotatePanel(QtWidgets.QWidget):
     # -- project and frames ----------------------------------------------------------------
     def _on_project(self, project) -> None:
         self._cache.clear()
+        self._saved.clear()
+        self.predictor.clear()
         self.index = -1
         self.fa = None
         self.editor.set_annotations(None, 1, 1)
@@ -176,6 +208,7 @@ class AnnotatePanel(QtWidgets.QWidget):
             return
         self.stack.setCurrentWidget(self.view)
         self.nav.set_count(len(src), 0)
+        self._mark_annotated()
         self.show_frame(0)
 
     def _on_units(self, units) -> None:
@@ -205,6 +238,7 @@ class AnnotatePanel(QtWidgets.QWidget):
                 self.ctx.warn(m)
             fa.listeners.append(lambda n=name, f=fa: self._autosave(n, f))
             self._cache[name] = fa
+            self._saved[name] = _annotated_lines(fa)
         self.fa = fa
         self.view.set_image(frame)
         self.editor.set_annotations(fa, h, w)
@@ -216,14 +250,31 @@ class AnnotatePanel(QtWidgets.QWidget):
     def frame_name(self, i: int) -> str:
         return safe_name(self.ctx.frames().name(i))
 
+    def annotated_frames(self) -> list[int]:
+        """Indices of the frames that have an annotation file (marked on the frame slider)."""
+        src, p = self.ctx.frames(), self.ctx.project
+        if src is None or p is None:
+            return []
+        have = set(p.annotated_frames())
+        return [i for i in range(len(src)) if safe_name(src.name(i)) in have]
+
+    def _mark_annotated(self) -> None:
+        self.nav.set_marks(self.annotated_frames(), "annotated frames")
+
     # -- edits ------------------------------------------------------------------------
     def _autosave(self, name: str, fa: FrameAnnotations) -> None:
-        frame = self.frame if fa is self.fa else None
-        try:
-            self.ctx.project.save_annotations(name, fa, frame)
-        except (OSError, DislocError) as e:
-            self.ctx.error(f"could not save annotations of {name}: {e}. Free disk space or check permissions; "
-                           f"your edits stay in memory until saving works.")
+        lines = _annotated_lines(fa)
+        # Predicting, discarding and undoing them change no annotated line: nothing to write (and a frame
+        # without a file does not become an "annotated" one with no lines).
+        if lines != self._saved.get(name):
+            frame = self.frame if fa is self.fa else None
+            try:
+                self.ctx.project.save_annotations(name, fa, frame)
+                self._saved[name] = lines
+            except (OSError, DislocError) as e:
+                self.ctx.error(f"could not save annotations of {name}: {e}. Free disk space or check permissions; "
+                               f"your edits stay in memory until saving works.")
+            self._mark_annotated()
         if fa is self.fa:
             self._refresh_list()
             self._update_undo_actions()
@@ -234,7 +285,12 @@ class AnnotatePanel(QtWidgets.QWidget):
         u = self.ctx.units()
         if self.fa is not None:
             for k, L in enumerate(self.fa.lengths()):
-                it = QtWidgets.QListWidgetItem(make_colour_icon(color(k)), f"{k + 1:>3}    {u.fmt_length(L):>10}")
+                pred = self.fa[k].predicted
+                it = QtWidgets.QListWidgetItem(make_colour_icon(PREDICTED_RGB if pred else color(k)),
+                                               f"{k + 1:>3}    {u.fmt_length(L):>10}" + ("   predicted" if pred else ""))
+                if pred:
+                    it.setToolTip("Predicted by the model, not yet accepted: not saved. Accept (Ctrl+Enter), "
+                                  "edit it (accepts it) or Discard (Shift+Delete)")
                 self.list.addItem(it)
             self.list.setCurrentRow(self.editor.selected)
         self.list.blockSignals(False)
@@ -247,6 +303,11 @@ class AnnotatePanel(QtWidgets.QWidget):
     def _update_undo_actions(self) -> None:
         self.act_undo.setEnabled(self.fa is not None and self.fa.can_undo)
         self.act_redo.setEnabled(self.fa is not None and self.fa.can_redo)
+        n = self.fa.n_predicted if self.fa is not None else 0
+        self.act_accept.setEnabled(n > 0)
+        self.act_discard.setEnabled(n > 0)
+        self.list_label.setText("Dislocations in this frame (spline length):" +
+                                (f"\n{n} predicted (dashed), not yet accepted" if n else ""))
 
     def set_tool(self, tool: str) -> None:
         self.editor.set_tool(tool)
@@ -289,6 +350,48 @@ class AnnotatePanel(QtWidgets.QWidget):
             return
         self.fa.replace_all([d.copy() for d in prev])
         self.ctx.info(f"copied {len(prev)} dislocations from frame {self.index - 1}; drag points to fit (Ctrl+Z undoes)")
+
+    # -- model-assisted annotation ------------------------------------------------------------
+    def predict_frame(self) -> None:
+        """Run the project's model (else the shipped one) on the frame on screen, in a worker."""
+        if self.fa is None or self.frame is None:
+            self.ctx.info("no frame to predict: choose the project's frames first (File > Set frames…)")
+            return
+        path, note = project_model(self.ctx.project.root)
+        if path is None:
+            self.ctx.warn(note)
+            return
+        i, frame = self.index, self.frame
+        self.ctx.info(f"predicting frame {i} with the {note} ({path.name})…")
+        self._predicting.submit(lambda: (i, self.predictor.view(i, frame, path)))
+
+    def _on_predicted(self, i: int, view) -> None:
+        src = self.ctx.frames()
+        fa = self._cache.get(self.frame_name(i)) if src is not None and i < len(src) else None
+        if fa is None:
+            return  # another project since
+        lines = [support_points(s) for s in view.splines if s is not None]
+        n = fa.set_predicted(lines)
+        left = len(lines) - n
+        self.ctx.info(f"frame {i}: {n} predicted lines (dashed)" +
+                      (f"; {left} more lie on lines you traced already" if left else "") +
+                      ". Drag their points to correct them (that accepts a line), then Accept predicted "
+                      "(Ctrl+Enter) or Discard (Shift+Delete); Ctrl+Z undoes." if n or left else
+                      f"frame {i}: the model found no dislocation here; draw them (D), then fine-tune in Train")
+
+    def put_predicted(self, lines) -> int:
+        """Put lines (support points (P, 2) px each) on the frame on screen as predicted ones; returns how many."""
+        return self.fa.set_predicted(lines) if self.fa is not None else 0
+
+    def accept_predicted(self) -> None:
+        n = self.fa.accept_predicted() if self.fa is not None else 0
+        self.ctx.info(f"{n} predicted lines accepted and saved (Ctrl+Z undoes)" if n else "no predicted lines "
+                      "on this frame: Predict this frame (P) first")
+
+    def discard_predicted(self) -> None:
+        n = self.fa.discard_predicted() if self.fa is not None else 0
+        self.ctx.info(f"{n} predicted lines discarded (Ctrl+Z brings them back)" if n else
+                      "no predicted lines on this frame")
 
     # -- background patches ------------------------------------------------------------------
     def toggle_patch(self, checked: bool) -> None:
@@ -343,3 +446,9 @@ class AnnotatePanel(QtWidgets.QWidget):
 
     def shutdown(self) -> None:
         self._loader.stop()
+        self._predicting.stop()
+
+
+def _annotated_lines(fa: FrameAnnotations) -> tuple:
+    """What the labelme file holds of a frame's lines (predicted ones are not written)."""
+    return tuple((d.label, d.points.tobytes()) for d in fa if not d.predicted)

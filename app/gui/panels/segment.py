@@ -7,7 +7,6 @@ masks, splines.csv, segment_state.json) and a stopped run resumes.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -28,9 +27,9 @@ from ..widgets.inspector import MaskInspector, raw_layers
 from ..widgets.jobbar import JobBar
 from ..widgets.overlay import DislocationOverlay
 from ..workers import Job, LatestOnly, start_job
+from .framepredict import FramePredictor
 from .segment_form import SegmentForm
 from .segment_video import WholeVideoRun
-from .threads import set_torch_threads_once
 
 MAX_CACHED_VIEWS = 32
 
@@ -68,8 +67,7 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
         self._views: dict[int, FrameView] = {}
         self._result: Optional[ResultIndex] = None
         self._result_loading = False
-        self._predictor = None
-        self._predictor_key = None
+        self.predictor = FramePredictor()
         self._closed = False
         self.job: Optional[Job] = None
         self._loader = LatestOnly(self)
@@ -214,7 +212,7 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
         self._views.clear()
         self._result = None
         self.index, self.image, self.view = -1, None, None
-        self._predictor, self._predictor_key = None, None
+        self.predictor.clear()
         self.overlay.clear()
         self.inspector.show_view(None)
         self.refresh_model()
@@ -325,30 +323,11 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
             self.segment_frame()
 
     # -- segmenting one frame ------------------------------------------------------------------
-    def _get_predictor(self, path: Path):
-        """The loaded model (kept between frames; reloaded when the file changes). Runs in a worker."""
-        from core.analysis.segment import load_predictor
-
-        key = (str(path), path.stat().st_mtime_ns)
-        if self._predictor_key != key:
-            set_torch_threads_once()
-            self._predictor = load_predictor(path, batch_size=1)
-            self._predictor_key = key
-        return self._predictor
-
     def warm_up(self) -> None:
         """Load the model and post-processing in the background when the panel is shown: the first F5 is quick."""
         path = self.model_path
-        loaded = self._predictor_key[0] if self._predictor_key else None
-        if path is not None and loaded != str(path) and not self._segmenter.busy:
-            def warm():
-                self._get_predictor(path)
-                # one short line through post-processing and the spline fit: their libraries load now (1 s here)
-                probs = np.zeros((1, 32, 32), np.float32)
-                probs[0, 15:18, 4:28] = 0.9
-                view_from_probs(0, np.zeros((32, 32), np.float32), probs)
-
-            self._segmenter.submit(warm)
+        if path is not None and self.predictor.loaded_path != str(path) and not self._segmenter.busy:
+            self._segmenter.submit(lambda: self.predictor.warm(path))
 
     def segment_frame(self) -> None:
         """Segment the frame on screen in a worker; the result replaces the stored one on screen."""
@@ -369,18 +348,7 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
         i, frame, path = self.index, self.image, self.model_path
         self.status.setText(f"segmenting frame {i}…")
 
-        def work():
-            from core.analysis.scale import LINE_WIDTH_KEY, auto_scale, measure_line_width
-
-            t0 = time.perf_counter()
-            predictor = self._get_predictor(path)
-            factor = scale
-            if scale == "auto":  # as segment_video does, measured on this frame alone
-                factor = auto_scale(predictor.header.get(LINE_WIDTH_KEY), measure_line_width(frame))
-            probs = predictor.predict(frame, scale=factor)[0] if factor != 1.0 else predictor.predict(frame)[0]
-            return view_from_probs(i, frame, probs, cfg, seconds=time.perf_counter() - t0)
-
-        self._segmenter.submit(work)
+        self._segmenter.submit(lambda: self.predictor.view(i, frame, path, scale, cfg))
 
     def postprocess_config(self) -> PostprocessConfig:
         """Post-processing settings from the panel (the rest: core's defaults)."""

@@ -1,9 +1,50 @@
 """A frame navigator: slider, frame number box and a line saying which frame is shown."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterable, Optional
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
+
+MARK_COLOUR = QtGui.QColor(20, 150, 90)
+
+
+class MarkedSlider(QtWidgets.QSlider):
+    """A horizontal slider with short bars under its groove at marked values (e.g. annotated frames)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(QtCore.Qt.Orientation.Horizontal, parent)
+        self.marks: frozenset[int] = frozenset()
+        self.setMinimumHeight(max(self.sizeHint().height(), 22))
+
+    def set_marks(self, values: Iterable[int]) -> None:
+        self.marks = frozenset(int(v) for v in values)
+        self.update()
+
+    def mark_x(self, value: int) -> int:
+        """Widget x (px) of a value's mark: where the handle's centre is at that value."""
+        opt = QtWidgets.QStyleOptionSlider()
+        self.initStyleOption(opt)
+        st = self.style()
+        groove = st.subControlRect(QtWidgets.QStyle.ComplexControl.CC_Slider, opt,
+                                   QtWidgets.QStyle.SubControl.SC_SliderGroove, self)
+        handle = st.subControlRect(QtWidgets.QStyle.ComplexControl.CC_Slider, opt,
+                                   QtWidgets.QStyle.SubControl.SC_SliderHandle, self)
+        span = max(1, groove.width() - handle.width())
+        return groove.x() + handle.width() // 2 + QtWidgets.QStyle.sliderPositionFromValue(
+            self.minimum(), self.maximum(), value, span)
+
+    def paintEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
+        super().paintEvent(ev)
+        if not self.marks:
+            return
+        p = QtGui.QPainter(self)
+        p.setPen(QtCore.Qt.PenStyle.NoPen)
+        p.setBrush(MARK_COLOUR)
+        h = self.height()
+        for v in self.marks:
+            if self.minimum() <= v <= self.maximum():
+                p.drawRect(QtCore.QRect(self.mark_x(v) - 1, h - 5, 3, 5))
+        p.end()
 
 
 class FrameNavigator(QtWidgets.QWidget):
@@ -11,7 +52,8 @@ class FrameNavigator(QtWidgets.QWidget):
 
     The slider and the box stay in step; :attr:`frameChanged` fires once
     per change, whichever was moved. Panels add their own check boxes at
-    the end of the row with :meth:`add_widget`.
+    the end of the row with :meth:`add_widget`, and mark frames on the
+    slider (green bars under the groove) with :meth:`set_marks`.
 
     Signals
     -------
@@ -24,7 +66,7 @@ class FrameNavigator(QtWidgets.QWidget):
     def __init__(self, tip: str = "Frame (Page Up / Page Down)", label_width: int = 200,
                  spin_tip: str = "", parent=None) -> None:
         super().__init__(parent)
-        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.slider = MarkedSlider()
         self.slider.setToolTip(tip)
         self.spin = QtWidgets.QSpinBox()
         if spin_tip:
@@ -42,6 +84,16 @@ class FrameNavigator(QtWidgets.QWidget):
     def add_widget(self, widget: QtWidgets.QWidget) -> None:
         """Put ``widget`` at the end of the row."""
         self._row.addWidget(widget)
+
+    def set_marks(self, frames: Iterable[int], what: str = "") -> None:
+        """Mark these frames on the slider; ``what`` names them in the slider's tooltip."""
+        self.slider.set_marks(frames)
+        base = self.slider.toolTip().split("\n")[0]
+        n = len(self.slider.marks)
+        self.slider.setToolTip(base + (f"\nGreen bars: {what} ({n})" if what and n else ""))
+
+    def marks(self) -> frozenset:
+        return self.slider.marks
 
     def value(self) -> int:
         return self.slider.value()

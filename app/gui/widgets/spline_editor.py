@@ -11,6 +11,10 @@ history. Mouse use:
   curve again to insert a support point there; click a point to select it.
   Delete removes the selected point, or the selected dislocation when no
   point is selected.
+
+Lines the model predicted and nobody accepted yet are drawn dashed in
+:data:`PREDICTED_RGB`; moving, inserting or deleting one of their points
+accepts that line as an annotated one, in the same undo step.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from core.colors import color
 from core.project.annotation import FrameAnnotations, spline_points
 
 PICK_PX = 8.0  # how close (screen px) a click must be to a point or a curve
+PREDICTED_RGB = (255, 40, 255)  # predicted, not yet accepted: no dislocation colour (tab20) is this magenta
 
 
 class _MouseCatcher(pg.GraphicsObject):
@@ -151,13 +156,19 @@ class SplineEditor(QtCore.QObject):
             self._items.append((c, s))
         for i, (c, s) in enumerate(self._items):
             d = self.fa[i]
-            rgb = color(i)
             sel = i == self.selected
             curve = d.curve()
+            if d.predicted:  # the model's proposal: one colour, dashed, hollow squares, until accepted
+                c.setData(curve[:, 0], curve[:, 1], pen=pg.mkPen(PREDICTED_RGB, width=3 if sel else 2,
+                                                                 style=QtCore.Qt.PenStyle.DashLine))
+                s.setData(d.points[:, 0], d.points[:, 1], symbol="s", brush=pg.mkBrush(None),
+                          pen=pg.mkPen("w" if sel else PREDICTED_RGB, width=2), size=10 if sel else 7)
+                continue
+            rgb = color(i)
             c.setData(curve[:, 0], curve[:, 1], pen=pg.mkPen(rgb, width=3 if sel else 1.5))
             brushes = [pg.mkBrush(255, 255, 255) if (sel and j == self.selected_point) else pg.mkBrush(*rgb)
                        for j in range(len(d.points))]
-            s.setData(d.points[:, 0], d.points[:, 1], brush=brushes,
+            s.setData(d.points[:, 0], d.points[:, 1], symbol="o", brush=brushes,
                       pen=pg.mkPen("w" if sel else "k", width=1.5 if sel else 1), size=10 if sel else 7)
         self._refresh_live()
 
