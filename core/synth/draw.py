@@ -43,6 +43,12 @@ def _stencil(r: int) -> tuple[np.ndarray, np.ndarray]:
     return ox[keep].astype(np.int64), oy[keep].astype(np.int64)
 
 
+@lru_cache(maxsize=64)
+def _stencil_f(r: int) -> tuple[np.ndarray, np.ndarray]:
+    ox, oy = _stencil(r)
+    return ox.astype(_F), oy.astype(_F)
+
+
 def line_field(points: np.ndarray, radius: float, height: int, width: int) -> Optional[LineField]:
     """Exact distance to the polyline for every pixel within ``radius`` px of it.
 
@@ -66,89 +72,129 @@ def line_field(points: np.ndarray, radius: float, height: int, width: int) -> Op
     pts = np.asarray(points, np.float64)
     a = pts[:-1]
     d = (pts[1:] - a).astype(_F)
+    nseg = len(a)
     seglen = float(np.hypot(d[:, 0], d[:, 1]).max())
     r = int(math.ceil(radius + seglen / 2 + 0.75))
-    ox, oy = _stencil(r)
     mid = np.rint(a + d / 2).astype(np.int64)
-    x0 = max(int(mid[:, 0].min()) - r, 0)
-    x1 = min(int(mid[:, 0].max()) + r + 1, width)
-    y0 = max(int(mid[:, 1].min()) - r, 0)
-    y1 = min(int(mid[:, 1].max()) + r + 1, height)
-    if x0 >= x1 or y0 >= y1:
-        return None
-    px = mid[:, 0:1] + ox[None, :]  # (S, K) candidate pixels around each segment
-    py = mid[:, 1:2] + oy[None, :]
-    inside = (px >= x0) & (px < x1) & (py >= y0) & (py < y1)
-    # offsets from each segment start, relative to the rounded midpoint (exact in float32)
+    # only segments whose stencil reaches into the image; the rest change no pixel of it
+    near = (mid[:, 0] >= -r) & (mid[:, 0] < width + r) & (mid[:, 1] >= -r) & (mid[:, 1] < height + r)
+    segs = None
+    if not near.all():
+        segs = np.flatnonzero(near)
+        if len(segs) == 0:
+            return None
+        a, d, mid = a[segs], d[segs], mid[segs]
+    mx, my = mid[:, 0], mid[:, 1]
+    # a box that holds every stencil pixel (up to 2 r past the image): no pixel needs a bounds test
+    x0, x1, y0, y1 = int(mx.min()) - r, int(mx.max()) + r + 1, int(my.min()) - r, int(my.max()) + r + 1
+    # distance of every stencil pixel around each segment (S, K), float32, by the same operations
+    # as ever, so the quantised distances below are bit for bit those of earlier versions
+    sx, sy = _stencil_f(r)
     fa = (a - mid).astype(_F)
-    rx = ox[None, :].astype(_F) - fa[:, 0:1]
-    ry = oy[None, :].astype(_F) - fa[:, 1:2]
+    dx, dy = d[:, 0:1], d[:, 1:2]
+    rx = sx[None, :] - fa[:, 0:1]
+    ry = sy[None, :] - fa[:, 1:2]
     l2 = np.maximum(d[:, 0] ** 2 + d[:, 1] ** 2, _F(1e-12))[:, None]
-    t = np.clip((rx * d[:, 0:1] + ry * d[:, 1:2]) / l2, _F(0), _F(1))
-    ex = rx - t * d[:, 0:1]
-    ey = ry - t * d[:, 1:2]
-    dist2 = ex * ex + ey * ey
-    ok = (dist2 <= _F(radius * radius)) & inside
-    s_idx, k_idx = np.nonzero(ok)
-    if len(s_idx) == 0:
+    t = rx * dx
+    t += ry * dy
+    t /= l2
+    np.maximum(t, _F(0), out=t)
+    np.minimum(t, _F(1), out=t)
+    ex = t * dx
+    np.subtract(rx, ex, out=ex)
+    t *= dy
+    np.subtract(ry, t, out=t)  # ey
+    ex *= ex
+    t *= t
+    ex += t  # squared distance
+    ok = ex <= _F(radius * radius)
+    flat = np.flatnonzero(ok)
+    if len(flat) == 0:
         return None
+    s_idx = np.repeat(np.arange(len(a)) if segs is None else segs, np.count_nonzero(ok, axis=1))
     bw = x1 - x0
-    local = (py[s_idx, k_idx] - y0) * bw + (px[s_idx, k_idx] - x0)
-    nseg = len(a)
+    ox, oy = _stencil(r)
+    local = (((my - y0) * bw + (mx - x0))[:, None] + (oy * bw + ox)[None, :]).reshape(-1)[flat]
     # min over candidates of (distance, segment) in one pass: pack both into an int64 key
-    key = np.floor(np.sqrt(dist2[s_idx, k_idx]) * _F(_QUANT)).astype(np.int64) * nseg + s_idx
+    key = np.floor(np.sqrt(ex.reshape(-1)[flat]) * _F(_QUANT)).astype(np.int64) * nseg + s_idx
     best = np.full((y1 - y0) * bw, np.iinfo(np.int64).max, np.int64)
     np.minimum.at(best, local, key)
     loc = np.flatnonzero(best != np.iinfo(np.int64).max)
     k = best[loc]
     ly, lx = np.divmod(loc, bw)
-    return LineField((ly + y0) * width + (lx + x0), ((k // nseg).astype(_F) + _F(0.5)) / _F(_QUANT),
-                     (k % nseg).astype(np.int64))
+    ys, xs = ly + y0, lx + x0
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        inside = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
+        if not inside.any():
+            return None
+        ys, xs, k = ys[inside], xs[inside], k[inside]
+    return LineField(ys * width + xs, ((k // nseg).astype(_F) + _F(0.5)) / _F(_QUANT), (k % nseg).astype(np.int64))
 
 
-def segment_field(p: np.ndarray, q: np.ndarray, radius: float, height: int, width: int) -> Optional[LineField]:
-    """:func:`line_field` of one straight segment p-q, column by column (or row by row).
+def segment_fields(ends: list, radii: list, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`line_field` of straight segments p-q, column by column (or row by row), all in one pass.
 
     A long straight line (a slip trace, a boundary) touches few pixels per
     step along its major axis, so the candidates are a thin band of
     ``(length, ~2.9 radius)`` pixels with no duplicates: far cheaper than
     stencils around many short segments. Distances are quantised as in
-    :func:`line_field` (1/4096 px).
+    :func:`line_field` (1/4096 px). ``ends`` holds each segment's end points
+    (p, q), ``radii`` its radius; the steps along all segments are rows of
+    one array, so many short segments (striations) cost no Python loop over
+    arrays each.
+
+    Returns
+    -------
+    (flat pixel indices, float32 distances, segment number), segment after
+    segment: the pixels of one segment are distinct, segments may share pixels.
     """
-    p = np.asarray(p, np.float64)
-    q = np.asarray(q, np.float64)
-    d = q - p
-    L2 = float(d @ d)
-    if L2 < 1e-12:
-        return None
-    steep = abs(d[1]) > abs(d[0])
-    # work in (a, b) = (major, minor) axis coordinates
-    ia, ib = (1, 0) if steep else (0, 1)
-    na, nb = (height, width) if steep else (width, height)
-    a0 = max(int(math.floor(min(p[ia], q[ia]) - radius)), 0)
-    a1 = min(int(math.ceil(max(p[ia], q[ia]) + radius)), na - 1)
-    if a0 > a1:
-        return None
-    a = np.arange(a0, a1 + 1, dtype=np.float64)
-    slope = d[ib] / d[ia]
-    bc = p[ib] + (np.clip(a, min(p[ia], q[ia]), max(p[ia], q[ia])) - p[ia]) * slope
-    half = int(math.ceil(radius * math.sqrt(1.0 + slope * slope))) + 1
-    off = np.arange(-half, half + 1)
-    b = np.rint(bc).astype(np.int64)[:, None] + off[None, :]
-    aa = np.broadcast_to(a[:, None], b.shape)
-    ok = (b >= 0) & (b < nb)
-    px = np.where(ok, b if steep else aa, 0).astype(np.float64)
-    py = np.where(ok, aa if steep else b, 0).astype(np.float64)
-    t = np.clip(((px - p[0]) * d[0] + (py - p[1]) * d[1]) / L2, 0.0, 1.0)
-    ex = px - p[0] - t * d[0]
-    ey = py - p[1] - t * d[1]
+    rows, halves = [], []
+    for j, ((p, q), radius) in enumerate(zip(ends, radii)):
+        p = np.asarray(p, np.float64)
+        q = np.asarray(q, np.float64)
+        d = q - p
+        L2 = float(d @ d)
+        if L2 < 1e-12:
+            continue
+        steep = abs(d[1]) > abs(d[0])
+        ia, ib = (1, 0) if steep else (0, 1)
+        na = height if steep else width
+        a0 = max(int(math.floor(min(p[ia], q[ia]) - radius)), 0)
+        a1 = min(int(math.ceil(max(p[ia], q[ia]) + radius)), na - 1)
+        if a0 > a1:
+            continue
+        slope = d[ib] / d[ia]
+        half = int(math.ceil(radius * math.sqrt(1.0 + slope * slope))) + 1
+        rows.append((a0, a1 - a0 + 1, j, steep, p[0], p[1], d[0], d[1], L2, min(p[ia], q[ia]), max(p[ia], q[ia]),
+                     p[ia], p[ib], slope, half, radius))
+        halves.append(half)
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, _F), np.zeros(0, np.int64)
+    par = np.array([r[2:] for r in rows], np.float64)  # per segment, then repeated per step along it
+    n = np.array([r[1] for r in rows], np.int64)
+    start = np.repeat(np.array([r[0] for r in rows], np.int64) - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
+    a = (np.arange(int(n.sum()), dtype=np.int64) + start).astype(np.float64)[:, None]
+    (j, steep, p0, p1, d0, d1, L2, lo, hi, pa, pb, slope, half, radius) = (
+        np.repeat(c, n)[:, None] for c in par.T)
+    steep = steep.astype(bool)
+    hmax = max(halves)
+    off = np.arange(-hmax, hmax + 1)[None, :]
+    bc = pb + (np.minimum(np.maximum(a, lo), hi) - pa) * slope
+    b = np.rint(bc).astype(np.int64) + off
+    nb = np.where(steep, width, height)
+    ok = (np.abs(off) <= half) & (b >= 0) & (b < nb)
+    px = np.where(ok, np.where(steep, b, a), 0).astype(np.float64)
+    py = np.where(ok, np.where(steep, a, b), 0).astype(np.float64)
+    t = np.clip(((px - p0) * d0 + (py - p1) * d1) / L2, 0.0, 1.0)
+    ex = px - p0 - t * d0
+    ey = py - p1 - t * d1
     dist = np.sqrt(ex * ex + ey * ey)
     ok &= dist <= radius
-    if not ok.any():
-        return None
-    xs, ys, dist = px[ok].astype(np.int64), py[ok].astype(np.int64), dist[ok]
-    k = np.floor(dist.astype(_F) * _F(_QUANT)).astype(np.int64)
-    return LineField(ys * width + xs, (k.astype(_F) + _F(0.5)) / _F(_QUANT), np.zeros(len(k), np.int64))
+    sel = np.flatnonzero(ok)
+    xs, ys = px.reshape(-1)[sel].astype(np.int64), py.reshape(-1)[sel].astype(np.int64)
+    k = np.floor(dist.reshape(-1)[sel].astype(_F) * _F(_QUANT)).astype(np.int64)
+    owner = np.broadcast_to(j, ok.shape).reshape(-1)[sel].astype(np.int64)
+    return ys * width + xs, (k.astype(_F) + _F(0.5)) / _F(_QUANT), owner
 
 
 def _sigmas(width: float, blur: float) -> tuple[float, float, float, float]:
@@ -213,17 +259,34 @@ def smooth_noise_1d(n: int, rng: np.random.Generator, period: float) -> np.ndarr
 def draw_traces(img: np.ndarray, traces: list) -> None:
     """Darken (or lighten, negative contrast) ``img`` in place along each slip trace."""
     h, w = img.shape
+    ends, radii, widths, contrasts = [], [], [], []
     for tr in traces:
         if tr.contrast == 0:
             continue
-        seg = clip_line(tr.points[0], tr.points[1], h, w, profile_radius(tr.width, 0.0))
-        if seg is None:
-            continue
-        lf = segment_field(seg[0], seg[1], profile_radius(tr.width, 0.0), h, w)
-        if lf is None:
-            continue
-        flat = img.reshape(-1)
-        flat[lf.idx] *= _F(1) - _F(tr.contrast) * profile(lf.dist, tr.width, 0.0)
+        radius = profile_radius(tr.width, 0.0)
+        seg = clip_line(tr.points[0], tr.points[1], h, w, radius)
+        if seg is not None:
+            ends.append((seg[0], seg[1]))
+            radii.append(radius)
+            widths.append(tr.width)
+            contrasts.append(tr.contrast)
+    darken_segments(img, ends, radii, widths, contrasts)
+
+
+def darken_segments(img: np.ndarray, ends: list, radii: list, widths: list, contrasts: list) -> None:
+    """Multiply ``img`` in place by ``1 - contrast * profile(distance, width)`` around each straight segment.
+
+    One pass for all segments (:func:`segment_fields`); the products are
+    taken segment after segment, as drawing them one by one would.
+    """
+    idx, dist, j = segment_fields(ends, radii, img.shape[0], img.shape[1])
+    if len(idx) == 0:
+        return
+    inv = np.array([_F(1.0 / _sigmas(float(wd), 0.0)[0]) for wd in widths], _F)
+    z = dist * inv[j]
+    core = np.exp(_F(-0.5) * z * z)  # profile(dist, width, 0.0) of each segment
+    c = np.array([_F(x) for x in contrasts], _F)
+    np.multiply.at(img.reshape(-1), idx, _F(1) - c[j] * core)
 
 
 def clip_line(p: np.ndarray, q: np.ndarray, h: int, w: int, margin: float) -> Optional[np.ndarray]:

@@ -22,7 +22,7 @@ from ..io.dataset import to_uint8
 from ..errors import DislocError
 from .background import make_background
 from .draw import clip_line, draw_dislocations, draw_traces
-from .geometry import Dislocation, Scene, build_scene, polyline_length, visible_part
+from .geometry import STEP_PX, Dislocation, Scene, build_scene, polyline_length, visible_part
 from .params import SynthParams
 from .scenery import apply_camera, apply_scenery, has_camera
 
@@ -168,11 +168,12 @@ def _render(scene: Scene, params: SynthParams, seed: int, texture_seed: Optional
 
     lines, polylines, kept, dropped = [], [], [], []
     for i, dis in enumerate(scene.dislocations):
-        vis = visible_part(dis.centerline(), h, w)
+        fine, drawn = dis.centerlines(STEP_PX, DRAW_STEP_PX)
+        vis = visible_part(fine, h, w)
         if polyline_length(vis) < max(params.min_visible, 1.0):
             dropped.append(i)
             continue
-        lines.append((dis.centerline(DRAW_STEP_PX), dis))
+        lines.append((drawn, dis))
         polylines.append(vis)
         kept.append(i)
     masks = draw_dislocations(img, lines, params, _stream(seed, _LINES))

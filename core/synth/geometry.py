@@ -50,6 +50,11 @@ class Dislocation:
         """Dense centre line (P, 2) of (x, y) px, samples about ``step`` px apart."""
         return spline_polyline(self.support, step) if self.kind == "spline" else resample_polyline(self.support, step)
 
+    def centerlines(self, *steps: float) -> list:
+        """:meth:`centerline` at each of ``steps`` (the same arrays), the spline evaluated once."""
+        dense = spline_dense(self.support) if self.kind == "spline" else self.support
+        return [resample_polyline(dense, s) for s in steps]
+
     def to_dict(self) -> dict:
         return {"support": self.support.tolist(), "contrast": float(self.contrast), "width": float(self.width),
                 "pileup": int(self.pileup), "kind": self.kind}
@@ -158,15 +163,19 @@ def cubic_spline(s: np.ndarray, y: np.ndarray, t: np.ndarray) -> np.ndarray:
         + (y[k + 1] / hk - m[k + 1] * hk / 6.0) * r
 
 
-def spline_polyline(support: np.ndarray, step: float = STEP_PX) -> np.ndarray:
-    """Dense samples of the cubic spline through ``support`` (chord-length parameter)."""
+def spline_dense(support: np.ndarray) -> np.ndarray:
+    """The cubic spline through ``support`` (chord-length parameter) every ~0.5 px (fewer than 3 points: them)."""
     p = _dedupe(np.asarray(support, np.float64))
     if len(p) < 3:
-        return resample_polyline(p, step)
+        return p
     s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
+    return cubic_spline(s, p, np.linspace(0.0, s[-1], max(8, int(s[-1] / 0.5))))
+
+
+def spline_polyline(support: np.ndarray, step: float = STEP_PX) -> np.ndarray:
+    """Dense samples of the cubic spline through ``support`` (chord-length parameter)."""
     # evaluate finely once, then at equal arc length so the segments are even
-    fine = cubic_spline(s, p, np.linspace(0.0, s[-1], max(8, int(s[-1] / 0.5))))
-    return resample_polyline(fine, step)
+    return resample_polyline(spline_dense(support), step)
 
 
 def arc_points(chord: np.ndarray, curvature: float, n: int) -> np.ndarray:

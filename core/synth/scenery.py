@@ -241,10 +241,10 @@ def draw_striations(img: np.ndarray, params, rng: np.random.Generator, dirs: lis
     be traces; a network that has never seen them takes them for short
     dislocations.
     """
-    from .draw import profile, profile_radius, segment_field
+    from .draw import darken_segments, profile_radius
 
     h, w = img.shape
-    flat = img.reshape(-1)
+    ends, radii, widths, contrasts = [], [], [], []
     for _ in range(params.striations):
         ang = dirs[int(rng.integers(len(dirs)))] + 4.0 * (2 * rng.random() - 1) if dirs and rng.random() < 0.7 \
             else 180.0 * rng.random()
@@ -254,10 +254,11 @@ def draw_striations(img: np.ndarray, params, rng: np.random.Generator, dirs: lis
         half = 5.0 + 70.0 * rng.random()
         width = 1.0 + 2.0 * rng.random()
         contrast = params.striation_contrast * (0.5 + 0.5 * rng.random()) * (1.0 if rng.random() < 0.7 else -1.0)
-        radius = profile_radius(width, 0.0)
-        lf = segment_field(c - half * t, c + half * t, radius, h, w)
-        if lf is not None:
-            flat[lf.idx] *= _F(1) - _F(contrast) * profile(lf.dist, width, 0.0)
+        ends.append((c - half * t, c + half * t))
+        radii.append(profile_radius(width, 0.0))
+        widths.append(width)
+        contrasts.append(contrast)
+    darken_segments(img, ends, radii, widths, contrasts)
     return int(params.striations)
 
 
