@@ -28,6 +28,7 @@ from ..widgets.jobbar import JobBar
 from ..workers import Job, start_job
 from .childproc import call_in_child
 from .threads import default_threads
+from .train_finetune import FinetuneBox
 from .train_form import TrainForm
 
 UI_INTERVAL_S = 0.25
@@ -97,6 +98,8 @@ class TrainPanel(QtWidgets.QWidget):
         leftw = QtWidgets.QWidget()
         ll = QtWidgets.QVBoxLayout(leftw)
         ll.setContentsMargins(0, 0, 0, 0)
+        self.finetune_box = FinetuneBox(self)
+        ll.addWidget(self.finetune_box)
         ll.addWidget(self.form)
         ll.addLayout(brow)
         ll.addStretch(1)
@@ -258,6 +261,12 @@ class TrainPanel(QtWidgets.QWidget):
             return None
         return next((r for r in self.runs if str(r.path) == it.data(0, QtCore.Qt.ItemDataRole.UserRole)), None)
 
+    def select_run(self, path) -> None:
+        """Make the run in folder ``path`` the current row of the runs table."""
+        for i in range(self.table.topLevelItemCount()):
+            if self.table.topLevelItem(i).data(0, QtCore.Qt.ItemDataRole.UserRole) == str(path):
+                self.table.setCurrentItem(self.table.topLevelItem(i))
+
     def _update_buttons(self) -> None:
         r = self.selected_run()
         idle = not self.running
@@ -347,6 +356,8 @@ class TrainPanel(QtWidgets.QWidget):
         if not on:
             self.job_bar.stop()
         self.form.setEnabled(not on)
+        self.finetune_box.button.setEnabled(not on)
+        self.finetune_box.minutes.setEnabled(not on)
         self.start_btn.setEnabled(not on)
         self.act_start.setEnabled(not on)
         self.cancel_btn.setEnabled(on)
@@ -404,9 +415,7 @@ class TrainPanel(QtWidgets.QWidget):
             self.status.setText(f"{run.name} failed: {msg}")
             self.ctx.error(f"training failed: {msg}")
         self.refresh()
-        for i in range(self.table.topLevelItemCount()):  # select the run, ready for Resume
-            if self.table.topLevelItem(i).data(0, QtCore.Qt.ItemDataRole.UserRole) == str(run):
-                self.table.setCurrentItem(self.table.topLevelItem(i))
+        self.select_run(run)  # ready for Resume
         self._outcome = msg
 
     def cancel(self) -> None:

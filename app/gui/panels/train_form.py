@@ -148,6 +148,12 @@ class TrainForm(QtWidgets.QWidget):
             it.setCheckState(3, QtCore.Qt.CheckState.Checked if te else QtCore.Qt.CheckState.Unchecked)
             self.data.addTopLevelItem(it)
 
+    def annotation_folders(self) -> list[Path]:
+        """The folders of labelme files in the list (the project's annotated frames and any added)."""
+        items = (self.data.topLevelItem(i) for i in range(self.data.topLevelItemCount()))
+        return [Path(it.data(0, QtCore.Qt.ItemDataRole.UserRole)) for it in items
+                if it.data(1, QtCore.Qt.ItemDataRole.UserRole) == "annotations"]
+
     @staticmethod
     def _checked(it, col) -> bool:
         return it.checkState(col) == QtCore.Qt.CheckState.Checked

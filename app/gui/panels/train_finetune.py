@@ -1,0 +1,195 @@
+"""The Train panel's one-click fine-tune on the project's annotated frames.
+
+One button runs :func:`core.learn.finetune.finetune` (a time budget, about
+one annotated frame in five held back to choose best.pt and to estimate the
+quality) from the project's model, else the shipped one, never from a random
+network, in the panel's child process and worker, so the window stays
+responsive and Cancel works as for training. When it ends, the held-out
+estimate is shown in plain words and the new best.pt becomes the project's
+model (any other run can be chosen again in the runs table).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+from PySide6 import QtCore, QtWidgets
+
+from core.io.labelme import list_annotations
+from core.learn.finetune import DEFAULT_MINUTES, RECIPE
+from core.progress import Progress
+from core.project.runs import new_run_dir, project_model
+
+from ..workers import start_job
+from .childproc import call_in_child
+from .threads import default_threads
+
+MIN_FRAMES = 2  # one to learn from and one held back to check on
+
+
+def estimate_words(estimate: Optional[dict], holdout: tuple) -> str:
+    """The held-out estimate as a sentence for a microscopist."""
+    if not estimate:
+        return "No frame could be held back, so there is no estimate of the quality; annotate a few more frames."
+    e = estimate
+    return (f"Expected on the rest of your video (checked on {len(holdout)} annotated frame(s) it did not learn "
+            f"from): it finds {e['recall']:.0%} of the lines you traced (recall {e['recall']:.2f}); the lines it "
+            f"finds have {e['length_score']:.0%} of the traced length (length score {e['length_score']:.2f}); "
+            f"{e['on_line']:.0%} of its lines lie on a traced line (on-line share {e['on_line']:.2f}).")
+
+
+class FinetuneBox(QtWidgets.QGroupBox):
+    """"Fine-tune on annotated frames": a time budget, the button, and what the last fine-tune expects.
+
+    ``panel`` is the Train panel (no import: it imports this module); the
+    fine-tune runs as its job, in its job bar, curves and runs table.
+    ``recipe`` (None: the measured recipe) replaces TrainConfig settings of
+    the recipe, as :func:`core.learn.finetune.finetune` takes it (tests use tiny crops).
+    """
+
+    def __init__(self, panel: QtWidgets.QWidget) -> None:
+        super().__init__("Fine-tune on your annotated frames")
+        self.panel = panel
+        self.recipe: Optional[dict] = None
+        self.report = None
+        self.minutes = QtWidgets.QDoubleSpinBox()
+        self.minutes.setRange(0.1, 600.0)
+        self.minutes.setDecimals(1)
+        self.minutes.setValue(DEFAULT_MINUTES)
+        self.minutes.setSuffix(" min")
+        self.minutes.setToolTip("Time budget: the run stops after the first short epoch past it")
+        self.button = QtWidgets.QPushButton("Fine-tune on annotated frames")
+        self.button.setToolTip("One click: from the project's model (else the shipped one) on the frames you "
+                               "annotated in Annotate, about one in five held back to check the result")
+        self.button.clicked.connect(self.start)
+        self.result = QtWidgets.QLabel("Annotate about ten frames in Annotate (Ctrl+2), then press the button. "
+                                       "It needs no other settings.")
+        self.result.setWordWrap(True)
+        self.result.setStyleSheet("color:#444;")
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(QtWidgets.QLabel("Budget"))
+        row.addWidget(self.minutes)
+        row.addWidget(self.button, 1)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addLayout(row)
+        lay.addWidget(self.result)
+        self._steps_per_epoch = RECIPE["steps_per_epoch"]
+        self._started, self._budget_s = 0.0, 1
+
+    # -- what it trains on --------------------------------------------------------------
+    def annotation_folders(self) -> list[Path]:
+        """The project's annotations/ and any folder of labelme files added to the training data list."""
+        p = self.panel.ctx.project
+        folders = [p.annotations_dir] if p is not None else []
+        for f in self.panel.form.annotation_folders():
+            if f not in folders:
+                folders.append(f)
+        return [f for f in folders if f.is_dir() and list_annotations(f)]
+
+    def count_frames(self) -> int:
+        return sum(len(list_annotations(f)) for f in self.annotation_folders())
+
+    # -- running ------------------------------------------------------------------------
+    def start(self) -> Optional[Path]:
+        """Start the fine-tune; returns the run folder (None when refused, with a message saying what to do)."""
+        from core.learn.finetune import finetune
+
+        panel, ctx = self.panel, self.panel.ctx
+        if panel.running:
+            return None
+        if ctx.project is None:
+            ctx.warn("open or create a project first (File > New project)")
+            return None
+        n = self.count_frames()
+        if n < MIN_FRAMES:
+            msg = (f"annotate at least {MIN_FRAMES} frames in Annotate first (Ctrl+2; about ten is best): "
+                   f"{n} annotated so far. Predict this frame (P) there and correct the lines to go faster.")
+            self.result.setText(msg)
+            ctx.warn(msg)
+            return None
+        model, source = project_model(ctx.project.root)
+        if model is None:
+            ctx.error(source)
+            return None
+        run_dir = new_run_dir(ctx.project.root, "finetune_annotated")
+        folders = [str(f) for f in self.annotation_folders()]
+        minutes, recipe = float(self.minutes.value()), self.recipe
+        threads = panel.threads or default_threads()
+        self._steps_per_epoch = (recipe or {}).get("steps_per_epoch", RECIPE["steps_per_epoch"])
+        panel.config, panel.run_dir, panel.history = None, run_dir, []
+        QtCore.QTimer.singleShot(0, lambda: (panel.curves.clear_live(), panel.curves.set_history([])))
+        self._started, self._budget_s = time.monotonic(), max(1, int(round(minutes * 60)))
+        panel._last_ui = 0.0
+        panel.job_bar.start(self._budget_s, f"fine-tuning the {source} on {n} annotated frames: preparing…")
+        panel.job_bar.bar.setFormat("%v / %m s")
+        panel.job_bar.bar.setRange(0, 0)  # busy until the first step
+        panel._set_running(True)
+        self.result.setText(f"Fine-tuning from the {source} ({model.name}) on {n} annotated frames, "
+                            f"{minutes:g} min…")
+        panel.job = start_job(lambda on_progress, should_stop: call_in_child(
+                              finetune, folders, str(run_dir), model=str(model), minutes=minutes, threads=threads,
+                              recipe=recipe, on_progress=on_progress, should_stop=should_stop),
+                              on_finished=self._on_finished, on_failed=self._on_failed,
+                              on_progress=self._on_progress, parent=panel)
+        panel._outcome = "failed"
+        panel.job.done.connect(self._on_done)
+        return run_dir
+
+    def _on_done(self) -> None:
+        self.panel.job_bar.bar.setFormat("step %v / %m")
+        self.panel._on_done()
+
+    def _on_progress(self, p: Progress) -> None:
+        panel, m = self.panel, p.metrics
+        if "train_loss" in m:  # a short epoch ended, with its held-out scores
+            panel.history.append(dict(m))
+            panel.curves.set_history(panel.history)
+        elif "loss" in m:
+            panel.curves.add_step(p.step / self._steps_per_epoch, float(m["loss"]))
+        now = time.monotonic()
+        if "train_loss" not in m and now - panel._last_ui < 0.25:
+            return  # the text is redrawn a few times a second, not on every step
+        panel._last_ui = now
+        spent = now - self._started
+        panel.job_bar.bar.setRange(0, self._budget_s)
+        panel.job_bar.bar.setValue(min(int(spent), self._budget_s))
+        parts = [f"fine-tuning: {p.message.split('/')[0]}", f"{spent:.0f} of {self._budget_s} s"]
+        if "loss" in m:
+            parts.append(f"loss {m['loss']:.4f}")
+        if panel.history and "recall" in panel.history[-1]:
+            parts.append(f"held-out recall {panel.history[-1]['recall']:.2f}")
+        panel.status.setText("   ·   ".join(parts))
+        panel.progressed.emit(p)
+
+    def _on_finished(self, rep) -> None:
+        panel = self.panel
+        self.report = rep
+        words = estimate_words(rep.estimate, rep.holdout_frames)
+        head = f"{Path(rep.run_dir).name}: {rep.epochs} short epochs on {len(rep.train_frames)} frames."
+        self.result.setText(f"<b>{head}</b><br>{words}")
+        panel.status.setText(f"{head} {words}")
+        panel._outcome = "finished"
+        if Path(rep.best_path).exists():
+            panel.use_model(rep.best_path, note=" (the fine-tuned model; choose another run in the table to go back)")
+        else:
+            panel.ctx.warn(f"{Path(rep.run_dir).name}: no best.pt (no epoch could be checked on the held-out "
+                           "frames); give it more minutes")
+        panel.refresh()
+        panel.select_run(rep.run_dir)
+
+    def _on_failed(self, msg: str) -> None:
+        panel, run = self.panel, self.panel.run_dir
+        if msg == "stopped":
+            kept = "best.pt so far is kept" if (run / "best.pt").exists() else "no epoch had finished"
+            text = f"{run.name} stopped; {kept}. Press Fine-tune again for a new run."
+            self.result.setText(text)
+            panel.status.setText(text)
+            panel.ctx.info(f"fine-tuning stopped; {kept} in {run}")
+        else:
+            self.result.setText(f"Fine-tuning failed: {msg}")
+            panel.status.setText(f"{run.name} failed: {msg}")
+            panel.ctx.error(f"fine-tuning failed: {msg}")
+        panel.refresh()
+        panel.select_run(run)
+        panel._outcome = msg

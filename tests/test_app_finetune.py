@@ -1,0 +1,71 @@
+"""The Train panel's one-click fine-tune on annotated frames, for real (96 px frames, seconds, one torch thread)."""
+import pytest
+import torch
+
+from app.gui import workers
+from app.gui.mainwindow import MainWindow
+from app.gui.testing import make_project, temp_settings
+from core.io.fileio import atomic_write_png
+from core.io.labelme import LabelFile, write_labelme
+from core.learn.runfolder import read_history
+from core.project.runs import list_runs, selected_model
+from core.synth import default_params, generate
+
+SIZE = 96
+TINY = {"steps_per_epoch": 2, "batch_size": 2, "image_size": SIZE}  # the recipe's crops shrunk to the frames
+
+
+def annotate(folder, n, first=0):
+    """``n`` annotated synthetic frames as the Annotate panel writes them (labelme + the frame as PNG)."""
+    for i in range(first, first + n):
+        s = generate(default_params(SIZE), 60 + i)
+        atomic_write_png(folder / f"frame_{i:03d}.png", s.image_u8())
+        write_labelme(folder / f"frame_{i:03d}.json",
+                      LabelFile.from_polylines(s.polylines, f"frame_{i:03d}.png", SIZE, SIZE))
+
+
+@pytest.fixture
+def win(qtbot, tmp_path):
+    torch.set_num_threads(1)
+    project = make_project(tmp_path / "proj", n_frames=2, size=(SIZE, SIZE))
+    w = MainWindow(settings=temp_settings(tmp_path))
+    qtbot.addWidget(w)
+    w.resize(1280, 720)
+    w.show()
+    w.open_project(project.root)
+    panel = w.show_panel("train")
+    panel.threads = 1
+    panel.finetune_box.recipe = TINY
+    yield w
+    w.close()
+    assert not workers.live_jobs(), "a worker thread was left running"
+
+
+def test_one_click_finetune_shows_the_estimate_and_selects_the_model(qtbot, win):
+    panel, box = win.panels["train"], win.panels["train"].finetune_box
+    root = win.ctx.project.root
+    annotate(root / "annotations", 1)
+    assert box.start() is None  # one frame: nothing to hold back
+    assert "annotate at least 2 frames in Annotate first" in box.result.text()
+    assert not list_runs(root)
+    annotate(root / "annotations", 4, first=1)
+    panel.refresh()
+    assert box.minutes.value() == 8.0  # the recipe's budget by default
+    box.minutes.setValue(0.1)
+    with qtbot.waitSignal(panel.runEnded, timeout=240000) as ended:
+        box.button.click()
+        assert panel.running and not box.button.isEnabled() and panel.cancel_btn.isEnabled()
+    run, outcome = ended.args
+    assert outcome == "finished", outcome
+    best = root / "runs" / run.split("/runs/")[-1] / "best.pt"
+    assert best.exists() and selected_model(root) == best  # the project's model now
+    cfg = (best.parent / "config.json").read_text()
+    assert "default.pt" in cfg  # from the shipped model, never a random network
+    hist = read_history(best.parent / "history.csv")
+    assert hist and "recall" in hist[0]
+    text = box.result.text()
+    assert "Expected on the rest of your video" in text and "recall" in text and "length score" in text \
+        and "on-line share" in text
+    assert f"{box.report.estimate['recall']:.2f}" in text
+    assert panel.table.topLevelItem(0).text(0).startswith("★") and panel.selected_run().path == best.parent
+    assert box.button.isEnabled() and len(panel.history) == len(hist)
