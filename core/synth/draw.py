@@ -148,7 +148,7 @@ def segment_fields(ends: list, radii: list, height: int, width: int) -> tuple[np
     (flat pixel indices, float32 distances, segment number), segment after
     segment: the pixels of one segment are distinct, segments may share pixels.
     """
-    rows, halves = [], []
+    rows = []
     for j, ((p, q), radius) in enumerate(zip(ends, radii)):
         p = np.asarray(p, np.float64)
         q = np.asarray(q, np.float64)
@@ -167,34 +167,35 @@ def segment_fields(ends: list, radii: list, height: int, width: int) -> tuple[np
         half = int(math.ceil(radius * math.sqrt(1.0 + slope * slope))) + 1
         rows.append((a0, a1 - a0 + 1, j, steep, p[0], p[1], d[0], d[1], L2, min(p[ia], q[ia]), max(p[ia], q[ia]),
                      p[ia], p[ib], slope, half, radius))
-        halves.append(half)
     if not rows:
         return np.zeros(0, np.int64), np.zeros(0, _F), np.zeros(0, np.int64)
-    par = np.array([r[2:] for r in rows], np.float64)  # per segment, then repeated per step along it
-    n = np.array([r[1] for r in rows], np.int64)
-    start = np.repeat(np.array([r[0] for r in rows], np.int64) - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
-    a = (np.arange(int(n.sum()), dtype=np.int64) + start).astype(np.float64)[:, None]
-    (j, steep, p0, p1, d0, d1, L2, lo, hi, pa, pb, slope, half, radius) = (
-        np.repeat(c, n)[:, None] for c in par.T)
+    j, steep, p0, p1, d0, d1, L2, lo, hi, pa, pb, slope, half, radius = np.array([r[2:] for r in rows]).T
     steep = steep.astype(bool)
-    hmax = max(halves)
-    off = np.arange(-hmax, hmax + 1)[None, :]
-    bc = pb + (np.minimum(np.maximum(a, lo), hi) - pa) * slope
-    b = np.rint(bc).astype(np.int64) + off
-    nb = np.where(steep, width, height)
-    ok = (np.abs(off) <= half) & (b >= 0) & (b < nb)
-    px = np.where(ok, np.where(steep, b, a), 0).astype(np.float64)
-    py = np.where(ok, np.where(steep, a, b), 0).astype(np.float64)
-    t = np.clip(((px - p0) * d0 + (py - p1) * d1) / L2, 0.0, 1.0)
-    ex = px - p0 - t * d0
-    ey = py - p1 - t * d1
-    dist = np.sqrt(ex * ex + ey * ey)
-    ok &= dist <= radius
-    sel = np.flatnonzero(ok)
-    xs, ys = px.reshape(-1)[sel].astype(np.int64), py.reshape(-1)[sel].astype(np.int64)
-    k = np.floor(dist.reshape(-1)[sel].astype(_F) * _F(_QUANT)).astype(np.int64)
-    owner = np.broadcast_to(j, ok.shape).reshape(-1)[sel].astype(np.int64)
-    return ys * width + xs, (k.astype(_F) + _F(0.5)) / _F(_QUANT), owner
+    n = np.array([r[1] for r in rows], np.int64)  # steps along the major axis of each segment
+    seg = np.repeat(np.arange(len(rows)), n)
+    a = (np.arange(len(seg)) + np.repeat(np.array([r[0] for r in rows]) - (np.cumsum(n) - n), n)).astype(np.float64)
+    bc = np.rint(pb[seg] + (np.minimum(np.maximum(a, lo[seg]), hi[seg]) - pa[seg]) * slope[seg]).astype(np.int64)
+    idx, dist, owner = [], [], []
+    for h in np.unique(half):  # steps with bands of the same width: one (band, step) array, steps along rows
+        g = np.flatnonzero(half[seg] == h)
+        sg, ag, st = seg[g], a[g], steep[seg[g]]
+        b = bc[g][None, :] + np.arange(-int(h), int(h) + 1)[:, None]
+        px = np.where(st, b, ag)  # float64, exact
+        py = np.where(st, ag, b)
+        P0, P1, D0, D1 = p0[sg], p1[sg], d0[sg], d1[sg]
+        t = np.clip(((px - P0) * D0 + (py - P1) * D1) / L2[sg], 0.0, 1.0)
+        ex = px - P0 - t * D0
+        ey = py - P1 - t * D1
+        ds = np.sqrt(ex * ex + ey * ey)
+        ok = np.flatnonzero((b >= 0) & (b < np.where(st, width, height)) & (ds <= radius[sg]))
+        idx.append(py.reshape(-1)[ok].astype(np.int64) * width + px.reshape(-1)[ok].astype(np.int64))
+        dist.append(ds.reshape(-1)[ok])
+        owner.append(sg[ok % len(g)])
+    # segment after segment (the order of the products where segments share a pixel)
+    sn = np.concatenate(owner)
+    order = np.argsort(sn.astype(np.int16 if len(rows) < 2**15 else np.int64), kind="stable")  # radix sort
+    k = np.floor(np.concatenate(dist)[order].astype(_F) * _F(_QUANT)).astype(np.int64)
+    return np.concatenate(idx)[order], (k.astype(_F) + _F(0.5)) / _F(_QUANT), j[sn[order]].astype(np.int64)
 
 
 def _sigmas(width: float, blur: float) -> tuple[float, float, float, float]:

@@ -102,13 +102,41 @@ def bend_contours(h: int, w: int, params, rng: np.random.Generator) -> tuple[np.
     return _upsample(field, h, w, f), recs
 
 
+def strip_pixels(h: int, w: int, origin, t, n, u_range: tuple, v_range: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the pixels of an (h, w) image in a rotated rectangle, with a 2 px margin.
+
+    The rectangle is ``u_range`` along the unit vector ``t`` and ``v_range``
+    along the unit normal ``n``, measured from ``origin`` (x, y). Fields that
+    are exactly zero outside such a strip (bands, fault fringes) are computed
+    on these pixels only, with the same float32 operations as on a whole grid.
+    """
+    margin = 2.0
+    y = np.arange(h, dtype=np.float64)
+    xl = np.zeros(h)
+    xr = np.full(h, w - 1.0)
+    for k, cy, (lo, hi) in ((t[0], (y - origin[1]) * t[1] - origin[0] * t[0], u_range),
+                            (n[0], (y - origin[1]) * n[1] - origin[0] * n[0], v_range)):
+        lo, hi = lo - margin, hi + margin
+        if abs(k) < 1e-9:  # the coordinate does not change along a row: whole rows or none
+            xr = np.where((cy >= lo) & (cy <= hi), xr, -1.0)
+            continue
+        xa, xb = (lo - cy) / k, (hi - cy) / k
+        xl = np.maximum(xl, np.minimum(xa, xb))
+        xr = np.minimum(xr, np.maximum(xa, xb))
+    xl = np.ceil(xl).astype(np.int64)
+    counts = np.maximum(np.floor(xr).astype(np.int64) - xl + 1, 0)
+    rows = np.repeat(np.arange(h), counts)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    cols = np.arange(int(counts.sum())) - np.repeat(starts - xl, counts)
+    return rows, cols
+
+
 def band_field(h: int, w: int, scene, params, rng: np.random.Generator) -> tuple[np.ndarray, list]:
     """Slipped bands: the strip between each pileup's two slip traces made brighter or darker.
 
     The strip runs along the traces as far as they go; its edges are soft
     over about 1.5 px, as the traces themselves.
     """
-    yy, xx = np.mgrid[0:h, 0:w].astype(_F)
     field = np.ones((h, w), _F)
     recs = []
     by_pileup: dict = {}
@@ -130,15 +158,18 @@ def band_field(h: int, w: int, scene, params, rng: np.random.Generator) -> tuple
         t = t / L
         n = np.array([-t[1], t[0]])
         dd = float((b[0] - a[0]) @ n)
+        lo, hi = min(0.0, dd), max(0.0, dd)
+        fade = 10.0 + 50.0 * float(rng.random())
+        # the band is 1 outside the strip (u in (-0.75, L), v in (lo - 0.75, hi + 0.75)): only the strip is computed
+        rows, cols = strip_pixels(h, w, a[0], t, n, (-0.75, L), (lo - 0.75, hi + 0.75))
+        yy, xx = rows.astype(_F), cols.astype(_F)
         u = (xx - _F(a[0][0])) * _F(t[0]) + (yy - _F(a[0][1])) * _F(t[1])
         v = (xx - _F(a[0][0])) * _F(n[0]) + (yy - _F(a[0][1])) * _F(n[1])
-        lo, hi = min(0.0, dd), max(0.0, dd)
         # linear ramps 1.5 px wide at the edges (as soft as the traces drawn on them)
         inside = np.clip(np.minimum(v - _F(lo), _F(hi) - v) * _F(1 / 1.5) + _F(0.5), 0, 1)
         # where the traces end the band fades out over 10-60 px (the slip step dies out gradually)
-        fade = 10.0 + 50.0 * float(rng.random())
         inside *= np.clip(np.minimum(u * _F(1 / 1.5) + _F(0.5), (_F(L) - u) * _F(1 / fade)), 0, 1)
-        field *= _F(1) + _F(c) * inside
+        field[rows, cols] *= _F(1) + _F(c) * inside
         recs.append(c)
     return field, recs
 
@@ -211,7 +242,6 @@ def draw_fault_fringes(img: np.ndarray, params, rng: np.random.Generator, dirs: 
     recs = []
     if params.fault_fringes <= 0:
         return recs
-    yy, xx = np.mgrid[0:h, 0:w].astype(_F)
     size = max(h, w)
     for _ in range(params.fault_fringes):
         ang = (dirs[int(rng.integers(len(dirs)))] if dirs and rng.random() < 0.7 else 180.0 * rng.random())
@@ -224,11 +254,14 @@ def draw_fault_fringes(img: np.ndarray, params, rng: np.random.Generator, dirs: 
         c = params.fringe_contrast * (0.4 + 0.6 * rng.random())
         length = size * (0.3 + 1.7 * rng.random())
         phase = rng.random() * 2 * math.pi
+        # env is 0 (the factor exactly 1) outside |u| < length / 2, |v| < width / 2: only that strip is computed
+        rows, cols = strip_pixels(h, w, (cx, cy), t, n, (-length / 2, length / 2), (-width / 2, width / 2))
+        yy, xx = rows.astype(_F), cols.astype(_F)
         v = (xx - _F(cx)) * _F(n[0]) + (yy - _F(cy)) * _F(n[1])
         u = (xx - _F(cx)) * _F(t[0]) + (yy - _F(cy)) * _F(t[1])
         env = np.clip(1 - (2 * v / _F(width)) ** 2, 0, 1)
         env *= np.clip((_F(length / 2) - np.abs(u)) / _F(3), 0, 1)
-        img *= _F(1) + _F(c) * env * np.cos(_F(2 * math.pi / period) * v + _F(phase))
+        img[rows, cols] *= _F(1) + _F(c) * env * np.cos(_F(2 * math.pi / period) * v + _F(phase))
         recs.append({"angle": ang, "centre": [cx, cy], "width": width, "period": period, "contrast": c,
                      "length": length})
     return recs
