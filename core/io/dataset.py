@@ -118,7 +118,7 @@ def write_sample(root: PathLike, sid: str, image_u8: np.ndarray, masks: np.ndarr
     save_masks(p.masks, masks)
     if overlay_rgb is not None:
         atomic_write_png(p.overlay, overlay_rgb)
-    atomic_write_json(p.params, params)
+    atomic_write_json(p.params, params, depth=3)  # outer levels indented: readable, and written fast
 
 
 def is_complete(root: PathLike, sid: str) -> bool:

@@ -56,19 +56,47 @@ def atomic_write_text(path: PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path: PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+def atomic_write_json(path: PathLike, obj: Any, depth: Any = None) -> None:
+    """Save ``obj`` as JSON, atomically: indented by 2, or with ``depth`` by :func:`json_lines`."""
+    text = json.dumps(obj, indent=2, sort_keys=False) if depth is None else json_lines(obj, depth)
+    atomic_write_text(path, text + "\n")
+
+
+def json_lines(obj: Any, depth: int, _indent: str = "") -> str:
+    """JSON indented by 2 for the outer ``depth`` levels of objects and lists, each deeper value on one line.
+
+    Reads back as :func:`json.dumps` would; written by the C encoder, several
+    times faster than ``indent=2`` (which encodes in Python) on records with
+    long lists of numbers, and shorter.
+    """
+    if depth <= 0 or not isinstance(obj, (dict, list)) or not obj \
+            or (isinstance(obj, dict) and not all(isinstance(k, str) for k in obj)):
+        return json.dumps(obj)
+    inner = _indent + "  "
+    if isinstance(obj, dict):
+        items = [f"{inner}{json.dumps(str(k))}: {json_lines(v, depth - 1, inner)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + _indent + "}"
+    return "[\n" + ",\n".join(inner + json_lines(v, depth - 1, inner) for v in obj) + "\n" + _indent + "]"
 
 
 def atomic_write_png(path: PathLike, image: np.ndarray) -> None:
     """Save an 8/16-bit gray or RGB(A) array as PNG, atomically.
 
     Compression level 1: files barely larger, written 2-3x faster (dataset
-    writing is dominated by PNG compression).
+    writing is dominated by PNG compression). 8-bit arrays go to Pillow
+    directly (the same bytes as through imageio, a few ms sooner).
     """
-    import imageio.v3 as iio
+    image = np.asarray(image)
+    if image.dtype == np.uint8 and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
+        from PIL import Image
 
-    buf = iio.imwrite("<bytes>", image, extension=".png", compress_level=1)
+        out = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(image)).save(out, format="PNG", compress_level=1)
+        buf = out.getvalue()
+    else:
+        import imageio.v3 as iio
+
+        buf = iio.imwrite("<bytes>", image, extension=".png", compress_level=1)
     atomic_write_bytes(path, buf)
 
 
