@@ -7,7 +7,8 @@ its first two frames with their true centre lines, adds the shipped
 model's three training runs from its card (so the Train panel has curves
 to show), and saves each panel offscreen: the start page, the
 Designer on the realistic preset, Annotate, Train, Segment after F5 on a
-frame, and Analyse.
+frame, Analyse, and Annotate once more with the model's predicted lines
+on a frame nobody annotated, one of them being corrected.
 """
 from __future__ import annotations
 
@@ -115,10 +116,47 @@ def take(out_dir: Path, project: Path) -> list[Path]:
     an.nav.set_value(12)
     settle(lambda: an.index == 12 and an.is_ready())
     save("panel_analyse")
+    predicted_lines(win, settle)
+    save("panel_annotate_predicted")
     win.close()
     app.processEvents()
     shutil.rmtree(settings_dir, ignore_errors=True)
     return saved
+
+
+def predicted_lines(win, settle, frame: int = 9) -> None:
+    """Annotate on a frame nobody annotated: Predict this frame, then the shortest predicted line corrected.
+
+    The correction is what a user does: drag the end of a line the model
+    found only in part to where the dislocation ends (its true end, from the
+    demo's ground truth); that one drag accepts the line.
+    """
+    import json
+
+    import numpy as np
+
+    a = win.show_panel("annotate")
+    a.nav.set_value(frame)
+    settle(lambda: a.index == frame and a.fa is not None)
+    a.predict_frame()
+    settle(lambda: a.fa.n_predicted > 0)
+    truth = json.loads((win.ctx.project.root / "frames" / "truth" / "centre_lines.json").read_text())
+    lines = [np.asarray(t[str(frame)], float) for t in truth.values() if len(t.get(str(frame), [])) >= 2]
+    k = min(range(len(a.fa)), key=lambda i: a.fa[i].length())
+    pts = a.fa[k].points
+
+    def gap(line):
+        return np.hypot(*(pts[:, None] - line[None]).transpose(2, 0, 1)).min(1).mean()
+
+    true = min(lines, key=gap)
+    ends = [(np.hypot(*(pts[j] - true[e])), j if j == 0 else len(pts) - 1, true[e]) for j in (0, -1) for e in (0, -1)]
+    paired = min(((ends[0], ends[3]), (ends[1], ends[2])), key=lambda p: p[0][0] + p[1][0])
+    _, j, end = max(paired, key=lambda e: e[0])  # the end of the line that is furthest off: drag it there
+    a.fa.begin_drag()  # one drag (one undo step; it accepts the line)
+    a.fa.drag_point(k, j, tuple(end))
+    a.fa.end_drag()
+    a.set_tool("select")
+    a.editor.select(k, j)
 
 
 def main(argv=None) -> int:

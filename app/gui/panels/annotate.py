@@ -106,10 +106,10 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.list.currentRowChanged.connect(lambda r: self.editor.select(r) if r != self.editor.selected else None)
         self.side.addWidget(self.list, 1)
         self.hint = QtWidgets.QLabel(
-            "<b>Draw</b> (D): click support points, Enter or double-click to finish, Esc to drop.<br>"
-            "<b>Select</b> (S): click a curve to select it, click it again to insert a point.<br>"
-            "Drag a point to move it. Delete removes the selected point, or the whole "
-            "dislocation when no point is selected. Every edit is saved.")
+            "<b>Draw</b> (D): click points; Enter or double-click ends, Esc drops.<br>"
+            "<b>Select</b> (S): click a curve, again to insert a point; drag points; Delete removes.<br>"
+            "Every edit is saved; <b>predicted</b> (dashed) lines once accepted or edited.")
+        self.hint.setToolTip("Delete removes the selected point, or the whole dislocation when no point is selected")
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color:#555;")
         self.side.addWidget(self.hint)
@@ -166,14 +166,15 @@ class AnnotatePanel(QtWidgets.QWidget):
                    (self.act_fit, "fit"), (self.act_patch, "patch"), (self.act_finish, "finish"),
                    (self.act_predict, "predict"), (self.act_accept, "accept"), (self.act_discard, "discard")])
         self.tools.setIconSize(QtCore.QSize(20, 20))
-        self.tools.setStyleSheet("QToolButton { padding: 3px 6px; border: 1px solid #c8ccd2; border-radius: 4px;"
+        self.tools.setStyleSheet("QToolButton { padding: 2px 6px; border: 1px solid #c8ccd2; border-radius: 4px;"
                                  " background: #fafbfc; min-width: 230px; text-align: left; }"
                                  "QToolButton:checked { background: #d6e4f5; border-color: #6b93c4; }"
                                  "QToolButton:disabled { color: #999; }")
+        # Previous and next frame are not here: the frame row, Page Up / Page Down and the View menu have them,
+        # and a 720 px screen has no room for every button.
         for a in (self.act_draw, self.act_select, None, self.act_undo, self.act_redo, self.act_delete, None,
                   self.act_predict, self.act_accept, self.act_discard, None,
-                  self.act_prev, self.act_next, self.act_copy_prev, None, self.act_contrast, self.act_fit,
-                  self.act_patch):
+                  self.act_copy_prev, self.act_contrast, self.act_fit, self.act_patch):
             self.tools.addSeparator() if a is None else self.tools.addAction(a)
         self.patch_roi: Optional[pg.RectROI] = None
 
@@ -306,8 +307,8 @@ class AnnotatePanel(QtWidgets.QWidget):
         n = self.fa.n_predicted if self.fa is not None else 0
         self.act_accept.setEnabled(n > 0)
         self.act_discard.setEnabled(n > 0)
-        self.list_label.setText("Dislocations in this frame (spline length):" +
-                                (f"\n{n} predicted (dashed), not yet accepted" if n else ""))
+        self.list_label.setText(f"Dislocations (spline length), {n} predicted:" if n else
+                                "Dislocations in this frame (spline length):")
 
     def set_tool(self, tool: str) -> None:
         self.editor.set_tool(tool)

@@ -39,7 +39,7 @@ def estimate_words(estimate: Optional[dict], holdout: tuple) -> str:
             f"{e['on_line']:.0%} of its lines lie on a traced line (on-line share {e['on_line']:.2f}).")
 
 
-class FinetuneBox(QtWidgets.QGroupBox):
+class FinetuneBox(QtWidgets.QWidget):
     """"Fine-tune on annotated frames": a time budget, the button, and what the last fine-tune expects.
 
     ``panel`` is the Train panel (no import: it imports this module); the
@@ -49,7 +49,7 @@ class FinetuneBox(QtWidgets.QGroupBox):
     """
 
     def __init__(self, panel: QtWidgets.QWidget) -> None:
-        super().__init__("Fine-tune on your annotated frames")
+        super().__init__()
         self.panel = panel
         self.recipe: Optional[dict] = None
         self.report = None
@@ -57,25 +57,31 @@ class FinetuneBox(QtWidgets.QGroupBox):
         self.minutes.setRange(0.1, 600.0)
         self.minutes.setDecimals(1)
         self.minutes.setValue(DEFAULT_MINUTES)
+        self.minutes.setPrefix("budget ")
         self.minutes.setSuffix(" min")
-        self.minutes.setToolTip("Time budget: the run stops after the first short epoch past it")
+        self.minutes.setToolTip("Time budget of the fine-tune: it stops after the first short epoch past it")
         self.button = QtWidgets.QPushButton("Fine-tune on annotated frames")
-        self.button.setToolTip("One click: from the project's model (else the shipped one) on the frames you "
-                               "annotated in Annotate, about one in five held back to check the result")
+        self.button.setToolTip("One click, no other settings: from the project's model (else the shipped one) on "
+                               "the frames you annotated in Annotate (about ten is best), one in five held back to "
+                               "check the result; the new model becomes the project's model")
         self.button.clicked.connect(self.start)
-        self.result = QtWidgets.QLabel("Annotate about ten frames in Annotate (Ctrl+2), then press the button. "
-                                       "It needs no other settings.")
+        self.result = QtWidgets.QLabel("")  # shown once there is something to say: the estimate, or what to do
         self.result.setWordWrap(True)
-        self.result.setStyleSheet("color:#444;")
+        self.result.setStyleSheet("color:#333;")
+        self.result.setVisible(False)
         row = QtWidgets.QHBoxLayout()
-        row.addWidget(QtWidgets.QLabel("Budget"))
-        row.addWidget(self.minutes)
         row.addWidget(self.button, 1)
+        row.addWidget(self.minutes)
         lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 4)
         lay.addLayout(row)
         lay.addWidget(self.result)
         self._steps_per_epoch = RECIPE["steps_per_epoch"]
         self._started, self._budget_s = 0.0, 1
+
+    def say(self, text: str) -> None:
+        self.result.setText(text)
+        self.result.setVisible(bool(text))
 
     # -- what it trains on --------------------------------------------------------------
     def annotation_folders(self) -> list[Path]:
@@ -105,7 +111,7 @@ class FinetuneBox(QtWidgets.QGroupBox):
         if n < MIN_FRAMES:
             msg = (f"annotate at least {MIN_FRAMES} frames in Annotate first (Ctrl+2; about ten is best): "
                    f"{n} annotated so far. Predict this frame (P) there and correct the lines to go faster.")
-            self.result.setText(msg)
+            self.say(msg)
             ctx.warn(msg)
             return None
         model, source = project_model(ctx.project.root)
@@ -125,7 +131,7 @@ class FinetuneBox(QtWidgets.QGroupBox):
         panel.job_bar.bar.setFormat("%v / %m s")
         panel.job_bar.bar.setRange(0, 0)  # busy until the first step
         panel._set_running(True)
-        self.result.setText(f"Fine-tuning from the {source} ({model.name}) on {n} annotated frames, "
+        self.say(f"Fine-tuning from the {source} ({model.name}) on {n} annotated frames, "
                             f"{minutes:g} min…")
         panel.job = start_job(lambda on_progress, should_stop: call_in_child(
                               finetune, folders, str(run_dir), model=str(model), minutes=minutes, threads=threads,
@@ -167,7 +173,7 @@ class FinetuneBox(QtWidgets.QGroupBox):
         self.report = rep
         words = estimate_words(rep.estimate, rep.holdout_frames)
         head = f"{Path(rep.run_dir).name}: {rep.epochs} short epochs on {len(rep.train_frames)} frames."
-        self.result.setText(f"<b>{head}</b><br>{words}")
+        self.say(f"<b>{head}</b><br>{words}")
         panel.status.setText(f"{head} {words}")
         panel._outcome = "finished"
         if Path(rep.best_path).exists():
@@ -183,11 +189,11 @@ class FinetuneBox(QtWidgets.QGroupBox):
         if msg == "stopped":
             kept = "best.pt so far is kept" if (run / "best.pt").exists() else "no epoch had finished"
             text = f"{run.name} stopped; {kept}. Press Fine-tune again for a new run."
-            self.result.setText(text)
+            self.say(text)
             panel.status.setText(text)
             panel.ctx.info(f"fine-tuning stopped; {kept} in {run}")
         else:
-            self.result.setText(f"Fine-tuning failed: {msg}")
+            self.say(f"Fine-tuning failed: {msg}")
             panel.status.setText(f"{run.name} failed: {msg}")
             panel.ctx.error(f"fine-tuning failed: {msg}")
         panel.refresh()

@@ -50,7 +50,7 @@ class TrainForm(QtWidgets.QWidget):
         self.data.setToolTip("Tick Train for the folders to learn from and Test for those to measure the "
                              "length metric on (the best checkpoint is chosen by it)")
         self.data.setMinimumHeight(90)
-        self.data.setMaximumHeight(150)
+        self.data.setMaximumHeight(100)
         head = self.data.header()
         head.setStretchLastSection(False)
         head.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
