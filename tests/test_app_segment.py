@@ -165,6 +165,22 @@ def test_prediction_becomes_editable_annotation(qtbot, win, video):
     assert len(read_labelme(path).shapes) == 0  # what was there before (nothing) comes back
 
 
+def test_edit_as_annotation_never_replaces_traced_lines(qtbot, win, video):
+    panel, ann = win.panels["segment"], win.panels["annotate"]
+    win.show_panel("annotate")
+    qtbot.waitUntil(lambda: ann.fa is not None and ann.index == 0, timeout=10000)
+    ann.fa.add([[5.0, 5.0], [6.0, 40.0], [5.0, 90.0]])  # traced by hand, away from the predicted lines
+    path = win.ctx.project.annotation_path(ann.frame_name(0))
+    win.show_panel("segment")
+    panel.show_probs(known_probs(video[0]))
+    panel.edit_as_annotation()
+    qtbot.waitUntil(lambda: ann.fa.n_predicted > 0, timeout=10000)
+    assert not ann.fa[0].predicted and np.allclose(ann.fa[0].points[0], (5, 5))  # kept
+    assert len(read_labelme(path).shapes) == 1  # the prediction waits beside it, not saved
+    ann.accept_predicted()
+    assert len(read_labelme(path).shapes) == len(ann.fa) > 1
+
+
 def test_whole_video_cancel_resume_writes_what_core_writes(qtbot, win, checkpoint, tmp_path):
     panel = win.panels["segment"]
     out = panel.result_dir()

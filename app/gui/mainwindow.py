@@ -163,9 +163,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def edit_prediction(self, index: int, curves: list) -> None:
         """Make a prediction frame ``index``'s annotation (support points per dislocation) and open it.
 
-        The Annotate panel replaces the frame's dislocations in one undoable
-        step and saves the labelme file (core.project.folder), so Ctrl+Z there brings
-        back what was annotated before.
+        On a frame without annotated lines the prediction becomes its
+        annotation in one undoable step, saved as labelme (core.project.folder).
+        On a frame with lines already, nothing of them is replaced: the
+        prediction arrives as predicted lines beside them, to accept or discard.
         """
         ann = self.panels["annotate"]
         self._pending_edit = (index, curves)
@@ -183,12 +184,16 @@ class MainWindow(QtWidgets.QMainWindow):
         index, curves = self._pending_edit
         self._pending_edit = None
         ann = self.panels["annotate"]
-        before = len(ann.fa)
+        drawn = len(ann.fa) - ann.fa.n_predicted
+        if drawn:  # never replace what someone traced without asking: put the prediction beside it
+            n = ann.put_predicted(curves)
+            self.ctx.info(f"frame {index} has {drawn} annotated lines, kept; {n} predicted lines (dashed) put beside "
+                          "them (those along a traced line left out). Accept (Ctrl+Enter), correct or discard them.")
+            return
         ann.fa.replace_all(curves)
         path = self.ctx.project.annotation_path(ann.frame_name(index))
-        self.ctx.info(f"frame {index}: {len(curves)} predicted dislocations are now its annotation ({path.name})"
-                      + (f"; Ctrl+Z brings back the {before} annotated before" if before else "")
-                      + ". Correct them, then fine-tune in the Train panel.")
+        self.ctx.info(f"frame {index}: {len(curves)} predicted dislocations are now its annotation ({path.name}). "
+                      "Correct them, then fine-tune in the Train panel.")
 
     # -- messages ---------------------------------------------------------------------------
     def _on_message(self, text: str, level: str) -> None:
