@@ -21,7 +21,10 @@ tables, plots and CSV files are then in nm and s; every image shows a scale bar.
 trace to the other; the cubic spline follows your clicks; <b>Enter</b> or a double-click finishes it.
 Press <b>S</b> to select: drag points, click a selected curve to insert a point, <b>Delete</b> removes
 a point or a whole dislocation. <b>Ctrl+Z</b> / <b>Ctrl+Shift+Z</b> undo and redo. Every edit is saved
-as labelme JSON in <i>annotations/</i>; labelme opens these files.
+as labelme JSON in <i>annotations/</i>; labelme opens these files. To annotate by correcting,
+press <b>P</b> (Predict this frame): the model's lines appear dashed, apart from yours; drag their points
+where they are wrong (that accepts a line), delete false ones, <b>Ctrl+Enter</b> accepts the rest,
+<b>Shift+Delete</b> discards them. Green bars under the frame slider mark the annotated frames.
 Press <b>B</b> to cut a background patch from a region without dislocations.</li>
 <li><b>Design</b> synthetic images that look like your frames (Ctrl+1). Choose a preset (m2, or
 <i>realistic</i> for frames with uneven light, straight lines, specks and camera noise), then move the
@@ -31,8 +34,12 @@ does. <b>Backgrounds from my frames…</b> cuts dislocation-free crops from your
 <b>Twin this frame</b> (W) copies the lines of an annotated frame. Save the preset (Ctrl+S).</li>
 <li><b>Generate</b> a dataset (Ctrl+G): a few thousand images with one mask per dislocation,
 written to the project's <i>datasets/</i>. You can cancel; finished images are kept.</li>
-<li><b>Train</b> (Ctrl+3) on your datasets and annotated frames, best fine-tuned from the shipped model;
-Start training is Ctrl+T, Cancel is Esc.</li>
+<li><b>Fine-tune</b> (Ctrl+3): with about ten annotated frames, press <b>Fine-tune on annotated
+frames</b>. It starts from the project's model (else the shipped one) within the budget beside it, holds
+about one frame in five back, says what to expect on the rest of your video (the share of your traced
+lines found, their length score, the share of its lines on a traced line) and makes the result the
+project's model. To train from scratch on your datasets instead, use the settings below it: Start
+training is Ctrl+T, Cancel is Esc.</li>
 <li><b>Segment</b> (Ctrl+4) the frame on screen with <b>F5</b> or the whole video with <b>Ctrl+F5</b>.
 <i>Scale</i> resamples frames so their lines look as wide as in training ('auto' measures them).
 Click a dislocation for its length and curvature; <b>E</b> turns the prediction into an annotation
