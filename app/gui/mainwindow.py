@@ -82,6 +82,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.ctx.unitsChanged.connect(self._on_units)
         self._build_menus()
         self.tabs.currentChanged.connect(self._on_tab)
+        self.pages.currentChanged.connect(lambda _i: self._on_tab(self.tabs.currentIndex()))
         self._restore_state()
         self._on_tab(self.tabs.currentIndex())
         self._on_units(self.ctx.units())
@@ -118,6 +119,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.file_menu = mb.addMenu("&File")
         self.act_new = A(self, "&New project…", "Ctrl+N", "Create a project folder", self.new_project_dialog)
         self.act_open = A(self, "&Open project…", "Ctrl+O", "Open a project folder", self.open_project_dialog)
+        self.act_video = A(self, "Open &video…", None, "A video, TIFF stack, DM3/DM4 file or image, in a project "
+                           "made beside it (or in the open project when it has no frames yet)",
+                           self.start._choose_video)
         self.recent_menu = QtWidgets.QMenu("Open &recent", self)
         self.act_frames = A(self, "Set &frames…", "Ctrl+Shift+O",
                             "Choose the project's video, TIFF stack or image folder", self.set_frames_dialog)
@@ -128,7 +132,7 @@ class MainWindow(QtWidgets.QMainWindow):
                            lambda: self.pages.setCurrentWidget(self.start))
         self.act_quit = A(self, "&Quit", "Ctrl+Q", "Close the window", self.close)
         set_icons([(self.act_open, "open")])
-        fill_menu(self.file_menu, [self.act_new, self.act_open])
+        fill_menu(self.file_menu, [self.act_new, self.act_open, self.act_video])
         self.file_menu.addMenu(self.recent_menu)
         fill_menu(self.file_menu, [None, self.act_frames, self.act_scale, None, self.act_start, None, self.act_quit])
         self._fill_recent()
@@ -155,7 +159,8 @@ class MainWindow(QtWidgets.QMainWindow):
         return self.panels[name]
 
     def _on_tab(self, index: int) -> None:
-        current = self.tabs.widget(index)
+        # on the start page no panel is active: its keys (F5, Delete...) would act on a panel out of sight
+        current = self.tabs.widget(index) if self.pages.currentWidget() is self.tabs else None
         for p in self.panels.values():
             if hasattr(p, "set_active"):
                 p.set_active(p is current)
