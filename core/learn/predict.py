@@ -68,9 +68,6 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return sorted(set(starts))
 
 
-_tile_starts = tile_starts
-
-
 def frame_stats(frame: np.ndarray, rows: int = 256) -> tuple[float, float]:
     """Mean and standard deviation of a frame in float64, a band of rows at a time (no full-size copy)."""
     n = frame.size
@@ -123,7 +120,7 @@ def stitch_tiles(shape: tuple[int, int], n_masks: int, tile: int, overlap: int,
     (N, H, W) float32
     """
     h, w = shape
-    ys, xs = _tile_starts(h, tile, overlap), _tile_starts(w, tile, overlap)
+    ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
     ycores, xcores = _cores(ys, tile, h), _cores(xs, tile, w)
     out = np.zeros((n_masks, h, w), np.float32)
     written = np.zeros((h, w), bool)
