@@ -61,7 +61,7 @@ def save_masks(path: PathLike, masks: np.ndarray) -> None:
     masks = np.asarray(masks, dtype=bool)
     if masks.ndim != 3:
         raise ValueError(f"masks must be (K, H, W), got shape {masks.shape}")
-    atomic_write_npz(path, packed=np.packbits(masks, axis=-1), shape=np.array(masks.shape, np.int64))
+    atomic_write_npz(path, level=1, packed=np.packbits(masks, axis=-1), shape=np.array(masks.shape, np.int64))
 
 
 def load_masks(path: PathLike) -> np.ndarray:

@@ -10,9 +10,12 @@ import io
 import json
 import os
 import re
+import struct
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -83,11 +86,14 @@ def atomic_write_png(path: PathLike, image: np.ndarray) -> None:
     """Save an 8/16-bit gray or RGB(A) array as PNG, atomically.
 
     Compression level 1: files barely larger, written 2-3x faster (dataset
-    writing is dominated by PNG compression). 8-bit arrays go to Pillow
-    directly (the same bytes as through imageio, a few ms sooner).
+    writing is dominated by PNG compression). 8-bit gray images are encoded
+    by :func:`png_gray8`, 8-bit colour ones by Pillow directly (the same bytes
+    as through imageio, a few ms sooner).
     """
     image = np.asarray(image)
-    if image.dtype == np.uint8 and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
+    if image.dtype == np.uint8 and image.ndim == 2 and image.size:
+        buf = png_gray8(image)
+    elif image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] in (3, 4):
         from PIL import Image
 
         out = io.BytesIO()
@@ -98,6 +104,29 @@ def atomic_write_png(path: PathLike, image: np.ndarray) -> None:
 
         buf = iio.imwrite("<bytes>", image, extension=".png", compress_level=1)
     atomic_write_bytes(path, buf)
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+
+def png_gray8(image: np.ndarray) -> bytes:
+    """A standard 8-bit gray PNG of ``image`` (H, W) uint8, encoded fast.
+
+    Every row with the PNG "Up" filter (difference to the row above) and the
+    deflate stream run-length only (zlib ``Z_RLE``): on noisy micrographs
+    and synthetic images as small as Pillow's adaptive filters at level 1,
+    and 3-4x faster to write. Any PNG reader reads it.
+    """
+    h, w = image.shape
+    rows = np.empty((h, w + 1), np.uint8)
+    rows[:, 0] = 2  # filter type Up
+    rows[0, 1:] = image[0]
+    np.subtract(image[1:], image[:-1], out=rows[1:, 1:])  # modulo 256
+    z = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    idat = z.compress(rows.tobytes()) + z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b""))
 
 
 def output_error(e: OSError, folder: PathLike, option: str = "--out"):
@@ -151,10 +180,16 @@ def read_image_pixels(path: PathLike) -> np.ndarray:
         raise
 
 
-def atomic_write_npz(path: PathLike, **arrays: np.ndarray) -> None:
-    """Save arrays as a compressed ``.npz``, atomically."""
+def atomic_write_npz(path: PathLike, level: Optional[int] = None, **arrays: np.ndarray) -> None:
+    """Save arrays as a compressed ``.npz``, atomically; ``level``: the deflate level (default as numpy's, 6)."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    if level is None:
+        np.savez_compressed(buf, **arrays)
+    else:  # what savez_compressed writes, at another level (1: 2x faster, files a little larger)
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as zf:
+            for name, arr in arrays.items():
+                with zf.open(name + ".npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asanyarray(arr), allow_pickle=False)
     atomic_write_bytes(path, buf.getvalue())
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
@@ -48,11 +49,14 @@ def save_sample(root: PathLike, sid: str, sample: Sample, extra: Optional[dict] 
 
 
 def _work(job: tuple) -> int:
+    _save(job, make_sample(job[1], job[2], job[3], job[4]))
+    return job[3]
+
+
+def _save(job: tuple, s: Sample) -> None:
     root, preset, dataset_seed, index, size, overlay = job
-    s = make_sample(preset, dataset_seed, index, size)
     save_sample(root, sample_id(index), s,
                 {"dataset": {"preset": preset.name, "dataset_seed": dataset_seed, "index": index}}, overlay)
-    return index
 
 
 @dataclass(frozen=True)
@@ -154,11 +158,22 @@ def _write(root: Path, preset: Preset, n: int, seed: int, size: int, workers: in
 
     jobs = [(str(root), preset, int(seed), i, size, overlay) for i in pending]
     if workers == 1 or len(jobs) <= 1:
-        for job in jobs:
-            check_stop(should_stop)
-            _work(job)
-            done += 1
-            report()
+        # one thread writes sample i (PNG, masks, JSON; mostly waiting on the disk's fsync) while
+        # this one draws sample i + 1; a stop or an error waits for the write under way, so it is whole
+        with ThreadPoolExecutor(1) as writer:
+            writing = None
+            for job in jobs:
+                check_stop(should_stop)
+                s = make_sample(job[1], job[2], job[3], job[4])
+                if writing is not None:
+                    writing.result()
+                    done += 1
+                    report()
+                writing = writer.submit(_save, job, s)
+            if writing is not None:
+                writing.result()
+                done += 1
+                report()
     else:
         ctx = mp.get_context("spawn")  # safe also from a GUI process with threads
         with ctx.Pool(min(workers, len(jobs))) as pool:
