@@ -35,18 +35,15 @@ class LineField:
     seg: np.ndarray
 
 
-@lru_cache(maxsize=64)
-def _stencil(r: int) -> tuple[np.ndarray, np.ndarray]:
+@lru_cache(maxsize=256)
+def _stencil(reach: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Integer offsets (x, y) within ``reach`` px of (0, 0), as int64 and as float32."""
+    r = int(math.ceil(reach))
     off = np.arange(-r, r + 1)
     oy, ox = np.meshgrid(off, off, indexing="ij")
-    keep = ox * ox + oy * oy <= (r + 0.75) ** 2
-    return ox[keep].astype(np.int64), oy[keep].astype(np.int64)
-
-
-@lru_cache(maxsize=64)
-def _stencil_f(r: int) -> tuple[np.ndarray, np.ndarray]:
-    ox, oy = _stencil(r)
-    return ox.astype(_F), oy.astype(_F)
+    keep = ox * ox + oy * oy <= reach * reach
+    ox, oy = ox[keep].astype(np.int64), oy[keep].astype(np.int64)
+    return ox, oy, ox.astype(_F), oy.astype(_F)
 
 
 def line_field(points: np.ndarray, radius: float, height: int, width: int) -> Optional[LineField]:
@@ -74,7 +71,10 @@ def line_field(points: np.ndarray, radius: float, height: int, width: int) -> Op
     d = (pts[1:] - a).astype(_F)
     nseg = len(a)
     seglen = float(np.hypot(d[:, 0], d[:, 1]).max())
-    r = int(math.ceil(radius + seglen / 2 + 0.75))
+    # a pixel within radius of a segment is within radius + length / 2 of its midpoint, and within
+    # that + sqrt(2) / 2 of the midpoint rounded to a pixel (a little margin for rounding)
+    reach = math.ceil((radius + seglen / 2 + 0.72) * 8) / 8
+    r = int(math.ceil(reach))
     mid = np.rint(a + d / 2).astype(np.int64)
     # only segments whose stencil reaches into the image; the rest change no pixel of it
     near = (mid[:, 0] >= -r) & (mid[:, 0] < width + r) & (mid[:, 1] >= -r) & (mid[:, 1] < height + r)
@@ -89,7 +89,7 @@ def line_field(points: np.ndarray, radius: float, height: int, width: int) -> Op
     x0, x1, y0, y1 = int(mx.min()) - r, int(mx.max()) + r + 1, int(my.min()) - r, int(my.max()) + r + 1
     # distance of every stencil pixel around each segment (S, K), float32, by the same operations
     # as ever, so the quantised distances below are bit for bit those of earlier versions
-    sx, sy = _stencil_f(r)
+    ox, oy, sx, sy = _stencil(reach)
     fa = (a - mid).astype(_F)
     dx, dy = d[:, 0:1], d[:, 1:2]
     rx = sx[None, :] - fa[:, 0:1]
@@ -113,7 +113,6 @@ def line_field(points: np.ndarray, radius: float, height: int, width: int) -> Op
         return None
     s_idx = np.repeat(np.arange(len(a)) if segs is None else segs, np.count_nonzero(ok, axis=1))
     bw = x1 - x0
-    ox, oy = _stencil(r)
     local = (((my - y0) * bw + (mx - x0))[:, None] + (oy * bw + ox)[None, :]).reshape(-1)[flat]
     # min over candidates of (distance, segment) in one pass: pack both into an int64 key
     key = np.floor(np.sqrt(ex.reshape(-1)[flat]) * _F(_QUANT)).astype(np.int64) * nseg + s_idx
@@ -164,7 +163,9 @@ def segment_fields(ends: list, radii: list, height: int, width: int) -> tuple[np
         if a0 > a1:
             continue
         slope = d[ib] / d[ia]
-        half = int(math.ceil(radius * math.sqrt(1.0 + slope * slope))) + 1
+        # a pixel within radius lies within radius * sqrt(1 + slope^2) of the centre along the minor axis,
+        # and the centre is rounded to a pixel: no other offsets are tried
+        half = int(math.floor(radius * math.sqrt(1.0 + slope * slope) + 0.5 + 1e-6))
         rows.append((a0, a1 - a0 + 1, j, steep, p[0], p[1], d[0], d[1], L2, min(p[ia], q[ia]), max(p[ia], q[ia]),
                      p[ia], p[ib], slope, half, radius))
     if not rows:
