@@ -25,8 +25,13 @@ def _gauss(a: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(a, sigma, mode="reflect") if sigma > 0 else a
 
 
+def _reach(sigma: float) -> int:
+    """Rows on each side that scipy's Gaussian of ``sigma`` reads (truncate 4, its default)."""
+    return int(4.0 * float(sigma) + 0.5) if sigma > 0 else 0
+
+
 def perlin_background(params: SynthParams, texture_rng: np.random.Generator,
-                      noise_rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+                      noise_rng: np.random.Generator, rows: Optional[int] = None) -> tuple[np.ndarray, dict]:
     """The paper's Perlin background (§3.1, Table 1), float32 in [0, 1].
 
     ::
@@ -39,6 +44,9 @@ def perlin_background(params: SynthParams, texture_rng: np.random.Generator,
 
     The Perlin fields come from ``texture_rng`` and the white noise from
     ``noise_rng``, so a video can keep the texture and renew the noise.
+    With ``rows`` (a frame less tall than wide) only the first ``rows`` rows
+    are returned, the same numbers, and the filters skip the rows below
+    (min, max and std still run over the whole square).
     """
     n = params.size
     p1 = perlin(n, n, params.lambda1, texture_rng, params.perlin_backend)
@@ -48,11 +56,17 @@ def perlin_background(params: SynthParams, texture_rng: np.random.Generator,
     p3 = (p3 - _F(lo)) * _F(1.0 / (hi - lo)) if hi > lo else np.zeros_like(p3)
     x1 = noise_rng.random((n, n), dtype=_F) * _F(2) - _F(1)
     p4 = p3 + _F(params.w_white) * x1
-    p5 = _gauss(p4, params.s1)
+    # a filtered row reads only the rows within the filter's reach: filter no further than needed
+    r1, r2 = _reach(params.s1), _reach(params.s2)
+    cut = n if rows is None or rows + r1 + r2 >= n else rows + r1 + r2
+    p5 = _gauss(p4[:cut], params.s1)
     ww2 = params.r_noise * float(p4.std())
     x2 = noise_rng.random((n, n), dtype=_F) * _F(2) - _F(1)
-    p6 = p5 + _F(ww2) * x2
+    cut = n if cut == n else cut - r1
+    p6 = p5[:cut] + _F(ww2) * x2[:cut]
     p7 = _gauss(p6, params.s2)
+    if rows is not None:
+        p7 = p7[:rows]
     np.clip(p7, 0.0, 1.0, out=p7)
     return p7.astype(_F, copy=False), {"kind": "perlin", "ww2": ww2}
 
@@ -158,8 +172,9 @@ def patch_background(params: SynthParams, rng: np.random.Generator,
 
 
 def make_background(params: SynthParams, texture_rng: np.random.Generator,
-                    noise_rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """The background chosen by ``params.background``."""
+                    noise_rng: np.random.Generator, rows: Optional[int] = None) -> tuple[np.ndarray, dict]:
+    """The background chosen by ``params.background`` (its first ``rows`` rows, or all)."""
     if params.background == "patches":
-        return patch_background(params, texture_rng)
-    return perlin_background(params, texture_rng, noise_rng)
+        bg, rec = patch_background(params, texture_rng)
+        return (bg if rows is None else bg[:rows]), rec
+    return perlin_background(params, texture_rng, noise_rng, rows)

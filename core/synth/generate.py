@@ -155,7 +155,7 @@ def _render(scene: Scene, params: SynthParams, seed: int, texture_seed: Optional
     side = max(h, w)
     bp = params if params.size == side else params.replace(size=side)
     tseed = seed if texture_seed is None else int(texture_seed)
-    bg, bg_rec = make_background(bp, _stream(tseed, _TEXTURE), _stream(seed, _NOISE))
+    bg, bg_rec = make_background(bp, _stream(tseed, _TEXTURE), _stream(seed, _NOISE), h)
     bg = np.ascontiguousarray(bg[:h, :w])
     if params.bg_contrast != 1.0:  # soften the background around its mean; lines keep their contrast
         mean = _F(bg.mean())

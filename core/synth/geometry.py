@@ -52,8 +52,7 @@ class Dislocation:
 
     def centerlines(self, *steps: float) -> list:
         """:meth:`centerline` at each of ``steps`` (the same arrays), the spline evaluated once."""
-        dense = spline_dense(self.support) if self.kind == "spline" else self.support
-        return [resample_polyline(dense, s) for s in steps]
+        return resample_polylines(spline_dense(self.support) if self.kind == "spline" else self.support, steps)
 
     def to_dict(self) -> dict:
         return {"support": self.support.tolist(), "contrast": float(self.contrast), "width": float(self.width),
@@ -122,13 +121,20 @@ def _dedupe(points: np.ndarray) -> np.ndarray:
 
 def resample_polyline(points: np.ndarray, step: float = STEP_PX) -> np.ndarray:
     """Points every ``step`` px along a polyline (linear interpolation, ends kept)."""
+    return resample_polylines(points, (step,))[0]
+
+
+def resample_polylines(points: np.ndarray, steps) -> list:
+    """:func:`resample_polyline` at each of ``steps``, the arc length measured once."""
     p = _dedupe(np.asarray(points, np.float64))
     if len(p) < 2:
-        return np.repeat(p[:1], 2, axis=0)
+        return [np.repeat(p[:1], 2, axis=0) for _ in steps]
     s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
-    n = max(2, int(math.ceil(s[-1] / step)) + 1)
-    t = np.linspace(0.0, s[-1], n)
-    return np.stack([np.interp(t, s, p[:, 0]), np.interp(t, s, p[:, 1])], axis=1)
+    out = []
+    for step in steps:
+        t = np.linspace(0.0, s[-1], max(2, int(math.ceil(s[-1] / step)) + 1))
+        out.append(np.stack([np.interp(t, s, p[:, 0]), np.interp(t, s, p[:, 1])], axis=1))
+    return out
 
 
 def cubic_spline(s: np.ndarray, y: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -156,11 +162,13 @@ def cubic_spline(s: np.ndarray, y: np.ndarray, t: np.ndarray) -> np.ndarray:
         a[-1, -3:] = h[-1], -(h[-2] + h[-1]), h[-2]
         m = np.linalg.solve(a, rhs)
     k = np.clip(np.searchsorted(s, t, side="right") - 1, 0, n - 2)
-    hk = h[k][:, None]
     l = (s[k + 1][:, None] - t[:, None])
     r = (t[:, None] - s[k][:, None])
-    return (m[k] * l ** 3 + m[k + 1] * r ** 3) / (6.0 * hk) + (y[k] / hk - m[k] * hk / 6.0) * l \
-        + (y[k + 1] / hk - m[k + 1] * hk / 6.0) * r
+    # per interval first (the same operations on the same numbers as per point, fewer of them)
+    hc = h[:, None]
+    c0 = y[:-1] / hc - m[:-1] * hc / 6.0
+    c1 = y[1:] / hc - m[1:] * hc / 6.0
+    return (m[k] * l ** 3 + m[k + 1] * r ** 3) / (6.0 * h)[k][:, None] + c0[k] * l + c1[k] * r
 
 
 def spline_dense(support: np.ndarray) -> np.ndarray:
