@@ -196,7 +196,7 @@ def arc_points(chord: np.ndarray, curvature: float, n: int) -> np.ndarray:
     L = float(np.hypot(*chord))
     s = np.linspace(0.0, 1.0, n)
     pts = s[:, None] * chord[None, :]
-    k = float(np.clip(curvature, -1.95, 1.95))
+    k = min(max(float(curvature), -1.95), 1.95)
     if abs(k) > 1e-6 and L > 0:
         R = L / abs(k)
         h = np.sqrt(np.maximum(R * R - ((s - 0.5) * L) ** 2, 0.0)) - math.sqrt(R * R - L * L / 4)
@@ -315,13 +315,14 @@ def build_pileup(p: PileupParams, index: int, rng: np.random.Generator, size: in
     rec["offsets"] = offsets
     gaps = np.diff(offsets)
     dislocations = []
+    bent0 = arc_points(chord, p.curvature if straight is not None else 0.0, m)  # the same for every dislocation
     for j, off in enumerate(offsets):
         # next dislocation: shift the support points along the trace, then vary the shape a little
         dk = p.curvature_jitter * rng.normal()
         if straight is not None:
-            bend = arc_points(chord, p.curvature + dk, m) - arc_points(chord, p.curvature, m)
+            bend = arc_points(chord, p.curvature + dk, m) - bent0
         else:
-            bend = (arc_points(chord, dk, m) - arc_points(chord, 0.0, m)) if m >= 2 else np.zeros((m, 2))
+            bend = (arc_points(chord, dk, m) - bent0) if m >= 2 else np.zeros((m, 2))
         dev = bend + np.stack([rng.normal(0.0, 0.3 * sd, m), np.zeros(m)], axis=1)
         if len(gaps):
             # neighbours in a pileup repel and never cross: keep each one's variation within
