@@ -102,6 +102,33 @@ def bend_contours(h: int, w: int, params, rng: np.random.Generator) -> tuple[np.
     return _upsample(field, h, w, f), recs
 
 
+def _spans(h: int, w: int, origin, t, n, u_range: tuple, v_range: tuple, margin: float):
+    """First and last column (int arrays, per row; first > last: none) of a rotated rectangle grown by ``margin``."""
+    y = np.arange(h, dtype=np.float64)
+    xl = np.zeros(h)
+    xr = np.full(h, w - 1.0)
+    for k, cy, (lo, hi) in ((t[0], (y - origin[1]) * t[1] - origin[0] * t[0], u_range),
+                            (n[0], (y - origin[1]) * n[1] - origin[0] * n[0], v_range)):
+        lo, hi = lo - margin, hi + margin
+        if lo > hi:  # an empty range (a band too thin or too short to have an inside)
+            return np.zeros(h, np.int64), np.full(h, -1, np.int64)
+        if abs(k) < 1e-9:  # the coordinate does not change along a row: whole rows or none
+            xr = np.where((cy >= lo) & (cy <= hi), xr, -1.0)
+            continue
+        xa, xb = (lo - cy) / k, (hi - cy) / k
+        xl = np.maximum(xl, np.minimum(xa, xb))
+        xr = np.minimum(xr, np.maximum(xa, xb))
+    return np.ceil(xl).astype(np.int64), np.floor(xr).astype(np.int64)
+
+
+def _pixels(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the pixels from column ``first[i]`` to ``last[i]`` of each row i."""
+    counts = np.maximum(last - first + 1, 0)
+    rows = np.repeat(np.arange(len(first)), counts)
+    starts = np.cumsum(counts) - counts
+    return rows, np.arange(int(counts.sum())) - np.repeat(starts - first, counts)
+
+
 def strip_pixels(h: int, w: int, origin, t, n, u_range: tuple, v_range: tuple) -> tuple[np.ndarray, np.ndarray]:
     """(rows, columns) of the pixels of an (h, w) image in a rotated rectangle, with a 2 px margin.
 
@@ -110,25 +137,7 @@ def strip_pixels(h: int, w: int, origin, t, n, u_range: tuple, v_range: tuple) -
     are exactly zero outside such a strip (bands, fault fringes) are computed
     on these pixels only, with the same float32 operations as on a whole grid.
     """
-    margin = 2.0
-    y = np.arange(h, dtype=np.float64)
-    xl = np.zeros(h)
-    xr = np.full(h, w - 1.0)
-    for k, cy, (lo, hi) in ((t[0], (y - origin[1]) * t[1] - origin[0] * t[0], u_range),
-                            (n[0], (y - origin[1]) * n[1] - origin[0] * n[0], v_range)):
-        lo, hi = lo - margin, hi + margin
-        if abs(k) < 1e-9:  # the coordinate does not change along a row: whole rows or none
-            xr = np.where((cy >= lo) & (cy <= hi), xr, -1.0)
-            continue
-        xa, xb = (lo - cy) / k, (hi - cy) / k
-        xl = np.maximum(xl, np.minimum(xa, xb))
-        xr = np.minimum(xr, np.maximum(xa, xb))
-    xl = np.ceil(xl).astype(np.int64)
-    counts = np.maximum(np.floor(xr).astype(np.int64) - xl + 1, 0)
-    rows = np.repeat(np.arange(h), counts)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    cols = np.arange(int(counts.sum())) - np.repeat(starts - xl, counts)
-    return rows, cols
+    return _pixels(*_spans(h, w, origin, t, n, u_range, v_range, 2.0))
 
 
 def band_field(h: int, w: int, scene, params, rng: np.random.Generator) -> tuple[np.ndarray, list]:
@@ -160,8 +169,18 @@ def band_field(h: int, w: int, scene, params, rng: np.random.Generator) -> tuple
         dd = float((b[0] - a[0]) @ n)
         lo, hi = min(0.0, dd), max(0.0, dd)
         fade = 10.0 + 50.0 * float(rng.random())
-        # the band is 1 outside the strip (u in (-0.75, L), v in (lo - 0.75, hi + 0.75)): only the strip is computed
-        rows, cols = strip_pixels(h, w, a[0], t, n, (-0.75, L), (lo - 0.75, hi + 0.75))
+        # the band is 1 outside the strip (u in (-0.75, L), v in (lo - 0.75, hi + 0.75)) and 1 + c well
+        # inside it (u in [0.75, L - fade], v in [lo + 0.75, hi - 0.75], 0.01 px to spare): only its
+        # edges are computed
+        first, last = _spans(h, w, a[0], t, n, (-0.75, L), (lo - 0.75, hi + 0.75), 2.0)
+        f_in, l_in = _spans(h, w, a[0], t, n, (0.75, L - fade), (lo + 0.75, hi - 0.75), -0.01)
+        f_in, l_in = np.maximum(f_in, first), np.minimum(l_in, last)
+        core = f_in <= l_in
+        rows, cols = _pixels(np.where(core, f_in, 1), np.where(core, l_in, 0))
+        field[rows, cols] *= _F(1) + _F(c) * _F(1)
+        r1, c1 = _pixels(first, np.where(core, f_in - 1, last))
+        r2, c2 = _pixels(np.where(core, l_in + 1, 1), np.where(core, last, 0))
+        rows, cols = np.concatenate([r1, r2]), np.concatenate([c1, c2])
         yy, xx = rows.astype(_F), cols.astype(_F)
         u = (xx - _F(a[0][0])) * _F(t[0]) + (yy - _F(a[0][1])) * _F(t[1])
         v = (xx - _F(a[0][0])) * _F(n[0]) + (yy - _F(a[0][1])) * _F(n[1])
