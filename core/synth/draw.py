@@ -111,14 +111,17 @@ def line_field(points: np.ndarray, radius: float, height: int, width: int) -> Op
     flat = np.flatnonzero(ok)
     if len(flat) == 0:
         return None
-    s_idx = np.repeat(np.arange(len(a)) if segs is None else segs, np.count_nonzero(ok, axis=1))
     bw = x1 - x0
-    local = (((my - y0) * bw + (mx - x0))[:, None] + (oy * bw + ox)[None, :]).reshape(-1)[flat]
-    # min over candidates of (distance, segment) in one pass: pack both into an int64 key
-    key = np.floor(np.sqrt(ex.reshape(-1)[flat]) * _F(_QUANT)).astype(np.int64) * nseg + s_idx
-    best = np.full((y1 - y0) * bw, np.iinfo(np.int64).max, np.int64)
+    # int32 keys and pixel numbers when they fit (they do for any image of a few thousand px)
+    it = np.int32 if (radius * _QUANT + 2) * nseg < 2**31 - 1 and (y1 - y0) * bw < 2**31 else np.int64
+    s_idx = np.repeat((np.arange(len(a)) if segs is None else segs).astype(it), np.count_nonzero(ok, axis=1))
+    local = (((my - y0) * bw + (mx - x0)).astype(it)[:, None] + (oy * bw + ox).astype(it)[None, :]).reshape(-1)[flat]
+    # min over candidates of (distance, segment) in one pass: pack both into one integer key
+    # (distances are >= 0: truncating is flooring)
+    key = (np.sqrt(ex.reshape(-1)[flat]) * _F(_QUANT)).astype(it) * it(nseg) + s_idx
+    best = np.full((y1 - y0) * bw, np.iinfo(it).max, it)
     np.minimum.at(best, local, key)
-    loc = np.flatnonzero(best != np.iinfo(np.int64).max)
+    loc = np.flatnonzero(best != np.iinfo(it).max)
     k = best[loc]
     ly, lx = np.divmod(loc, bw)
     ys, xs = ly + y0, lx + x0
@@ -127,7 +130,8 @@ def line_field(points: np.ndarray, radius: float, height: int, width: int) -> Op
         if not inside.any():
             return None
         ys, xs, k = ys[inside], xs[inside], k[inside]
-    return LineField(ys * width + xs, ((k // nseg).astype(_F) + _F(0.5)) / _F(_QUANT), (k % nseg).astype(np.int64))
+    return LineField(ys * width + xs, ((k // it(nseg)).astype(_F) + _F(0.5)) / _F(_QUANT),
+                     (k % it(nseg)).astype(np.int64))
 
 
 def segment_fields(ends: list, radii: list, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
