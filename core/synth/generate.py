@@ -159,9 +159,13 @@ def _render(scene: Scene, params: SynthParams, seed: int, texture_seed: Optional
     bg = np.ascontiguousarray(bg[:h, :w])
     if params.bg_contrast != 1.0:  # soften the background around its mean; lines keep their contrast
         mean = _F(bg.mean())
-        bg = mean + _F(params.bg_contrast) * (bg - mean)
+        bg -= mean  # mean + contrast * (bg - mean), in place
+        bg *= _F(params.bg_contrast)
+        bg += mean
     black = _F(params.black_level)
-    img = black + (_F(1) - black) * bg
+    img = bg  # black + (1 - black) * bg, in place
+    img *= _F(1) - black
+    img += black
     scenery = apply_scenery(img, scene, params, _stream(tseed, _SCENERY))
     draw_traces(img, scene.traces)
     np.clip(img, 0.0, 1.0, out=img)

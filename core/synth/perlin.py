@@ -51,9 +51,19 @@ def perlin_fast(height: int, width: int, wavelength: float, rng: np.random.Gener
     A = a0 + u * (a1 - a0)  # (ny, width): x part of the dot products, lerped in x
     b0 = gy[:, ix]
     B = b0 + u * (gy[:, ix + 1] - b0)  # (ny, width): gy lerped in x, to be times fy
-    top = A[iy] + fy[:, None] * B[iy]
-    bot = A[iy + 1] + (fy - _F(1))[:, None] * B[iy + 1]
-    return top + v[:, None] * (bot - top)
+    # top + v (bot - top) with top = A[iy] + fy B[iy], bot = A[iy + 1] + (fy - 1) B[iy + 1], in place
+    top = A[iy]
+    tmp = B[iy]
+    tmp *= fy[:, None]
+    top += tmp
+    bot = A[iy + 1]
+    np.take(B, iy + 1, axis=0, out=tmp)
+    tmp *= (fy - _F(1))[:, None]
+    bot += tmp
+    bot -= top
+    bot *= v[:, None]
+    bot += top
+    return bot
 
 
 def _import_noise():
