@@ -196,7 +196,9 @@ def to_gray_float(img: np.ndarray) -> np.ndarray:
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Float gray in [0, 1] -> uint8 (rounded to nearest, clipped); the inverse of :func:`to_gray_float`."""
-    return np.clip(np.rint(np.asarray(image, np.float32) * 255.0), 0, 255).astype(np.uint8)
+    x = np.asarray(image, np.float32) * 255.0
+    np.rint(x, out=x)
+    return np.clip(x, 0, 255, out=x).astype(np.uint8)
 
 
 def load_sample(root: PathLike, sid: str) -> tuple[np.ndarray, np.ndarray]:

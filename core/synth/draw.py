@@ -352,7 +352,9 @@ def draw_dislocations(img: np.ndarray, lines: list, params, rng: np.random.Gener
             union.reshape(-1)[on] = True
     if bright is not None:
         bright[union] = 0.0
-        img *= trans * (_F(1) + bright)
+        bright += _F(1)  # img *= trans * (1 + bright), in place
+        bright *= trans
+        img *= bright
     else:
         img *= trans
     return masks

@@ -53,7 +53,10 @@ def _lerp_axis(a: np.ndarray, n: int, f: int, axis: int) -> np.ndarray:
         lo, hi, fr = a[i0], a[i0 + 1], fr[:, None]
     else:
         lo, hi = a[:, i0], a[:, i0 + 1]
-    return lo + (hi - lo) * fr
+    hi -= lo  # lo + (hi - lo) * fr, in place (hi is a copy)
+    hi *= fr
+    hi += lo
+    return hi
 
 
 def _upsample(field: np.ndarray, h: int, w: int, f: int) -> np.ndarray:
@@ -379,7 +382,10 @@ def apply_camera(img: np.ndarray, params, rng: np.random.Generator) -> np.ndarra
     if params.final_blur > 0:
         img = ndimage.gaussian_filter(img, params.final_blur, mode="reflect")
     if params.grain_noise > 0:
-        img = img + rng.standard_normal(img.shape, dtype=_F) * _F(params.grain_noise)
+        grain = rng.standard_normal(img.shape, dtype=_F)
+        grain *= _F(params.grain_noise)
+        grain += img  # img + grain
+        img = grain
     np.clip(img, 0.0, 1.0, out=img)
     if params.jpeg_quality > 0:
         from PIL import Image
@@ -389,6 +395,7 @@ def apply_camera(img: np.ndarray, params, rng: np.random.Generator) -> np.ndarra
         buf = io.BytesIO()
         Image.fromarray(to_uint8(img)).save(buf, format="JPEG", quality=int(params.jpeg_quality))
         buf.seek(0)
-        img = np.asarray(Image.open(buf), dtype=_F) * _F(1 / 255)
+        img = np.array(Image.open(buf), dtype=_F)
+        img *= _F(1 / 255)
     return img.astype(_F, copy=False)
 
