@@ -181,21 +181,36 @@ def segment_fields(ends: list, radii: list, height: int, width: int) -> tuple[np
     a = (np.arange(len(seg)) + np.repeat(np.array([r[0] for r in rows]) - (np.cumsum(n) - n), n)).astype(np.float64)
     bc = np.rint(pb[seg] + (np.minimum(np.maximum(a, lo[seg]), hi[seg]) - pa[seg]) * slope[seg]).astype(np.int64)
     idx, dist, owner = [], [], []
-    for h in np.unique(half):  # steps with bands of the same width: one (band, step) array, steps along rows
-        g = np.flatnonzero(half[seg] == h)
-        sg, ag, st = seg[g], a[g], steep[seg[g]]
+    # steps with bands of the same width and the same major axis: one (band, step) array each, the
+    # major coordinate constant down a column (computed once per step, not per pixel)
+    for h, stp in sorted(set(zip(half[seg].tolist(), steep[seg].tolist()))):
+        g = np.flatnonzero((half[seg] == h) & (steep[seg] == stp))
+        sg, ag = seg[g], a[g]
         b = bc[g][None, :] + np.arange(-int(h), int(h) + 1)[:, None]
-        px = np.where(st, b, ag)  # float64, exact
-        py = np.where(st, ag, b)
-        P0, P1, D0, D1 = p0[sg], p1[sg], d0[sg], d1[sg]
-        t = np.clip(((px - P0) * D0 + (py - P1) * D1) / L2[sg], 0.0, 1.0)
-        ex = px - P0 - t * D0
-        ey = py - P1 - t * D1
-        ds = np.sqrt(ex * ex + ey * ey)
-        ok = np.flatnonzero((b >= 0) & (b < np.where(st, width, height)) & (ds <= radius[sg]))
-        idx.append(py.reshape(-1)[ok].astype(np.int64) * width + px.reshape(-1)[ok].astype(np.int64))
+        # x = a, y = b (or x = b, y = a when steep): t = ((x - p0) d0 + (y - p1) d1) / L2 clipped to
+        # [0, 1], e = (x - p0 - t d0, y - p1 - t d1); sums of two terms in either order are the same
+        pm, dm, pn, dn = (p1[sg], d1[sg], p0[sg], d0[sg]) if stp else (p0[sg], d0[sg], p1[sg], d1[sg])
+        um = ag - pm  # (step,)
+        un = b - pn  # (band, step), float64
+        t = un * dn
+        t += um * dm
+        t /= L2[sg]
+        np.clip(t, 0.0, 1.0, out=t)
+        en = t * dn
+        np.subtract(un, en, out=en)
+        t *= dm
+        np.subtract(um, t, out=t)  # e along the major axis
+        en *= en
+        t *= t
+        ds = en + t if stp else t + en  # ex^2 + ey^2
+        np.sqrt(ds, out=ds)
+        ok = np.flatnonzero((b >= 0) & (b < (width if stp else height)) & (ds <= radius[sg]))
+        col = ok % len(g)
+        bo = b.reshape(-1)[ok]
+        ao = ag.astype(np.int64)[col]
+        idx.append(bo * width + ao if not stp else ao * width + bo)  # y * width + x
         dist.append(ds.reshape(-1)[ok])
-        owner.append(sg[ok % len(g)])
+        owner.append(sg[col])
     # segment after segment (the order of the products where segments share a pixel)
     sn = np.concatenate(owner)
     order = np.argsort(sn.astype(np.int16 if len(rows) < 2**15 else np.int64), kind="stable")  # radix sort
