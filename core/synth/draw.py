@@ -311,19 +311,21 @@ def darken_segments(img: np.ndarray, ends: list, radii: list, widths: list, cont
 
 
 def clip_line(p: np.ndarray, q: np.ndarray, h: int, w: int, margin: float) -> Optional[np.ndarray]:
-    """The part of the segment p-q inside the image grown by ``margin`` px (Liang-Barsky), or None."""
-    d = q - p
+    """The part of the segment p-q (float64 end points) inside the image grown by ``margin`` px
+    (Liang-Barsky), or None. In Python floats: the same double arithmetic as on numpy arrays, 10x sooner."""
+    px, py = float(p[0]), float(p[1])
+    dx, dy = float(q[0]) - px, float(q[1]) - py
     lo, hi = 0.0, 1.0
-    for k, (mn, mx) in enumerate(((-0.5 - margin, w - 0.5 + margin), (-0.5 - margin, h - 0.5 + margin))):
-        if abs(d[k]) < 1e-12:
-            if not mn <= p[k] <= mx:
+    for pk, dk, mn, mx in ((px, dx, -0.5 - margin, w - 0.5 + margin), (py, dy, -0.5 - margin, h - 0.5 + margin)):
+        if abs(dk) < 1e-12:
+            if not mn <= pk <= mx:
                 return None
             continue
-        t1, t2 = (mn - p[k]) / d[k], (mx - p[k]) / d[k]
+        t1, t2 = (mn - pk) / dk, (mx - pk) / dk
         lo, hi = max(lo, min(t1, t2)), min(hi, max(t1, t2))
     if lo >= hi:
         return None
-    return np.stack([p + lo * d, p + hi * d])
+    return np.array([[px + lo * dx, py + lo * dy], [px + hi * dx, py + hi * dy]])
 
 
 def draw_dislocations(img: np.ndarray, lines: list, params, rng: np.random.Generator) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Optional
 
 import numpy as np
@@ -186,6 +187,13 @@ def spline_polyline(support: np.ndarray, step: float = STEP_PX) -> np.ndarray:
     return resample_polyline(spline_dense(support), step)
 
 
+@lru_cache(maxsize=64)
+def _unit_steps(n: int) -> np.ndarray:
+    s = np.linspace(0.0, 1.0, n)
+    s.flags.writeable = False  # shared
+    return s
+
+
 def arc_points(chord: np.ndarray, curvature: float, n: int) -> np.ndarray:
     """``n`` points on a circular arc from (0, 0) to ``chord`` in the (u, v) frame.
 
@@ -194,7 +202,7 @@ def arc_points(chord: np.ndarray, curvature: float, n: int) -> np.ndarray:
     """
     chord = np.asarray(chord, np.float64)
     L = float(np.hypot(*chord))
-    s = np.linspace(0.0, 1.0, n)
+    s = _unit_steps(n)
     pts = s[:, None] * chord[None, :]
     k = min(max(float(curvature), -1.95), 1.95)
     if abs(k) > 1e-6 and L > 0:
