@@ -114,7 +114,7 @@ def write_sample(root: PathLike, sid: str, image_u8: np.ndarray, masks: np.ndarr
                  overlay_rgb: Optional[np.ndarray], params: dict) -> None:
     """Write one sample (the overlay only when given); the params file goes last and marks it finished."""
     p = sample_paths(root, sid)
-    atomic_write_png(p.image, image_u8)
+    atomic_write_png(p.image, image_u8, noisy=True)
     save_masks(p.masks, masks)
     if overlay_rgb is not None:
         atomic_write_png(p.overlay, overlay_rgb)
