@@ -183,8 +183,8 @@ def segment_fields(ends: list, radii: list, height: int, width: int) -> tuple[np
     idx, dist, owner = [], [], []
     # steps with bands of the same width and the same major axis: one (band, step) array each, the
     # major coordinate constant down a column (computed once per step, not per pixel)
-    for h, stp in sorted(set(zip(half[seg].tolist(), steep[seg].tolist()))):
-        g = np.flatnonzero((half[seg] == h) & (steep[seg] == stp))
+    for h, stp in sorted(set(zip(half.tolist(), steep.tolist()))):
+        g = np.flatnonzero(((half == h) & (steep == stp))[seg])
         sg, ag = seg[g], a[g]
         b = bc[g][None, :] + np.arange(-int(h), int(h) + 1)[:, None]
         # x = a, y = b (or x = b, y = a when steep): t = ((x - p0) d0 + (y - p1) d1) / L2 clipped to
