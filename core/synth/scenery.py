@@ -179,8 +179,9 @@ def band_field(h: int, w: int, scene, params, rng: np.random.Generator) -> tuple
         f_in, l_in = _spans(h, w, a[0], t, n, (0.75, L - fade), (lo + 0.75, hi - 0.75), -0.01)
         f_in, l_in = np.maximum(f_in, first), np.minimum(l_in, last)
         core = f_in <= l_in
-        rows, cols = _pixels(np.where(core, f_in, 1), np.where(core, l_in, 0))
-        field[rows, cols] *= _F(1) + _F(c) * _F(1)
+        inner = _F(1) + _F(c) * _F(1)
+        for y, x0, x1 in zip(np.flatnonzero(core).tolist(), f_in[core].tolist(), l_in[core].tolist()):
+            field[y, x0:x1 + 1] *= inner  # a run of each row: no index arrays
         r1, c1 = _pixels(first, np.where(core, f_in - 1, last))
         r2, c2 = _pixels(np.where(core, l_in + 1, 1), np.where(core, last, 0))
         rows, cols = np.concatenate([r1, r2]), np.concatenate([c1, c2])
