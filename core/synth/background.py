@@ -21,8 +21,21 @@ PATCH_SUFFIXES = (".png", ".tif", ".tiff")
 _F = np.float32
 
 
-def _gauss(a: np.ndarray, sigma: float) -> np.ndarray:
-    return ndimage.gaussian_filter(a, sigma, mode="reflect") if sigma > 0 else a
+def gauss_rows(a: np.ndarray, sigma: float) -> np.ndarray:
+    """``ndimage.gaussian_filter(a, sigma, mode="reflect")`` of a 2-D array, bit for bit, in about 2/3 of the time.
+
+    scipy filters axis 0 then axis 1, each line in double and rounded back to
+    ``a``'s dtype; its column pass reads memory across rows and costs twice
+    the row pass. Here both passes run along rows of a transposed copy: the
+    same lines, the same arithmetic, the same roundings.
+    """
+    if sigma <= 0:
+        return a
+    b = ndimage.gaussian_filter1d(np.ascontiguousarray(a.T), sigma, axis=1, mode="reflect")  # axis 0, transposed
+    return ndimage.gaussian_filter1d(np.ascontiguousarray(b.T), sigma, axis=1, mode="reflect")
+
+
+_gauss = gauss_rows
 
 
 def _uniform_pm1(rng: np.random.Generator, n: int) -> np.ndarray:

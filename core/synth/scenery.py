@@ -27,7 +27,6 @@ import io
 import math
 
 import numpy as np
-from scipy import ndimage
 
 
 _F = np.float32
@@ -385,7 +384,9 @@ def has_camera(params) -> bool:
 def apply_camera(img: np.ndarray, params, rng: np.random.Generator) -> np.ndarray:
     """Blur, grain noise and JPEG compression of the finished image; returns the new image in [0, 1]."""
     if params.final_blur > 0:
-        img = ndimage.gaussian_filter(img, params.final_blur, mode="reflect")
+        from .background import gauss_rows
+
+        img = gauss_rows(img, params.final_blur)  # ndimage.gaussian_filter's result, sooner
     if params.grain_noise > 0:
         from .filters import normal32
 
