@@ -236,3 +236,23 @@ def test_dm_without_rosettasciio_says_what_to_install(tmp_path):
 
 def test_natural_key():
     assert sorted(["f10.png", "f2.png", "F1.png"], key=natural_key) == ["F1.png", "f2.png", "f10.png"]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 37), (41, 1), (64, 64), (97, 130)])
+def test_our_fast_gray_png_reads_back_exactly_in_pillow_and_imageio(tmp_path, shape):
+    import imageio.v3 as iio
+    from PIL import Image
+
+    from core.io.fileio import atomic_write_png
+
+    rng = np.random.default_rng(sum(shape))
+    images = {"noise": rng.integers(0, 256, shape, dtype=np.uint8),
+              "flat": np.full(shape, 200, np.uint8),
+              "ramp": (np.arange(shape[0] * shape[1]) % 256).astype(np.uint8).reshape(shape)}
+    for name, img in images.items():
+        path = tmp_path / f"{name}.png"
+        atomic_write_png(path, img, noisy=True)
+        assert np.array_equal(iio.imread(path), img), name
+        with Image.open(path) as im:
+            assert im.mode == "L" and np.array_equal(np.asarray(im), img), name
+        assert not list(tmp_path.glob("*.tmp*")), "the temporary file was left behind"
