@@ -69,3 +69,18 @@ def test_one_click_finetune_shows_the_estimate_and_selects_the_model(qtbot, win)
     assert f"{box.report.estimate['recall']:.2f}" in text
     assert panel.table.topLevelItem(0).text(0).startswith("★") and panel.selected_run().path == best.parent
     assert box.button.isEnabled() and len(panel.history) == len(hist)
+
+
+def test_start_training_on_annotated_frames_alone_asks_for_a_model_not_a_random_start(qtbot, win):
+    panel = win.panels["train"]
+    root = win.ctx.project.root
+    annotate(root / "annotations", 3)
+    panel.refresh()
+    f = panel.form
+    assert [f.data.topLevelItem(i).data(1, 0x0100) for i in range(f.data.topLevelItemCount())] == ["annotations"]
+    assert f.init.currentData() == ""  # random start chosen
+    assert panel.start() is None and not panel.running and not list_runs(root)
+    assert "Fine-tune on annotated frames" in win.ctx.messages[-1][0]
+    f.set_init(str(f.init.itemData(1)))  # the shipped model: now it may train
+    cfg = f.config(threads=1)
+    assert cfg.init and cfg.annotations and not cfg.data

@@ -240,6 +240,10 @@ class TrainForm(QtWidgets.QWidget):
             init = None
         if init and not Path(init).is_file():
             raise DislocError(f"{init}: checkpoint to fine-tune from not found; choose another in 'Fine-tune from'")
+        if ann and not data and not init:
+            raise DislocError("only annotated frames are ticked, and a network from a random start learns little from "
+                              "a few frames: press 'Fine-tune on annotated frames' (top left), or choose a model in "
+                              "'Fine-tune from'")
         size = self.image_size.value()
         if size % 32:
             raise DislocError(f"image size {size} px: use a multiple of 32 px (e.g. {max(32, size // 32 * 32)})")
