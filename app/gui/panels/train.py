@@ -327,7 +327,19 @@ class TrainPanel(QtWidgets.QWidget):
     def _launch(self, cfg: TrainConfig, run_dir: Path, history: list[dict]) -> Path:
         from core.learn.train import train
 
-        self.config, self.run_dir, self.history = cfg, run_dir, history
+        return self.launch_child(train, (cfg, run_dir), {}, run_dir, history, config=cfg,
+                                 message=f"preparing {run_dir.name}: building the network, reading the data…")
+
+    def launch_child(self, fn, args: tuple, kwargs: dict, run_dir: Path, history: list[dict], *,
+                     config: Optional[TrainConfig], message: str, total: int = 0, on_finished=None,
+                     on_failed=None, on_progress=None, on_done=None) -> Path:
+        """Run ``fn(*args, **kwargs, on_progress=, should_stop=)`` in a child process as this panel's job.
+
+        The curves restart from ``history``, the job bar is busy with ``message``
+        until the first step, and the form is locked until the job ends (the
+        handlers default to a training run's).
+        """
+        self.config, self.run_dir, self.history = config, run_dir, history
 
         def redraw() -> None:  # in an event-loop turn of its own: the plots' repaint is the costly part
             self.curves.clear_live()
@@ -335,16 +347,16 @@ class TrainPanel(QtWidgets.QWidget):
 
         QtCore.QTimer.singleShot(0, redraw)
         self._last_ui = 0.0
-        self.job_bar.start(0, f"preparing {run_dir.name}: building the network, reading the data…")
+        self.job_bar.start(total, message)
         self.job_bar.bar.setRange(0, 0)  # busy until the first step: building the network and loading data
         self._set_running(True)
-        # A child process does the training (see childproc: torch would stall the window through the GIL).
-        self.job = start_job(lambda on_progress, should_stop: call_in_child(
-                             train, cfg, run_dir, on_progress=on_progress, should_stop=should_stop),
-                             on_finished=self._on_finished, on_failed=self._on_failed,
-                             on_progress=self._on_progress, parent=self)
+        # A child process does the work (see childproc: torch would stall the window through the GIL).
+        self.job = start_job(lambda on_progress_, should_stop: call_in_child(
+                             fn, *args, on_progress=on_progress_, should_stop=should_stop, **kwargs),
+                             on_finished=on_finished or self._on_finished, on_failed=on_failed or self._on_failed,
+                             on_progress=on_progress or self._on_progress, parent=self)
         self._outcome = "failed"
-        self.job.done.connect(self._on_done)
+        self.job.done.connect(on_done or self._on_done)
         return run_dir
 
     def _on_done(self) -> None:

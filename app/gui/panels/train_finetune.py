@@ -14,15 +14,13 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtWidgets
 
 from core.io.labelme import list_annotations
 from core.learn.finetune import DEFAULT_MINUTES, RECIPE
 from core.progress import Progress
 from core.project.runs import new_run_dir, project_model
 
-from ..workers import start_job
-from .childproc import call_in_child
 from .threads import default_threads
 
 MIN_FRAMES = 2  # one to learn from and one held back to check on
@@ -123,23 +121,14 @@ class FinetuneBox(QtWidgets.QWidget):
         minutes, recipe = float(self.minutes.value()), self.recipe
         threads = panel.threads or default_threads()
         self._steps_per_epoch = (recipe or {}).get("steps_per_epoch", RECIPE["steps_per_epoch"])
-        panel.config, panel.run_dir, panel.history = None, run_dir, []
-        QtCore.QTimer.singleShot(0, lambda: (panel.curves.clear_live(), panel.curves.set_history([])))
         self._started, self._budget_s = time.monotonic(), max(1, int(round(minutes * 60)))
-        panel._last_ui = 0.0
-        panel.job_bar.start(self._budget_s, f"fine-tuning the {source} on {n} annotated frames: preparing…")
+        self.say(f"Fine-tuning from the {source} ({model.name}) on {n} annotated frames, {minutes:g} min…")
+        panel.launch_child(finetune, (folders, str(run_dir)),
+                           dict(model=str(model), minutes=minutes, threads=threads, recipe=recipe), run_dir, [],
+                           config=None, message=f"fine-tuning the {source} on {n} annotated frames: preparing…",
+                           total=self._budget_s, on_finished=self._on_finished, on_failed=self._on_failed,
+                           on_progress=self._on_progress, on_done=self._on_done)
         panel.job_bar.bar.setFormat("%v / %m s")
-        panel.job_bar.bar.setRange(0, 0)  # busy until the first step
-        panel._set_running(True)
-        self.say(f"Fine-tuning from the {source} ({model.name}) on {n} annotated frames, "
-                            f"{minutes:g} min…")
-        panel.job = start_job(lambda on_progress, should_stop: call_in_child(
-                              finetune, folders, str(run_dir), model=str(model), minutes=minutes, threads=threads,
-                              recipe=recipe, on_progress=on_progress, should_stop=should_stop),
-                              on_finished=self._on_finished, on_failed=self._on_failed,
-                              on_progress=self._on_progress, parent=panel)
-        panel._outcome = "failed"
-        panel.job.done.connect(self._on_done)
         return run_dir
 
     def _on_done(self) -> None:
