@@ -55,6 +55,25 @@ def test_finetune_chooses_by_held_out_recall_and_reports_it(annotated, tmp_path)
         finetune([annotated], tmp_path / "run", minutes=0.001, recipe=TINY)
 
 
+def test_a_failed_attempt_then_a_rerun_into_the_same_folder_uses_only_the_current_frames(annotated, tmp_path):
+    import shutil
+
+    ann = tmp_path / "ann"
+    shutil.copytree(annotated, ann)
+    (ann / "f1.png").write_bytes(b"garbage")
+    (ann / "f3.png").chmod(0o444)  # a read-only image must not block copying it again
+    with pytest.raises(DislocError, match="f1.png"):
+        finetune([ann], tmp_path / "run", minutes=0.001, recipe=TINY, threads=1)
+    for f in ("f1.json", "f1.png"):  # the user drops the damaged frame and runs the same command again
+        (ann / f).unlink()
+    rep = finetune([ann], tmp_path / "run", minutes=0.001, recipe=TINY, threads=1)
+    split = tmp_path / "run" / "split"
+    train = sorted(p.name for p in (split / "train").glob("*.json"))
+    held = sorted(p.name for p in (split / "holdout").glob("*.json"))
+    assert sorted(train + held) == ["f0.json", "f2.json", "f3.json", "f4.json"] and not set(train) & set(held)
+    assert tuple(sorted(rep.train_frames)) == tuple(train) and rep.best_path.exists()
+
+
 def test_finetune_without_annotations_says_what_to_do(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DislocError, match="annotate some frames first"):

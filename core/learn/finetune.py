@@ -90,7 +90,7 @@ def _copy_split(files: Sequence[Path], folder: Path) -> None:
         lf = read_labelme(f)
         img = _annotation_image(f, lf.image_path)
         target = folder / f"{f.stem}{img.suffix}"
-        shutil.copy2(img, target)
+        shutil.copyfile(img, target)  # the contents only: a read-only original gives a writable copy
         lf.image_path = target.name
         write_labelme(folder / f.name, lf)
 
@@ -154,6 +154,9 @@ def finetune(annotations: Sequence[PathLike], out: PathLike, *, model: Optional[
         raise DislocError(f"{init}: model not found; pass --model CKPT")
     files = collect_annotations(annotations)
     train_files, hold = split_annotations(files)
+    # A failed earlier attempt into this folder (no run yet) may have left another split: start afresh,
+    # or a frame held back now could still be trained on.
+    shutil.rmtree(out / "split", ignore_errors=True)
     _copy_split(train_files, out / "split" / "train")
     if hold:
         _copy_split(hold, out / "split" / "holdout")
