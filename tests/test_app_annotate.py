@@ -247,6 +247,21 @@ def test_predict_this_frame_keeps_lines_apart_accept_discard_undo(qtbot, win):
     assert panel.fa.n_predicted == 0 and len(panel.fa) == 1 + n
 
 
+def test_predict_this_frame_uses_the_segment_panels_scale(qtbot, win):
+    """Predicted at the Segment panel's Scale, the lines come back in the frame's pixels; a bad scale says where."""
+    panel, seg = win.panels["annotate"], win.panels["segment"]
+    seg.form.scale.setCurrentText("abc")
+    panel.predict_frame()
+    text, level = win.ctx.messages[-1]
+    assert "abc" in text and "Segment panel" in text and not panel._predicting.busy and panel.fa.n_predicted == 0
+    seg.form.scale.setCurrentText("2")
+    panel.predict_frame()
+    assert any("at scale 2.0" in t for t, _ in win.ctx.messages[-3:])
+    qtbot.waitUntil(lambda: panel.fa.n_predicted > 0, timeout=60000)
+    xs = panel.fa[0].curve()[:, 0]
+    assert abs(xs.mean() - 55) < 10 and panel.fa[0].curve()[:, 1].max() <= panel.fa.height  # frame pixels
+
+
 def test_frame_slider_marks_annotated_frames_not_predicted_ones(qtbot, win):
     panel = win.panels["annotate"]
     assert panel.nav.marks() == frozenset()

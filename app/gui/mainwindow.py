@@ -111,6 +111,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.panels["segment"].videoDone.connect(lambda out: self.panels["analyse"].refresh_results(select=out))
         self.panels["segment"].annotateRequested.connect(self.edit_prediction)
         self.panels["annotate"].frameShown.connect(self._apply_pending_edit)
+        self.panels["annotate"].scale_source = self.panels["segment"].form.scale_setting
         self._pending_edit: Optional[tuple[int, list]] = None
 
     def _build_menus(self) -> None:

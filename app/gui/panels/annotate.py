@@ -5,7 +5,8 @@ annotations/), so closing the app or a crash loses nothing. Undo history is
 kept per frame while the panel is open.
 
 "Predict this frame" (P) runs the project's model (else the shipped one) on
-the frame in a worker and puts its splines on the frame as *predicted* lines:
+the frame in a worker, at the Segment panel's Scale (so a frame looks here as
+it will when the video is segmented), and puts its splines on the frame as *predicted* lines:
 dashed, in one colour, apart from the annotated ones and never written to
 the labelme file. Accept (Ctrl+Enter) makes them annotated lines, Discard
 (Shift+Delete) removes them, and editing a predicted line accepts that one;
@@ -15,7 +16,7 @@ them would look like an annotation to other tools.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 import pyqtgraph as pg
@@ -68,6 +69,9 @@ class AnnotatePanel(QtWidgets.QWidget):
             f"predicting the frame failed: {msg}. Choose another model in the Train panel (Use as project "
             "model) or the Segment panel (Choose model…)."))
         self._saved: dict[str, tuple] = {}  # the annotated lines as last saved, per frame
+        # where "Predict this frame" reads its scale: the window points it at the Segment panel's Scale box,
+        # so a frame is predicted here as it is segmented there
+        self.scale_source: Callable[[], Union[float, str]] = lambda: 1.0
         self._build()
         self._build_actions()
         ctx.projectChanged.connect(self._on_project)
@@ -362,9 +366,15 @@ class AnnotatePanel(QtWidgets.QWidget):
         if path is None:
             self.ctx.warn(note)
             return
+        try:
+            scale = self.scale_source()
+        except DislocError as e:
+            self.ctx.warn(f"{e} (the Scale box of the Segment panel, which Predict this frame uses too)")
+            return
         i, frame = self.index, self.frame
-        self.ctx.info(f"predicting frame {i} with the {note} ({path.name})…")
-        self._predicting.submit(lambda: (i, self.predictor.view(i, frame, path)))
+        at = "" if scale == 1.0 else f" at scale {scale} (the Segment panel's Scale)"
+        self.ctx.info(f"predicting frame {i} with the {note} ({path.name}){at}…")
+        self._predicting.submit(lambda: (i, self.predictor.view(i, frame, path, scale)))
 
     def _on_predicted(self, i: int, view) -> None:
         src = self.ctx.frames()
