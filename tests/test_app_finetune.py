@@ -84,3 +84,22 @@ def test_start_training_on_annotated_frames_alone_asks_for_a_model_not_a_random_
     f.set_init(str(f.init.itemData(1)))  # the shipped model: now it may train
     cfg = f.config(threads=1)
     assert cfg.init and cfg.annotations and not cfg.data
+
+
+def test_cancel_stops_the_finetune_and_keeps_the_projects_model(qtbot, win):
+    panel, box = win.panels["train"], win.panels["train"].finetune_box
+    root = win.ctx.project.root
+    annotate(root / "annotations", 4)
+    panel.refresh()
+    box.minutes.setValue(5)  # far more than the test waits: only Cancel ends it
+    before = selected_model(root)
+    with qtbot.waitSignal(panel.runEnded, timeout=240000) as ended:
+        box.button.click()
+        qtbot.waitUntil(lambda: "loss" in panel.status.text(), timeout=120000)  # training steps under way
+        panel.cancel_btn.click()
+    run, outcome = ended.args
+    assert outcome == "stopped", outcome
+    assert selected_model(root) == before  # a stopped fine-tune does not become the project's model
+    assert "stopped" in box.result.text() and "Fine-tune again" in box.result.text()
+    assert any("fine-tuning stopped" in t for t, _ in win.ctx.messages)
+    assert not panel.running and box.button.isEnabled() and not panel.cancel_btn.isEnabled()
