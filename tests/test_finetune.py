@@ -92,3 +92,26 @@ def test_cli_finetune_then_evaluate_annotations(annotated, tmp_path):
     assert "recall" in table and "length_score" in table and "on_line" in table
     vals = [float(x) for x in table.split() if x.replace(".", "", 1).isdigit()]
     assert vals and all(0.0 <= v <= 1.0 for v in vals)
+
+
+def test_cli_finetune_shows_its_time_budget_and_ctrl_c_says_what_is_kept(annotated, tmp_path):
+    import signal
+
+    out = tmp_path / "ft"
+    p = subprocess.Popen([sys.executable, "-m", "app", "finetune", str(annotated), "--out", str(out),
+                          "--minutes", "5", "--threads", "1"], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    seen = []
+    try:
+        for line in p.stderr:  # a line every 5 s without a terminal: seconds of the 300 s budget, not epochs
+            seen.append(line)
+            if "/300 " in line:
+                break
+        p.send_signal(signal.SIGINT)
+        rest = p.communicate(timeout=120)[1]
+    finally:
+        p.kill()
+    assert any(line.startswith("finetune, s of the budget [") for line in seen), seen
+    assert p.returncode == 130
+    assert "fine-tuning stopped" in rest and "another --out" in rest and "resume" not in rest
+    assert ("best.pt" in rest) == (out / "best.pt").is_file()

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -28,14 +31,37 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def budget_progress(bar, minutes: float):
+    """An ``on_progress`` that shows the time budget (seconds spent of the budget) instead of epochs of many."""
+    from core.progress import Progress
+
+    budget = max(1, int(round(60 * minutes)))
+    t0 = time.monotonic()
+
+    def report(p: Progress) -> None:
+        spent = min(int(time.monotonic() - t0), budget)
+        shown = {k: v for k, v in p.metrics.items() if k not in ("epoch", "step")}
+        bar(Progress(spent, budget, p.message.split("/")[0].strip(), shown))
+
+    return report
+
+
 def run(args: argparse.Namespace) -> int:
+    from core.errors import Cancelled
     from core.learn.finetune import finetune
     from core.progress import TextBar
 
-    bar = TextBar("finetune")
+    bar = TextBar("finetune, s of the budget")
     try:
         rep = finetune(args.annotations, args.out, model=args.model, minutes=args.minutes, seed=args.seed,
-                       threads=args.threads, on_progress=bar)
+                       threads=args.threads, on_progress=budget_progress(bar, args.minutes or 1.0))
+    except (Cancelled, KeyboardInterrupt):
+        best = Path(args.out) / "best.pt"
+        kept = (f"the best checkpoint so far is kept: use it with 'disloc segment --model {best}'"
+                if best.is_file() else "no epoch had finished, so there is no checkpoint")
+        print(f"\ndisloc: fine-tuning stopped; {kept}. Run it again with another --out for a new run.",
+              file=sys.stderr)
+        return 130
     finally:
         bar.close()
     print(f"{rep.epochs} short epochs on {len(rep.train_frames)} annotated frames -> {rep.best_path}")
