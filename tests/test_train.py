@@ -109,6 +109,11 @@ def test_resume_continues_the_epoch_count(data, tmp_path):
     assert [row["epoch"] for row in read_history(tmp_path / "history.csv")] == [1, 2]
     with pytest.raises(DislocError, match="no last.pt"):
         train(cfg(data, resume=True), tmp_path / "elsewhere")
+    # a new run into the same folder (without resume) would overwrite its checkpoints: refused, nothing touched
+    before = (tmp_path / "last.pt").read_bytes()
+    with pytest.raises(DislocError, match="already holds a training run.*--resume"):
+        train(cfg(data, epochs=1), tmp_path)
+    assert (tmp_path / "last.pt").read_bytes() == before
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(data, tmp_path):

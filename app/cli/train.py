@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from .configflags import add_config_flags, apply_flags
@@ -90,6 +91,7 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.errors import Cancelled
     from core.learn.train import train
     from core.progress import TextBar
 
@@ -97,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
     bar = TextBar("train")
     try:
         result = train(config, args.out, on_progress=bar)
+    except (Cancelled, KeyboardInterrupt):
+        print(f"\ndisloc: training stopped; what it reached (last.pt, and best.pt after a finished epoch) is kept "
+              f"in {args.out}; continue with: disloc train --out {args.out} --resume", file=sys.stderr)
+        return 130
     finally:
         bar.close()
     print(f"{result.epochs_done} epochs in {result.run_dir}")

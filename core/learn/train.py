@@ -248,7 +248,7 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
     ----------
     config : TrainConfig
     out_dir : path
-        The run folder (created; with ``config.resume`` it must hold last.pt).
+        The run folder (created; with ``config.resume`` it must hold last.pt, without it no run).
     on_progress : callable
         Gets a :class:`~core.progress.Progress` after every step (metrics
         ``epoch``, ``step``, ``loss``) and after every epoch (metrics
@@ -269,7 +269,12 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
 
     from .model import save_checkpoint
 
+    from .runfolder import is_run
+
     out = Path(out_dir)
+    if not config.resume and is_run(out):  # a new run here would overwrite that run's checkpoints
+        raise DislocError(f"{out}: already holds a training run; continue it with --resume (Resume in the Train "
+                          "panel), or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     threads_before = torch.get_num_threads()
     run = _Run(config, out, on_progress, should_stop)
