@@ -28,7 +28,13 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``disloc`` parser with every subcommand, or with ``command`` alone.
+
+    A run builds only its own subcommand's parser, so it imports only its own
+    module: ``disloc synth`` starts without ``core.learn``, whose flags the
+    train and fine-tune parsers are made from.
+    """
     parser = argparse.ArgumentParser(
         prog="disloc",
         description="Dislocation Studio: synthetic TEM data, segmentation, splines and tracking of dislocations. "
@@ -37,16 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"disloc {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if command is None else [command]:
         importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
     if not argv and "gui" in COMMAND_MODULES:
         argv = ["gui"]
+    command = next((a for a in argv if not a.startswith("-")), None)  # the top-level options take no value
+    parser = build_parser(command if command in COMMAND_MODULES else None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
