@@ -179,3 +179,13 @@ def test_cli_usage_errors(tmp_path):
 def test_sample_seeds_depend_on_dataset_seed_and_index_only():
     assert derive_seed(7, 3) == derive_seed(7, 3)
     assert len({derive_seed(7, i) for i in range(100)} | {derive_seed(8, 0)}) == 101
+
+
+def test_a_realistic_dataset_is_written_without_scipy_or_the_network_code(tmp_path):
+    """disloc synth builds only its own parser and the fast renderer needs no scipy: a light start-up."""
+    args = ["synth", "--preset", "realistic", "--n", "1", "--size", "96", "--out", str(tmp_path)]
+    code = (f"import sys\nfrom app.cli import main\nassert main({args!r}) == 0\n"
+            "heavy = [m for m in sys.modules if m.split('.')[0] in ('scipy', 'torch') or m.startswith('core.learn')]\n"
+            "assert not heavy, heavy\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -1,7 +1,8 @@
 """Backgrounds: Perlin noise (method §1a) and blended real crops (§1b).
 
 Both return float32 (H, W) in [0, 1] and a record (plain dict) of what was
-drawn, which goes into the sample's params JSON.
+drawn, which goes into the sample's params JSON. scipy is imported only when
+used (the exact renderer, stretched crops): the fast renderer needs none.
 """
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from scipy import ndimage
 
 from ..errors import DislocError
+from .filters import gauss32, gauss_radius, uniform32
 from .params import SynthParams
 from .perlin import perlin
 
@@ -31,23 +32,24 @@ def gauss_rows(a: np.ndarray, sigma: float) -> np.ndarray:
     """
     if sigma <= 0:
         return a
+    from scipy import ndimage
+
     b = ndimage.gaussian_filter1d(np.ascontiguousarray(a.T), sigma, axis=1, mode="reflect")  # axis 0, transposed
     return ndimage.gaussian_filter1d(np.ascontiguousarray(b.T), sigma, axis=1, mode="reflect")
 
 
-_gauss = gauss_rows
-
-
-def _uniform_pm1(rng: np.random.Generator, n: int) -> np.ndarray:
-    """White noise U(-1, 1), float32 (n, n): ``rng.random * 2 - 1``."""
-    x = rng.random((n, n), dtype=_F)
+def _uniform_pm1(rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    """White noise U(-1, 1), float32: ``rng.random * 2 - 1``."""
+    x = rng.random(shape, dtype=_F)
     x *= _F(2)
     x -= _F(1)
     return x
 
 
-def _reach(sigma: float) -> int:
-    """Rows on each side that scipy's Gaussian of ``sigma`` reads (truncate 4, its default)."""
+def _reach(sigma: float, fast: bool) -> int:
+    """Rows on each side that the Gaussian of ``sigma`` reads (scipy's: truncate 4, its default; fast: 3)."""
+    if fast:
+        return gauss_radius(sigma)
     return int(4.0 * float(sigma) + 0.5) if sigma > 0 else 0
 
 
@@ -65,6 +67,8 @@ def perlin_background(params: SynthParams, texture_rng: np.random.Generator,
 
     The Perlin fields come from ``texture_rng`` and the white noise from
     ``noise_rng``, so a video can keep the texture and renew the noise.
+    ``params.renderer == "fast"`` draws X1 and X2 with 65536 levels and
+    filters in single precision (:mod:`core.synth.filters`).
     With ``rows`` (a frame less tall than wide) only the first ``rows`` rows
     are returned, the same numbers, and the filters skip the rows below
     (min, max and std still run over the whole square).
@@ -82,20 +86,23 @@ def perlin_background(params: SynthParams, texture_rng: np.random.Generator,
         p3 *= _F(1.0 / (hi - lo))
     else:
         p3 = np.zeros_like(p3)
-    p4 = _uniform_pm1(noise_rng, n)  # x1
+    fast = params.fast
+    noise = uniform32 if fast else _uniform_pm1
+    gauss = gauss32 if fast else gauss_rows
+    p4 = noise(noise_rng, (n, n))  # x1
     p4 *= _F(params.w_white)
     p4 += p3
     # a filtered row reads only the rows within the filter's reach: filter no further than needed
-    r1, r2 = _reach(params.s1), _reach(params.s2)
+    r1, r2 = _reach(params.s1, fast), _reach(params.s2, fast)
     cut = n if rows is None or rows + r1 + r2 >= n else rows + r1 + r2
-    p5 = _gauss(p4[:cut], params.s1)
+    p5 = gauss(p4[:cut], params.s1)
     ww2 = params.r_noise * float(p4.std())
-    x2 = _uniform_pm1(noise_rng, n)
+    x2 = noise(noise_rng, (n, n))
     cut = n if cut == n else cut - r1
     p6 = x2[:cut]
     p6 *= _F(ww2)
     p6 += p5[:cut]
-    p7 = _gauss(p6, params.s2)
+    p7 = gauss(p6, params.s2)
     if rows is not None:
         p7 = p7[:rows]
     np.clip(p7, 0.0, 1.0, out=p7)
@@ -179,6 +186,8 @@ def _crop(img: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndar
     k = int(rng.integers(0, 8))
     crop = _orient(img[y0:y0 + side, x0:x0 + side], k)
     if side != size:  # small crops are stretched; larger ones keep their pixel scale
+        from scipy import ndimage
+
         crop = ndimage.zoom(crop, size / side, order=1, mode="nearest", grid_mode=True)
         crop = crop[:size, :size]
     return np.ascontiguousarray(crop, dtype=_F), [x0, y0, side, k]

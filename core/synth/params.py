@@ -114,6 +114,14 @@ _SCENERY_SPECS = [
     _f("striation_contrast", 0.0, 0.3, "", "darkening of those streaks (up to)"),
 ]
 
+# How the image is computed, not what it shows. Drawn last (core.synth.presets) and written to a sample's
+# JSON only when not the default, so records of exact renders read as they did before the key existed.
+_RENDER_SPECS = [
+    _c("renderer", ("exact", "fast"),
+       "exact: every step as earlier versions computed it, bit for bit; fast: the same kind of image, sooner "
+       "(single-precision Gaussians cut at 3 sigma, 16-bit white noise)"),
+]
+
 _PILEUP_SPECS = [
     _f("angle", -360.0, 360.0, "deg", "direction of the slip traces; the pileup advances along it", "pileup"),
     _f("slip_width", 2.0, 8192.0, "px", "distance between the two slip traces (Δd)", "pileup", True),
@@ -155,7 +163,7 @@ _PLAIN = {
     "fault_width": ("fringe strip width",), "specks": ("specks",), "speck_contrast": ("speck darkness",),
     "speck_size": ("speck size",), "final_blur": ("image blur",), "grain_noise": ("camera noise",),
     "jpeg_quality": ("JPEG quality (0: none)",), "modulation_period": ("bead length",),
-    "striations": ("faint streaks",), "striation_contrast": ("streak darkness",),
+    "striations": ("faint streaks",), "striation_contrast": ("streak darkness",), "renderer": ("rendering",),
     "angle": ("slip direction", "θ"), "slip_width": ("slip band width", "Δd"), "p0_x": ("start x", "p0"),
     "p0_y": ("start y", "p0"), "n_dislocations": ("dislocations in the pileup", "n"),
     "spacing": ("first spacing", "d1"), "spacing_ratio": ("spacing growth", "q"),
@@ -170,10 +178,12 @@ _PLAIN = {
 PARAM_SPECS: dict[str, ParamSpec] = {
     s.name: dataclasses.replace(s, label=_PLAIN.get(s.name, (s.name.replace("_", " "),))[0],
                                 symbol=(_PLAIN.get(s.name, ()) + ("", ""))[1])
-    for s in _IMAGE_SPECS + _SCENERY_SPECS + _PILEUP_SPECS}
+    for s in _IMAGE_SPECS + _SCENERY_SPECS + _RENDER_SPECS + _PILEUP_SPECS}
 #: Scenery keys are drawn from their own random stream (core.synth.presets), after the others.
 SCENERY_KEYS = tuple(s.name for s in _SCENERY_SPECS)
-IMAGE_KEYS = tuple(s.name for s in _IMAGE_SPECS) + SCENERY_KEYS
+#: How the image is computed; drawn after the scenery keys, left out of :meth:`SynthParams.to_dict` at their default.
+RENDER_KEYS = tuple(s.name for s in _RENDER_SPECS)
+IMAGE_KEYS = tuple(s.name for s in _IMAGE_SPECS) + SCENERY_KEYS + RENDER_KEYS
 PILEUP_KEYS = tuple(s.name for s in _PILEUP_SPECS)
 
 
@@ -311,6 +321,7 @@ class SynthParams:
     modulation_period: float = 18.0
     striations: int = 0
     striation_contrast: float = 0.04
+    renderer: str = "exact"
     pileups: tuple = field(default_factory=lambda: (PileupParams(),))
     schema_version: int = SCHEMA_VERSION
 
@@ -340,10 +351,20 @@ class SynthParams:
         """A copy with some values changed (validated)."""
         return dataclasses.replace(self, **changes)
 
+    @property
+    def fast(self) -> bool:
+        """True for ``renderer="fast"``: the approximate, quicker drawing paths."""
+        return self.renderer == "fast"
+
     def to_dict(self) -> dict:
-        """Plain JSON-ready dict (``schema_version``, every key, ``pileups`` list)."""
+        """Plain JSON-ready dict (``schema_version``, every key, ``pileups`` list).
+
+        The keys of :data:`RENDER_KEYS` are left out at their default, so the
+        JSON of an exact render is the one earlier versions wrote.
+        """
         d: dict[str, Any] = {"schema_version": self.schema_version}
-        d.update({k: getattr(self, k) for k in IMAGE_KEYS})
+        d.update({k: getattr(self, k) for k in IMAGE_KEYS
+                  if k not in RENDER_KEYS or getattr(self, k) != _DEFAULTS[k]})
         d["pileups"] = [p.to_dict() for p in self.pileups]
         return d
 
@@ -377,6 +398,9 @@ class SynthParams:
                 _wrap(source, lambda: check_value(k, d[k]))
         kwargs = {k: d[k] for k in IMAGE_KEYS if k in d}
         return _wrap(source, lambda: cls(pileups=tuple(pileups), **kwargs))
+
+
+_DEFAULTS = {k: SynthParams.__dataclass_fields__[k].default for k in RENDER_KEYS}
 
 
 def _wrap(source: str, fn):

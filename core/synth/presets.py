@@ -28,8 +28,8 @@ import numpy as np
 from ..errors import DislocError
 from ..io.fileio import PathLike, atomic_write_json, read_json
 from .params import (
-    IMAGE_KEYS, MAX_DISLOCATIONS, PARAM_SPECS, PILEUP_KEYS, SCENERY_KEYS, ParamSpec, PileupParams, SynthParams,
-    check_value,
+    IMAGE_KEYS, MAX_DISLOCATIONS, PARAM_SPECS, PILEUP_KEYS, RENDER_KEYS, SCENERY_KEYS, ParamSpec, PileupParams,
+    SynthParams, check_value,
 )
 
 FORMAT = "disloc-synth-preset"
@@ -247,14 +247,15 @@ def sample_params(preset: Union[Preset, str, PathLike], seed: int, size: Optiona
 
     img = {}
     for k in IMAGE_KEYS:
-        if k in SCENERY_KEYS:
+        if k in SCENERY_KEYS or k in RENDER_KEYS:
             continue
         u = rng.random()
         if k != "size":
             img[k] = value(k, u, img_defaults[k].default)
-    # scenery keys came later and have a stream of their own, so older presets draw what they drew before
+    # scenery keys came later and have a stream of their own, so older presets draw what they drew before;
+    # the render keys came later still and are drawn after them
     srng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5CE7]))
-    for k in SCENERY_KEYS:
+    for k in SCENERY_KEYS + RENDER_KEYS:
         img[k] = value(k, srng.random(), img_defaults[k].default)
     height = max(16, int(round(size * img["aspect"])))
     n_pile = value("n_pileups", rng.random(), 1)
