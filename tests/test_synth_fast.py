@@ -1,4 +1,4 @@
-"""The fast renderer: the same filters as the exact one within small tolerances, chosen per sample."""
+"""The fast renderer: the same fields and filters as the exact one within small tolerances, chosen per sample."""
 import json
 
 import numpy as np
@@ -7,6 +7,7 @@ from scipy import ndimage
 from scipy.special import ndtri
 
 from core.synth import generate, load_preset, sample_from_json, sample_params
+from core.synth.fields import line_field, line_fields_fast, segment_fields, segment_fields_fast
 from core.synth.filters import _normal_table, gauss32, uniform32
 from core.synth.params import SynthParams
 
@@ -32,6 +33,52 @@ def test_uniform32_fills_the_open_interval_evenly():
     x = uniform32(np.random.default_rng(0), (400, 500))
     assert x.dtype == np.float32 and -1 < x.min() and x.max() < 1
     assert abs(float(x.mean())) < 0.01 and abs(float(x.std()) - 1 / np.sqrt(3)) < 0.01
+
+
+def _random_polylines(rng, n, height, width):
+    lines = []
+    for _ in range(n):
+        p0 = rng.uniform(-20, [width + 20, height + 20])
+        ang = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.25, 40))  # bends, some sharp
+        steps = 3.0 * np.stack([np.cos(ang), np.sin(ang)], 1)
+        lines.append(np.concatenate([[p0], p0 + np.cumsum(steps, 0)]))
+    lines.append(np.array([[10.0, 10.0], [14.0, 13.0]]))  # one segment
+    lines.append(np.array([[5.0, 5.0], [20.0, 5.0], [5.0, 5.2]]))  # a hairpin
+    return lines
+
+
+def test_line_fields_fast_finds_line_fields_pixels():
+    rng = np.random.default_rng(3)
+    h, w = 90, 120
+    lines = _random_polylines(rng, 12, h, w)
+    radii = list(rng.uniform(1.0, 15.0, len(lines)))
+    for poly, radius, fast in zip(lines, radii, line_fields_fast(lines, radii, h, w)):
+        exact = line_field(poly, radius, h, w)
+        if exact is None:
+            assert fast is None
+            continue
+        order = np.argsort(fast.idx)
+        assert np.array_equal(fast.idx[order], exact.idx)
+        assert np.abs(fast.dist[order] - exact.dist).max() <= 1 / 4096 + 1e-7
+        # where a joint is the nearest point, both segments meeting there are equally near: either may be named
+        assert np.abs(fast.seg[order] - exact.seg).max() <= 1
+
+
+def test_segment_fields_fast_finds_segment_fields_pixels():
+    rng = np.random.default_rng(4)
+    h, w = 100, 130
+    p = rng.uniform(-30, 160, (40, 2))
+    q = p + rng.normal(0, 60, (40, 2))
+    q[5] = p[5]  # a segment of length 0 draws nothing
+    q[6] = p[6] + [0, 40]  # vertical
+    radii = rng.uniform(1.0, 6.0, 40)
+    e_idx, e_dist, e_seg = segment_fields(list(zip(p, q)), list(radii), h, w)
+    f_idx, f_dist, f_seg = segment_fields_fast(p, q, radii, h, w)
+    exact = dict(zip(zip(e_idx.tolist(), e_seg.tolist()), e_dist.tolist()))
+    fast = dict(zip(zip(f_idx.tolist(), f_seg.tolist()), f_dist.tolist()))
+    assert len(fast) == len(f_idx)  # no pixel twice for one segment
+    assert set(fast) == set(exact)
+    assert max(abs(fast[k] - exact[k]) for k in exact) <= 1 / 4096 + 1e-7
 
 
 def test_the_renderer_round_trips_through_json_and_only_fast_is_written():

@@ -167,7 +167,7 @@ def _render(scene: Scene, params: SynthParams, seed: int, texture_seed: Optional
     img *= _F(1) - black
     img += black
     scenery = apply_scenery(img, scene, params, _stream(tseed, _SCENERY))
-    draw_traces(img, scene.traces)
+    draw_traces(img, scene.traces, params.fast)
     np.clip(img, 0.0, 1.0, out=img)
 
     lines, polylines, kept, dropped = [], [], [], []

@@ -317,7 +317,7 @@ def draw_striations(img: np.ndarray, params, rng: np.random.Generator, dirs: lis
     q = np.stack([cx + half * tx, cy + half * ty], axis=1)
     ends = list(zip(p, q))
     radii = [profile_radius(wd, 0.0) for wd in widths]
-    darken_segments(img, ends, radii, widths, contrasts)
+    darken_segments(img, ends, radii, widths, contrasts, params.fast)
     return int(params.striations)
 
 
