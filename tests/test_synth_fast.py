@@ -9,6 +9,7 @@ from scipy.special import ndtri
 from core.synth import generate, load_preset, sample_from_json, sample_params
 from core.synth.fields import line_field, line_fields_fast, segment_fields, segment_fields_fast
 from core.synth.filters import _normal_table, gauss32, uniform32
+from core.synth.geometry import Dislocation, centerlines_fast
 from core.synth.params import SynthParams
 
 
@@ -79,6 +80,16 @@ def test_segment_fields_fast_finds_segment_fields_pixels():
     assert len(fast) == len(f_idx)  # no pixel twice for one segment
     assert set(fast) == set(exact)
     assert max(abs(fast[k] - exact[k]) for k in exact) <= 1 / 4096 + 1e-7
+
+
+def test_centerlines_fast_are_the_centerlines():
+    rng = np.random.default_rng(5)
+    dis = [Dislocation(rng.uniform(0, 200, (k, 2))) for k in (2, 3, 4, 5, 8)]
+    dis += [Dislocation([[0, 0], [0, 0], [30, 10], [60, 0]]), Dislocation([[7, 7], [7, 7]]),
+            Dislocation([[3, 3], [40, 50], [90, 20]], kind="polyline")]
+    for d, fast in zip(dis, centerlines_fast(dis, 1.5, 3.0)):
+        for exact, f in zip(d.centerlines(1.5, 3.0), fast):
+            assert exact.shape == f.shape and np.abs(exact - f).max() < 1e-8
 
 
 def test_the_renderer_round_trips_through_json_and_only_fast_is_written():

@@ -22,7 +22,7 @@ from ..io.dataset import to_uint8
 from ..errors import DislocError
 from .background import make_background
 from .draw import clip_line, draw_dislocations, draw_traces
-from .geometry import STEP_PX, Dislocation, Scene, build_scene, polyline_length, visible_part
+from .geometry import STEP_PX, Dislocation, Scene, build_scene, centerlines_fast, polyline_length, visible_part
 from .params import SynthParams
 from .scenery import apply_camera, apply_scenery, has_camera
 
@@ -171,8 +171,11 @@ def _render(scene: Scene, params: SynthParams, seed: int, texture_seed: Optional
     np.clip(img, 0.0, 1.0, out=img)
 
     lines, polylines, kept, dropped = [], [], [], []
-    for i, dis in enumerate(scene.dislocations):
-        fine, drawn = dis.centerlines(STEP_PX, DRAW_STEP_PX)
+    if params.fast and scene.dislocations:
+        centres = centerlines_fast(scene.dislocations, STEP_PX, DRAW_STEP_PX)
+    else:
+        centres = [dis.centerlines(STEP_PX, DRAW_STEP_PX) for dis in scene.dislocations]
+    for i, (dis, (fine, drawn)) in enumerate(zip(scene.dislocations, centres)):
         vis = visible_part(fine, h, w)
         if polyline_length(vis) < max(params.min_visible, 1.0):
             dropped.append(i)

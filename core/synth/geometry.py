@@ -138,6 +138,26 @@ def resample_polylines(points: np.ndarray, steps) -> list:
     return out
 
 
+def _second_derivatives(h: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Second derivatives (..., n, d) at the knots of the not-a-knot cubic splines with intervals ``h``
+    (..., n - 1) and slopes ``dy`` (..., n - 1, d): one spline, or a stack of them with as many knots."""
+    n = h.shape[-1] + 1
+    if n == 2:
+        return np.zeros(dy.shape[:-2] + (2, dy.shape[-1]))
+    if n == 3:  # not-a-knot with 3 points: the parabola through them
+        m = 2.0 * (dy[..., 1, :] - dy[..., 0, :]) / (h[..., 0] + h[..., 1])[..., None]
+        return np.repeat(m[..., None, :], 3, axis=-2)
+    a = np.zeros(h.shape[:-1] + (n, n))
+    rhs = np.zeros(dy.shape[:-2] + (n, dy.shape[-1]))
+    i = np.arange(1, n - 1)
+    a[..., i, i - 1], a[..., i, i], a[..., i, i + 1] = h[..., :-1], 2.0 * (h[..., :-1] + h[..., 1:]), h[..., 1:]
+    rhs[..., 1:-1, :] = 6.0 * (dy[..., 1:, :] - dy[..., :-1, :])
+    # third derivative continuous across the second and the second-to-last knot
+    a[..., 0, 0], a[..., 0, 1], a[..., 0, 2] = h[..., 1], -(h[..., 0] + h[..., 1]), h[..., 0]
+    a[..., -1, -3], a[..., -1, -2], a[..., -1, -1] = h[..., -1], -(h[..., -2] + h[..., -1]), h[..., -2]
+    return np.linalg.solve(a, rhs)
+
+
 def cubic_spline(s: np.ndarray, y: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Not-a-knot cubic spline through (s_i, y_i) evaluated at ``t`` (y may be (n, d)).
 
@@ -147,21 +167,7 @@ def cubic_spline(s: np.ndarray, y: np.ndarray, t: np.ndarray) -> np.ndarray:
     """
     n = len(s)
     h = np.diff(s)
-    dy = np.diff(y, axis=0) / h[:, None]
-    if n == 2:
-        m = np.zeros_like(y)
-    elif n == 3:  # not-a-knot with 3 points: the parabola through them
-        m = np.repeat((2.0 * (dy[1] - dy[0]) / (h[0] + h[1]))[None, :], 3, axis=0)
-    else:
-        a = np.zeros((n, n))
-        rhs = np.zeros_like(y)
-        i = np.arange(1, n - 1)
-        a[i, i - 1], a[i, i], a[i, i + 1] = h[:-1], 2.0 * (h[:-1] + h[1:]), h[1:]
-        rhs[1:-1] = 6.0 * (dy[1:] - dy[:-1])
-        # third derivative continuous across the second and the second-to-last knot
-        a[0, :3] = h[1], -(h[0] + h[1]), h[0]
-        a[-1, -3:] = h[-1], -(h[-2] + h[-1]), h[-2]
-        m = np.linalg.solve(a, rhs)
+    m = _second_derivatives(h, np.diff(y, axis=0) / h[:, None])
     k = np.clip(np.searchsorted(s, t, side="right") - 1, 0, n - 2)
     l = (s[k + 1][:, None] - t[:, None])
     r = (t[:, None] - s[k][:, None])
@@ -185,6 +191,103 @@ def spline_polyline(support: np.ndarray, step: float = STEP_PX) -> np.ndarray:
     """Dense samples of the cubic spline through ``support`` (chord-length parameter)."""
     # evaluate finely once, then at equal arc length so the segments are even
     return resample_polyline(spline_dense(support), step)
+
+
+def _starts(counts: np.ndarray) -> np.ndarray:
+    return np.cumsum(counts) - counts
+
+
+def centerlines_fast(dislocations: list, *steps: float) -> list:
+    """:meth:`Dislocation.centerlines` of many dislocations in one pass of array operations (``renderer="fast"``).
+
+    The same curves sampled the same way, but every dislocation's samples in
+    one array (parameters kept apart by offsets), so a sample costs a few
+    dozen array operations instead of as many per dislocation. The samples
+    differ from :meth:`~Dislocation.centerlines`' by rounding only (about
+    1e-11 px).
+
+    Returns
+    -------
+    list
+        Per dislocation, its centre line at each of ``steps``.
+    """
+    # the supports without repeated points, all in one array
+    cnt = np.array([len(d.support) for d in dislocations])
+    sup = np.concatenate([d.support for d in dislocations])
+    first = _starts(cnt)
+    keep = np.ones(len(sup), bool)
+    keep[1:] = np.hypot(*np.diff(sup, axis=0).T) > 1e-6
+    keep[first] = True
+    line = np.repeat(np.arange(len(cnt)), cnt)
+    sup, cnt = sup[keep], np.bincount(line[keep], minlength=len(cnt))
+    first = _starts(cnt)
+    dense = [sup[a:a + c] for a, c in zip(first.tolist(), cnt.tolist())]  # the support, or the spline through it
+    # the splines' chord-length parameters and second derivatives, the solves stacked by number of knots
+    chord = np.concatenate([[0.0], np.hypot(*np.diff(sup, axis=0).T)])
+    chord[first] = 0.0
+    arc = np.cumsum(chord)
+    arc -= np.repeat(arc[first], cnt)
+    spline = [i for i, d in enumerate(dislocations) if d.kind == "spline" and cnt[i] >= 3]
+    knots = []  # (dislocation, parameter, support, second derivatives)
+    for nk in sorted(set(cnt[spline].tolist())):
+        group = [i for i in spline if cnt[i] == nk]
+        at = first[group][:, None] + np.arange(nk)
+        s, p = arc[at], sup[at]
+        h = np.diff(s, axis=1)
+        m = _second_derivatives(h, np.diff(p, axis=1) / h[..., None])
+        knots += [(i, s[j], p[j], m[j]) for j, i in enumerate(group)]
+    if knots:
+        nk = np.array([len(s) for _, s, _, _ in knots])
+        length = np.array([s[-1] for _, s, _, _ in knots])
+        off = _starts(length + 1.0)
+        sg = np.concatenate([s + o for (_, s, _, _), o in zip(knots, off)])
+        y = np.concatenate([p for _, _, p, _ in knots])
+        m = np.concatenate([mm for _, _, _, mm in knots])
+        npt = np.maximum(8, (length / 0.5).astype(np.int64))
+        j = np.arange(npt.sum()) - np.repeat(_starts(npt), npt)
+        t = j * np.repeat(length / (npt - 1), npt)
+        t = np.where(j == np.repeat(npt - 1, npt), np.repeat(length, npt), t) + np.repeat(off, npt)
+        first = np.repeat(_starts(nk), npt)
+        k = np.clip(np.searchsorted(sg, t, side="right") - 1, first, first + np.repeat(nk, npt) - 2)
+        # per interval first (those across two lines are never used)
+        h = np.diff(sg)[:, None]
+        c0 = y[:-1] / h - m[:-1] * h / 6.0
+        c1 = y[1:] / h - m[1:] * h / 6.0
+        m6 = m / 6.0
+        l, r = (sg[k + 1] - t)[:, None], (t - sg[k])[:, None]
+        val = (m6[k] * (l * l * l) + m6[k + 1] * (r * r * r)) / h[k] + c0[k] * l + c1[k] * r
+        for (i, _, _, _), a, c in zip(knots, _starts(npt).tolist(), npt.tolist()):
+            dense[i] = val[a:a + c]
+    # every dense polyline resampled at equal arc length, all at once
+    npts = np.array([len(p) for p in dense])
+    q = np.concatenate(dense)
+    first = _starts(npts)
+    step_len = np.hypot(*np.diff(q, axis=0).T)
+    keep = np.ones(len(q), bool)
+    keep[1:] = step_len > 1e-6
+    keep[first] = True  # (a line's first point follows another line's last)
+    if not keep.all():
+        line = np.repeat(np.arange(len(dense)), npts)
+        q, npts = q[keep], np.bincount(line[keep], minlength=len(dense))
+        first = _starts(npts)
+        step_len = np.hypot(*np.diff(q, axis=0).T)
+    step_len = np.concatenate([[0.0], step_len])
+    step_len[first] = 0.0
+    arc = np.cumsum(step_len)
+    arc -= np.repeat(arc[first], npts)  # arc length from each line's start
+    length = arc[first + npts - 1]
+    off = _starts(length + 1.0)
+    arc += np.repeat(off, npts)
+    out: list = [[] for _ in dense]
+    for st in steps:
+        n = np.where(npts >= 2, np.maximum(2, np.ceil(length / st).astype(np.int64) + 1), 2)
+        j = np.arange(n.sum()) - np.repeat(_starts(n), n)
+        t = j * np.repeat(length / (n - 1), n)
+        t = np.where(j == np.repeat(n - 1, n), np.repeat(length, n), t) + np.repeat(off, n)
+        pts = np.stack([np.interp(t, arc, q[:, 0]), np.interp(t, arc, q[:, 1])], axis=1)
+        for lines, a, c in zip(out, _starts(n).tolist(), n.tolist()):
+            lines.append(pts[a:a + c])
+    return out
 
 
 @lru_cache(maxsize=64)
