@@ -187,6 +187,10 @@ def test_realistic_preset_from_the_chooser_renders_its_scenery(qtbot, win):
     assert d.state.preset.name == "realistic" and d.preset_combo.currentText() == "realistic"
     assert d.compare.synth.data.shape == (p.height, p.size)
     assert p.grain_noise > 0 and d.form.rows["grain_noise"].value() == pytest.approx(p.grain_noise, abs=1e-3)
+    # how it is computed sits apart, named plainly
+    assert p.renderer == "fast" and d.form.rows["renderer"].value() == "fast"
+    assert d.form.labels["renderer"].text().startswith("rendering")
+    assert "Advanced" in [b.title() for b in d.form.boxes.values()]
     expected = render_preview(p, d.state.seed)["image"]
     assert np.array_equal(d.compare.synth.data, expected)
 

@@ -118,8 +118,8 @@ _SCENERY_SPECS = [
 # JSON only when not the default, so records of exact renders read as they did before the key existed.
 _RENDER_SPECS = [
     _c("renderer", ("exact", "fast"),
-       "exact: every step as earlier versions computed it, bit for bit; fast: the same kind of image, sooner "
-       "(single-precision Gaussians cut at 3 sigma, 16-bit white noise)"),
+       "exact: every step as earlier versions computed it, bit for bit; fast: the same kind of image in about "
+       "two thirds of the time (single-precision Gaussians cut at 3 sigma, 16-bit white noise)"),
 ]
 
 _PILEUP_SPECS = [
