@@ -55,7 +55,7 @@ def score(model: str, test: Path, testlab: Path, seg: Path) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", action="append", default=[], help="starting checkpoint (repeatable; default: shipped)")
+    ap.add_argument("--model", action="append", default=[], help="starting checkpoint (repeatable; default: both shipped models)")
     ap.add_argument("--minutes", type=float, help="fine-tuning budget (default: disloc finetune's)")
     ap.add_argument("--no-baseline", action="store_true", help="skip scoring the starting models as they are")
     ap.add_argument("--keep", metavar="DIR", help="keep the work folders here (outside the project)")
@@ -63,7 +63,7 @@ def main() -> int:
     if not (DATA / "frames").is_dir() or not (TOOLS / "score_real.py").is_file():
         print(f"bench_finetune: {DATA} or its tools are absent; nothing to measure (the real frames are not shipped)")
         return 0
-    models = args.model or [str(ROOT / "resources" / "models" / "default.pt")]
+    models = args.model or [str(ROOT / "resources" / "models" / n) for n in ("realistic.pt", "default.pt")]
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(args.keep) if args.keep else Path(tmp)
         ann, test, testlab = base / "annotated", base / "test", base / "testlab"

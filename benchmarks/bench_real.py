@@ -6,7 +6,7 @@ exactly as a user would (``disloc segment FRAMES --model CKPT --out DIR``),
 then scores the result with ``../shared/tools/score_real.py``: recall of
 traced lines, length score on the lines found, and the share of predicted
 splines that lie on a traced line. Models are compared in the same run, the
-shipped one first unless ``--no-shipped``.
+shipped ones (default.pt, realistic.pt) first unless ``--no-shipped``.
 
 The frames are only read from ``../shared``; nothing made from them is kept
 (``--keep DIR`` keeps the segmentation folders for a look, outside the project).
@@ -57,14 +57,15 @@ def score(model: str, seg_dir: Path, extra: list[str]) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", default=[], help="checkpoint to score (repeatable)")
-    ap.add_argument("--no-shipped", action="store_true", help="leave out the shipped default model")
+    ap.add_argument("--no-shipped", action="store_true", help="leave out the shipped models")
     ap.add_argument("--segment-args", default="", help="extra options for disloc segment, quoted")
     ap.add_argument("--keep", metavar="DIR", help="keep the segmentation folders here (outside the project)")
     args = ap.parse_args()
     if not (DATA / "frames").is_dir() or not SCORER.is_file():
         print(f"bench_real: {DATA} or {SCORER} is absent; nothing to score (the real frames are not shipped)")
         return 0
-    models = ([] if args.no_shipped else [str(ROOT / "resources" / "models" / "default.pt")]) + args.model
+    shipped = [str(ROOT / "resources" / "models" / n) for n in ("default.pt", "realistic.pt")]
+    models = ([] if args.no_shipped else shipped) + args.model
     extra = shlex.split(args.segment_args)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -60,7 +60,7 @@ def test_one_click_finetune_shows_the_estimate_and_selects_the_model(qtbot, win)
     best = root / "runs" / run.split("/runs/")[-1] / "best.pt"
     assert best.exists() and selected_model(root) == best  # the project's model now
     cfg = (best.parent / "config.json").read_text()
-    assert "default.pt" in cfg  # from the shipped model, never a random network
+    assert "realistic.pt" in cfg  # from the shipped model for real frames, never a random network
     hist = read_history(best.parent / "history.csv")
     assert hist and "recall" in hist[0]
     text = box.result.text()

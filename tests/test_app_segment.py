@@ -237,6 +237,11 @@ def test_without_a_model_the_panel_says_what_to_do(qtbot, win, checkpoint):
         assert level == "warning" and "default" in text and "choose a checkpoint" in text
     panel.use_model(checkpoint)  # what Choose model… does after the file dialog
     assert selected_model(root) == checkpoint and "project model" in panel.model_label.text()
+    # Choose model… also offers the shipped models by name
+    real = panel.shipped_actions["realistic"]
+    assert real.text() == "Shipped model for real frames" and real.isEnabled()
+    real.trigger()
+    assert selected_model(root).name == "realistic.pt" and "realistic.pt" in panel.model_label.text()
 
 
 def test_pixel_size_from_a_drawn_line_puts_nm_in_the_inspector(qtbot, win, video):

@@ -49,7 +49,7 @@ def test_finetune_chooses_by_held_out_recall_and_reports_it(annotated, tmp_path)
     assert 0.0 <= hist[0]["recall"] <= 1.0 and 0.0 <= hist[0]["on_line"] <= 1.0
     assert rep.estimate["recall"] == pytest.approx(hist[rep.best_epoch - 1]["recall"])
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert cfg["select"] == "recall" and cfg["init"].endswith("default.pt")  # never from random
+    assert cfg["select"] == "recall" and cfg["init"].endswith("realistic.pt")  # the shipped model for real frames
     assert {"gamma", "blur", "scale"} <= set(cfg["augment"])
     with pytest.raises(DislocError, match="already holds a training run"):
         finetune([annotated], tmp_path / "run", minutes=0.001, recipe=TINY)

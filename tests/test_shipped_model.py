@@ -5,7 +5,8 @@ import pytest
 
 from core.analysis.postprocess import postprocess
 from core.learn.metrics import evaluate_image, summarize
-from core.shipped import default_model_path
+from core.errors import DislocError
+from core.shipped import default_model_path, finetune_start_path, realistic_model_path, resolve_model
 from core.synth import generate, sample_params
 
 # resources/models/README.md gives this model's length metric on these six
@@ -48,3 +49,26 @@ def test_shipped_model_scores_above_the_card_floor(predictor):
         clean.append(evaluate_image(postprocess(p).masks.astype(np.float32), s.masks))
     metric = summarize(clean)["metric"]
     assert metric >= CARD_CLEAN_METRIC_ON_THESE_IMAGES - FLOOR_MARGIN, metric
+
+
+def test_shipped_model_for_real_frames_loads_and_is_named_by_the_model_arguments(tmp_path, monkeypatch):
+    from core.learn.predict import Predictor
+
+    path = realistic_model_path()
+    assert path.is_file() and path.stat().st_size < 25e6
+    p = Predictor(path, precision="fp32", batch_size=1)
+    h = p.header
+    assert h["weights_dtype"] == "float16" and h["normalization"]["kind"] == "local"
+    assert any(d.get("manifest", {}).get("preset") == "realistic" for d in h["training_data"])
+    img = generate(sample_params("realistic", seed=3, size=128).replace(aspect=1.0), 3).image
+    probs = p.predict(img)
+    assert probs.shape == (1, 20, 128, 128) and np.isfinite(probs).all() and probs.max() > 0.5  # it finds lines
+    # fine-tuning starts from it; --model names either shipped model, a file of that name wins
+    assert finetune_start_path() == path
+    assert resolve_model("realistic") == path and resolve_model(None) == default_model_path()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "realistic").write_bytes(b"x")
+    assert resolve_model("realistic").resolve() == tmp_path / "realistic"
+    missing = tmp_path / "none.pt"
+    with pytest.raises(DislocError, match="not installed"):
+        resolve_model(None, default=missing)

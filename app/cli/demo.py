@@ -14,7 +14,9 @@ def register(sub) -> None:
                     "distances (CSV + plots) into a demo project, print the agreement with the ground truth, then "
                     "open the app on that project.")
     p.add_argument("--project", default="demo-project", metavar="DIR", help="demo project folder (default: %(default)s)")
-    p.add_argument("--model", metavar="CKPT", help="checkpoint to use (default: the shipped model)")
+    p.add_argument("--model", metavar="CKPT",
+                   help="checkpoint to use, or 'realistic' for the shipped model for real frames "
+                   "(default: the shipped model)")
     p.add_argument("--frames", type=int, default=30, help="frames in the video (default: %(default)s)")
     p.add_argument("--size", type=int, default=512, help="frame size in px (default: %(default)s)")
     p.add_argument("--seed", type=int, default=2024, help="random seed of the video (default: %(default)s)")
@@ -33,10 +35,11 @@ def _has_screen() -> bool:
 def run(args: argparse.Namespace) -> int:
     from core.demo import RESULT_NAME, run_demo
     from core.progress import TextBar
+    from core.shipped import resolve_model
 
     bar = TextBar("segment")
-    r = run_demo(args.project, model=args.model, n_frames=args.frames, size=args.size, seed=args.seed,
-                 on_progress=bar)
+    model = resolve_model(args.model) if args.model else None
+    r = run_demo(args.project, model=model, n_frames=args.frames, size=args.size, seed=args.seed, on_progress=bar)
     bar.close()
     out = os.path.join(os.path.abspath(args.project), "results", RESULT_NAME)
 

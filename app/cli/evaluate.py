@@ -15,7 +15,8 @@ def register(sub) -> None:
         epilog="example:\n  disloc evaluate --model runs/m1/best.pt --model runs/m2/best.pt "
         "--data synth/m1-test --data synth/m2-test --out eval/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", action="append", required=True, metavar="CKPT", help="checkpoint (repeatable)")
+    p.add_argument("--model", action="append", required=True, metavar="CKPT",
+                   help="checkpoint, or 'default' / 'realistic' for a shipped model (repeatable)")
     p.add_argument("--data", action="append", default=[], metavar="DIR",
                    help="dataset folder or labelme annotation folder (repeatable)")
     p.add_argument("--annotations", action="append", default=[], metavar="DIR",
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from core.errors import DislocError
     from core.learn.evaluate import evaluate, format_table, write_reports
     from core.progress import TextBar
+    from core.shipped import resolve_model
 
     if args.limit is not None and args.limit < 1:
         raise DislocError("--limit must be at least 1")
@@ -50,9 +52,10 @@ def run(args: argparse.Namespace) -> int:
         open_source(d, "annotations")  # a clear error when the folder holds no labelme files
     bar = TextBar("evaluate")
     try:
-        result = evaluate(args.model, args.data + args.annotations, device=None if args.device == "auto" else args.device,
-                          batch_size=args.batch_size, limit=args.limit, line_width=args.line_width,
-                          matching=args.matching, precision=args.precision, on_progress=bar)
+        result = evaluate([resolve_model(m) for m in args.model], args.data + args.annotations,
+                          device=None if args.device == "auto" else args.device, batch_size=args.batch_size,
+                          limit=args.limit, line_width=args.line_width, matching=args.matching,
+                          precision=args.precision, on_progress=bar)
     finally:
         bar.close()
     print("network masks as they come out (the paper's protocol):")

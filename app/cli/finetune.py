@@ -23,7 +23,8 @@ def register(sub) -> None:
     p.add_argument("annotations", nargs="+", metavar="ANNOTATIONS",
                    help="folder(s) of labelme .json files with their images (one line strip per dislocation)")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to create")
-    p.add_argument("--model", metavar="CKPT", help="checkpoint to start from (default: the shipped model)")
+    p.add_argument("--model", metavar="CKPT", help="checkpoint to start from, or 'default' / 'realistic' for a "
+                   "shipped model (default: realistic, the shipped model for real frames)")
     p.add_argument("--minutes", type=float, default=DEFAULT_MINUTES,
                    help=f"time budget in minutes (default {DEFAULT_MINUTES:g})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -50,10 +51,12 @@ def run(args: argparse.Namespace) -> int:
     from core.errors import Cancelled
     from core.learn.finetune import finetune
     from core.progress import TextBar
+    from core.shipped import finetune_start_path, resolve_model
 
+    model = resolve_model(args.model, finetune_start_path())
     bar = TextBar("finetune, s of the budget")
     try:
-        rep = finetune(args.annotations, args.out, model=args.model, minutes=args.minutes, seed=args.seed,
+        rep = finetune(args.annotations, args.out, model=model, minutes=args.minutes, seed=args.seed,
                        threads=args.threads, on_progress=budget_progress(bar, args.minutes or 1.0))
     except (Cancelled, KeyboardInterrupt):
         best = Path(args.out) / "best.pt"

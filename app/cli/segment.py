@@ -54,7 +54,9 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", metavar="INPUT", help="video, TIFF stack, image folder, image or DM3/DM4 file")
     p.add_argument("--model", metavar="CKPT",
-                   help="model checkpoint (default: the shipped resources/models/default.pt)")
+                   help="model checkpoint, or 'default' / 'realistic' for a shipped model (default: default, "
+                   "trained on synthetic m2 images; on real frames try realistic, or better: fine-tune with "
+                   "'disloc finetune')")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (run again to resume)")
     add_config_flags(p, SegmentConfig, _OPTIONS)
     p.add_argument("--restart", action="store_true", help="discard earlier results in --out and start over")
@@ -83,13 +85,9 @@ def run(args: argparse.Namespace) -> int:
     from core.analysis.segment import segment_video
     from core.errors import DislocError
     from core.progress import TextBar
-    from core.shipped import default_model_path
+    from core.shipped import resolve_model
 
-    model = args.model
-    if model is None:
-        model = default_model_path()
-        if not model.is_file():
-            raise DislocError(f"no default model at {model}; pass --model CKPT (a .pt from 'disloc train')")
+    model = resolve_model(args.model)
     config = build_config(args)
     bar = TextBar("segment")
     try:

@@ -27,7 +27,8 @@ _OPTIONS = [
     ("--device", "device", str, None, "auto, cpu or cuda (default {default})"),
     ("--precision", "precision", str, None,
      "auto, fp32 or bf16 (default {default}: bf16 where the hardware has it)"),
-    ("--init", "init", str, None, "start from this checkpoint (fine-tuning)"),
+    ("--init", "init", str, None, "start from this checkpoint, or 'default' / 'realistic' for a shipped model "
+     "(fine-tuning)"),
     ("--steps-per-epoch", "steps_per_epoch", int, None, "at most this many steps per epoch"),
     ("--test-limit", "test_limit", int, None, "test on at most this many images per test folder"),
     ("--normalization", "normalization", str, None,
@@ -66,6 +67,7 @@ def build_config(args: argparse.Namespace):
     from core.errors import DislocError
     from core.learn.runfolder import CONFIG_FILE, config_path, load_config
     from core.learn.trainconfig import TrainConfig
+    from core.shipped import resolve_model
 
     out = Path(args.out)
     base: dict = {}
@@ -81,7 +83,7 @@ def build_config(args: argparse.Namespace):
             base[flag] = [str(Path(d).resolve()) for d in getattr(args, flag)]
     apply_flags(args, _OPTIONS, base)
     if args.init is not None:
-        base["init"] = str(Path(args.init).resolve())
+        base["init"] = str(resolve_model(args.init).resolve())
     if args.imagenet:
         base["encoder_weights"] = "imagenet"
     if args.no_augment:

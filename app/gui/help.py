@@ -35,13 +35,16 @@ does. <b>Backgrounds from my frames…</b> cuts dislocation-free crops from your
 <li><b>Generate</b> a dataset (Ctrl+G): a few thousand images with one mask per dislocation,
 written to the project's <i>datasets/</i>. You can cancel; finished images are kept.</li>
 <li><b>Fine-tune</b> (Ctrl+3): with about ten annotated frames, press <b>Fine-tune on annotated
-frames</b>. It starts from the project's model (else the shipped one) within the budget beside it, holds
+frames</b>. It starts from the project's model (else the shipped model for real frames) within the budget
+beside it, holds
 about one frame in five back, says what to expect on the rest of your video (the share of your traced
 lines found, their length score, the share of its lines on a traced line) and makes the result the
 project's model. To train from scratch on your datasets instead, use the settings below it: Start
 training is Ctrl+T, Cancel is Esc.</li>
 <li><b>Segment</b> (Ctrl+4) the frame on screen with <b>F5</b> or the whole video with <b>Ctrl+F5</b>.
 <i>Scale</i> resamples frames so their lines look as wide as in training ('auto' measures them).
+Without a model of your own, <i>Choose model…</i> &gt; <i>Shipped model for real frames</i> finds more in real
+micrographs than the default, which was trained on synthetic images only.
 Click a dislocation for its length and curvature; <b>E</b> turns the prediction into an annotation
 to correct and fine-tune on.</li>
 <li><b>Analyse</b> (Ctrl+5): a table of every dislocation in the frame on screen (length, mean

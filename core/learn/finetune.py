@@ -123,7 +123,8 @@ def finetune(annotations: Sequence[PathLike], out: PathLike, *, model: Optional[
     out : path
         The run folder (created; must not hold another run).
     model : path, optional
-        Checkpoint to start from (default: the shipped model).
+        Checkpoint to start from (default: the shipped model for real frames,
+        ``realistic.pt``, else ``default.pt``; :func:`core.shipped.finetune_start_path`).
     minutes : float
         Time budget (the run stops after the first epoch past it).
     seed : int
@@ -140,7 +141,7 @@ def finetune(annotations: Sequence[PathLike], out: PathLike, *, model: Optional[
     DislocError
         No annotations, unreadable images, a run folder in use, no model.
     """
-    from ..shipped import default_model_path
+    from ..shipped import finetune_start_path
     from .runfolder import is_run
     from .train import train
 
@@ -149,7 +150,7 @@ def finetune(annotations: Sequence[PathLike], out: PathLike, *, model: Optional[
         raise DislocError(f"{out}: already holds a training run; choose another --out")
     if not minutes or minutes <= 0:
         raise DislocError(f"--minutes must be positive, got {minutes}")
-    init = Path(model) if model else default_model_path()
+    init = Path(model) if model else finetune_start_path()
     if not init.is_file():
         raise DislocError(f"{init}: model not found; pass --model CKPT")
     files = collect_annotations(annotations)

@@ -139,6 +139,21 @@ def project_model(project_root: Optional[PathLike]) -> tuple[Optional[Path], str
                   "Train panel and choose it as the project's model, or choose a checkpoint (.pt).")
 
 
+def finetune_start_model(project_root: Optional[PathLike]) -> tuple[Optional[Path], str]:
+    """The checkpoint fine-tuning on the project's annotated frames starts from, and where it comes from.
+
+    The project's model when it has one (fine-tuning goes on from there), else
+    the shipped model for real frames (``realistic.pt``), else the shipped
+    default; ``(None, reason)`` as :func:`project_model`.
+    """
+    from ..shipped import realistic_model_path
+
+    path, source = project_model(project_root)
+    if path is not None and source.endswith("shipped default model") and realistic_model_path().is_file():
+        return realistic_model_path(), source[: -len("shipped default model")] + "shipped model for real frames"
+    return path, source
+
+
 # ---------------------------------------------------------------- training data of a project
 @dataclass(frozen=True)
 class DataFolder:

@@ -18,6 +18,7 @@ from core.analysis.postprocess import PostprocessConfig
 from core.analysis.results import ResultIndex, is_result
 from core.errors import DislocError
 from core.project.runs import project_model, select_model
+from core.shipped import default_model_path, realistic_model_path
 
 from ..actions import make_action
 from ..context import AppContext
@@ -86,8 +87,24 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
         self.model_label = QtWidgets.QLabel("Model: —")
         self.model_label.setWordWrap(True)
         self.choose_btn = QtWidgets.QPushButton("Choose model…")
-        self.choose_btn.setToolTip("Choose a checkpoint (.pt) as the project's model")
-        self.choose_btn.clicked.connect(self.choose_model_dialog)
+        self.choose_btn.setToolTip("Choose the project's model: a shipped one or a checkpoint (.pt) of yours")
+        menu = QtWidgets.QMenu(self.choose_btn)
+        self.shipped_actions = {}
+        for key, label, tip, path in (
+                ("realistic", "Shipped model for real frames",
+                 "Trained on the realistic preset: finds part of the dislocations in real micrographs; fine-tune "
+                 "it on a few annotated frames (Train panel) for more", realistic_model_path()),
+                ("default", "Shipped default model (synthetic)",
+                 "Trained on the paper's synthetic m2 images: best on synthetic frames, finds little in real ones",
+                 default_model_path())):
+            a = menu.addAction(label, lambda p=path: self.use_model(p))
+            a.setToolTip(tip)
+            a.setEnabled(path.is_file())
+            self.shipped_actions[key] = a
+        menu.addSeparator()
+        menu.addAction("A checkpoint file…", self.choose_model_dialog)
+        menu.setToolTipsVisible(True)
+        self.choose_btn.setMenu(menu)
         self.frame_btn = QtWidgets.QPushButton("Segment frame")
         self.auto_box = QtWidgets.QCheckBox("on every frame")
         self.auto_box.setToolTip("Segment each frame as you move to it")

@@ -2,7 +2,8 @@
 
 One button runs :func:`core.learn.finetune.finetune` (a time budget, about
 one annotated frame in five held back to choose best.pt and to estimate the
-quality) from the project's model, else the shipped one, never from a random
+quality) from the project's model, else the shipped model for real frames
+(:func:`core.project.runs.finetune_start_model`), never from a random
 network, in the panel's child process and worker, so the window stays
 responsive and Cancel works as for training. When it ends, the held-out
 estimate is shown in plain words and the new best.pt becomes the project's
@@ -19,7 +20,7 @@ from PySide6 import QtWidgets
 from core.io.labelme import list_annotations
 from core.learn.finetune import DEFAULT_MINUTES, RECIPE
 from core.progress import Progress
-from core.project.runs import new_run_dir, project_model
+from core.project.runs import finetune_start_model, new_run_dir
 
 from .threads import default_threads
 
@@ -59,7 +60,8 @@ class FinetuneBox(QtWidgets.QWidget):
         self.minutes.setSuffix(" min")
         self.minutes.setToolTip("Time budget of the fine-tune: it stops after the first short epoch past it")
         self.button = QtWidgets.QPushButton("Fine-tune on annotated frames")
-        self.button.setToolTip("One click, no other settings: from the project's model (else the shipped one) on "
+        self.button.setToolTip("One click, no other settings: from the project's model (else the shipped model for "
+                               "real frames) on "
                                "the frames you annotated in Annotate (about ten is best), one in five held back to "
                                "check the result; the new model becomes the project's model")
         self.button.clicked.connect(self.start)
@@ -112,7 +114,7 @@ class FinetuneBox(QtWidgets.QWidget):
             self.say(msg)
             ctx.warn(msg)
             return None
-        model, source = project_model(ctx.project.root)
+        model, source = finetune_start_model(ctx.project.root)
         if model is None:
             ctx.error(source)
             return None

@@ -15,7 +15,7 @@ from core.errors import DislocError
 from core.learn.runfolder import RunInfo
 from core.learn.trainconfig import DEFAULT_ENCODER, DEFAULT_LOSS, ENCODERS, LOSSES, TrainConfig
 from core.project.runs import DataFolder, project_data
-from core.shipped import default_model_path
+from core.shipped import default_model_path, realistic_model_path
 
 from .threads import default_threads
 
@@ -181,10 +181,11 @@ class TrainForm(QtWidgets.QWidget):
         current = keep if keep is not None else self.init.currentData()
         self.init.clear()
         self.init.addItem("new network (random start)", "")
-        default = default_model_path()
-        self.init.addItem("shipped default model" + ("" if default.is_file() else " (not installed)"), str(default))
-        if not default.is_file():
-            self.init.model().item(1).setEnabled(False)
+        for label, path in (("shipped default model (synthetic m2)", default_model_path()),
+                            ("shipped model for real frames (realistic preset)", realistic_model_path())):
+            self.init.addItem(label + ("" if path.is_file() else " (not installed)"), str(path))
+            if not path.is_file():
+                self.init.model().item(self.init.count() - 1).setEnabled(False)
         for r in runs:
             if r.has_best:
                 best = r.best
