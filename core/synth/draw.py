@@ -150,23 +150,24 @@ def draw_dislocations(img: np.ndarray, lines: list, params, rng: np.random.Gener
     the pixels within :func:`mask_radius` of that line alone, so overlaps are
     kept. Bright fringes are not applied on any mask pixel (a fringe must
     never lighten another dislocation's core). ``params.renderer == "fast"``
-    draws with :func:`_darken_fast`.
+    draws with :func:`_draw_fast`.
     """
-    h, w = img.shape
-    masks = np.zeros((len(lines), h, w), bool)
-    trans = np.ones((h, w), _F)  # product of (1 - dark part) over lines
-    bright = np.zeros((h, w), _F) if params.line_profile == "realistic" and params.fringe > 0 else None
-    union = np.zeros((h, w), bool) if bright is not None else None
     realistic = params.line_profile == "realistic"
-    trans_f = trans.reshape(-1)
-    bright_f = bright.reshape(-1) if bright is not None else None
     looks = []  # (width, mask radius, fringe, profile radius) of each line
     for poly, dis in lines:
         width = float(dis.width)
         r_mask = mask_radius(width)
         fringe = min(params.fringe, fringe_cap(width, params.blur, r_mask)) if realistic else 0.0
         looks.append((width, r_mask, fringe, max(profile_radius(width, fringe, params.blur), r_mask)))
-    (_darken_fast if params.fast else _darken_exact)(trans_f, bright_f, masks, union, lines, looks, params, rng)
+    if params.fast:
+        return _draw_fast(img, lines, looks, params, rng)
+    h, w = img.shape
+    masks = np.zeros((len(lines), h, w), bool)
+    trans = np.ones((h, w), _F)  # product of (1 - dark part) over lines
+    bright = np.zeros((h, w), _F) if realistic and params.fringe > 0 else None
+    union = np.zeros((h, w), bool) if bright is not None else None
+    _darken_exact(trans.reshape(-1), None if bright is None else bright.reshape(-1), masks, union, lines, looks,
+                  params, rng)
     if bright is not None:
         bright[union] = 0.0
         bright += _F(1)  # img *= trans * (1 + bright), in place
@@ -204,21 +205,21 @@ def _darken_exact(trans: np.ndarray, bright: Optional[np.ndarray], masks: np.nda
             union.reshape(-1)[on] = True
 
 
-def _darken_fast(trans: np.ndarray, bright: Optional[np.ndarray], masks: np.ndarray, union: Optional[np.ndarray],
-                 lines: list, looks: list, params, rng: np.random.Generator) -> None:
-    """:func:`_darken_exact` for ``renderer="fast"``: every line's pixels in one array.
+def _draw_fast(img: np.ndarray, lines: list, looks: list, params, rng: np.random.Generator) -> np.ndarray:
+    """:func:`draw_dislocations` for ``renderer="fast"``: every line's pixels in one array; returns the masks.
 
     The pixels come from :func:`~core.synth.fields.line_fields_fast`; the
     same profile, beading and grain are computed once for all lines rather
     than once per line, their random numbers drawn for all lines at once
     (other draws than line after line, the grain with 65536 levels), and
-    the products over lines taken with ``ufunc.at``.
+    the products multiplied into ``img`` at those pixels only.
     """
-    h, w = masks.shape[1:]
+    h, w = img.shape
+    masks = np.zeros((len(lines), h, w), bool)
     fields = line_fields_fast([poly for poly, _ in lines], [lk[3] for lk in looks], h, w)
     got = [k for k, lf in enumerate(fields) if lf is not None]
     if not got:
-        return
+        return masks
     cnt = np.array([len(fields[k].idx) for k in got])
     idx = np.concatenate([fields[k].idx for k in got])
     dist = np.concatenate([fields[k].dist for k in got])
@@ -251,10 +252,13 @@ def _darken_fast(trans: np.ndarray, bright: Optional[np.ndarray], masks: np.ndar
             dark *= _F(1) + _F(params.contrast_modulation) * mod
         if params.line_noise > 0:
             dark *= _F(1) + _F(params.line_noise) * uniform32(rng, len(idx))
-    np.multiply.at(trans, idx, _F(1) - np.maximum(dark, _F(0)))
-    if bright is not None:
-        np.maximum.at(bright, idx, np.maximum(-dark, _F(0)))
+    flat = img.reshape(-1)
+    np.multiply.at(flat, idx, _F(1) - np.maximum(dark, _F(0)))  # lines overlap: products over lines
     on = np.flatnonzero(dist <= per([looks[k][1] for k in got]))
-    masks.reshape(-1)[per(got, np.int64)[on] * trans.size + idx[on]] = True
-    if union is not None:
-        union.reshape(-1)[idx[on]] = True
+    masks.reshape(-1)[per(got, np.int64)[on] * flat.size + idx[on]] = True
+    if params.line_profile == "realistic" and params.fringe > 0:
+        bright = np.zeros(flat.size, _F)
+        np.maximum.at(bright, idx, np.maximum(-dark, _F(0)))
+        bright[idx[on]] = 0.0  # no fringe on any mask pixel
+        flat[idx] = flat[idx] * (_F(1) + bright[idx])  # a pixel of several lines gets the same value each time
+    return masks

@@ -307,7 +307,6 @@ def segment_fields_fast(p: np.ndarray, q: np.ndarray, radii: np.ndarray, height:
     return np.concatenate(idx), dq, np.concatenate(owner)
 
 
-
 def line_fields_fast(polys: list, radii: list, height: int, width: int) -> list:
     """:func:`line_field` of several polylines at once, for ``renderer="fast"``: the same pixels, a few times sooner.
 

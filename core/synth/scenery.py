@@ -64,7 +64,7 @@ def _upsample(field: np.ndarray, h: int, w: int, f: int) -> np.ndarray:
 
 
 def illumination_field(h: int, w: int, params, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """Multiplicative brightness: a linear gradient times a vignette (coarse grid)."""
+    """Multiplicative brightness: a linear gradient times a vignette, on the coarse grid (:func:`_upsample` it)."""
     xs, ys, f = _coarse_grid(h, w)
     g = params.illumination * float(rng.random())
     ang = float(rng.random()) * 2 * math.pi
@@ -76,11 +76,11 @@ def illumination_field(h: int, w: int, params, rng: np.random.Generator) -> tupl
     vx, vy = cx + (rng.random() - 0.5) * 0.4 * w, cy + (rng.random() - 0.5) * 0.4 * h
     r2 = ((xs - vx) ** 2 + (ys - vy) ** 2) / (half * half)
     field = grad * (1.0 - v * np.minimum(r2, 1.5))
-    return _upsample(np.maximum(field, 0.05), h, w, f), {"gradient": g, "gradient_angle": ang, "vignetting": v}
+    return np.maximum(field, 0.05), {"gradient": g, "gradient_angle": ang, "vignetting": v}
 
 
 def bend_contours(h: int, w: int, params, rng: np.random.Generator) -> tuple[np.ndarray, list]:
-    """Broad curved dark bands (bend contours) as a multiplicative field, and their records.
+    """Broad curved dark bands (bend contours) as a multiplicative field on the coarse grid, and their records.
 
     Each contour is a circular arc of a random large radius through a random
     point of the image; the darkening across it is Gaussian with FWHM drawn
@@ -101,7 +101,7 @@ def bend_contours(h: int, w: int, params, rng: np.random.Generator) -> tuple[np.
         sigma = fwhm / 2.3548
         field = field * (1.0 - c * np.exp(-0.5 * (d / sigma) ** 2))
         recs.append({"centre": [cx, cy], "radius": radius, "fwhm": fwhm, "contrast": c})
-    return _upsample(field, h, w, f), recs
+    return field, recs
 
 
 def _spans(h: int, w: int, origin, t, n, u_range: tuple, v_range: tuple, margin: float):
@@ -352,18 +352,25 @@ def apply_scenery(img: np.ndarray, scene, params, rng: np.random.Generator) -> d
     """Multiply the smooth fields into ``img`` and draw fringes and specks (in place); returns a record.
 
     Straight distractor lines are part of the scene (:func:`extra_traces`)
-    and are drawn with the slip traces.
+    and are drawn with the slip traces. ``params.renderer == "fast"``
+    multiplies the illumination and the bend contours on their coarse grid
+    and upsamples the product once.
     """
     if not has_scenery(params):
         return {}
     h, w = img.shape
     rec: dict = {}
+    smooth = []  # fields on the coarse grid
     if params.illumination or params.vignetting:
         f, rec["illumination"] = illumination_field(h, w, params, rng)
-        img *= f
+        smooth.append(f)
     if params.bend_contours:
         f, rec["bend_contours"] = bend_contours(h, w, params, rng)
-        img *= f
+        smooth.append(f)
+    if params.fast and len(smooth) == 2:  # multiplied on the coarse grid: one image to upsample
+        smooth = [smooth[0] * smooth[1]]
+    for f in smooth:
+        img *= _upsample(f, h, w, _LOW)
     if params.band_contrast:
         f, rec["bands"] = band_field(h, w, scene, params, rng)
         img *= f
