@@ -9,10 +9,11 @@ Gaussian steps, then every dislocation drawn with matplotlib (reused
 figure, canvas read back) for the image and once more alone on an empty
 canvas for each mask. Then ``disloc synth --workers 1`` against
 ``--workers 2`` (writing files). Last, for each preset (``m2``, the paper's,
-and ``realistic``): ``generate`` alone, and ``disloc synth --n 200 --workers 1``
-end to end as a user runs it (a new process: start-up, PNG, masks, params
-JSON), without and with ``--overlay``; target >= 20 samples/s for the
-realistic preset without the overlay.
+drawn by the exact renderer, and ``realistic``, drawn by the fast one):
+``generate`` alone, and ``disloc synth --n 200 --workers 1`` end to end as a
+user runs it (a new process: start-up, PNG, masks, params JSON), without and
+with ``--overlay``; target >= 20 samples/s for the realistic preset without
+the overlay.
 
     .venv/bin/python benchmarks/bench_synth.py [--n 60] [--ref 2] [--dataset 100] [--end-to-end 200]
 """
@@ -248,7 +249,8 @@ def main() -> int:
             ps = [sample_params(preset, s) for s in seeds[:30]]
             gen = min(time_ours(ps, seeds[:30]) for _ in range(2))
             rates = [time_cli(preset, a.end_to_end, extra) for extra in ([], ["--overlay"])]
-            print(f"preset {preset}: generate {1 / gen:.1f} samples/s ({1000 * gen:.1f} ms); disloc synth --n "
+            print(f"preset {preset} ({ps[0].renderer} renderer): generate {1 / gen:.1f} samples/s "
+                  f"({1000 * gen:.1f} ms); disloc synth --n "
                   f"{a.end_to_end} --workers 1 end to end {rates[0]:.1f} samples/s, with --overlay {rates[1]:.1f}"
                   + ("  (target >= 20: " + ("met)" if rates[0] >= 20 else "NOT met)") if preset == "realistic" else ""))
     if a.dataset:

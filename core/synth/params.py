@@ -119,7 +119,7 @@ _SCENERY_SPECS = [
 _RENDER_SPECS = [
     _c("renderer", ("exact", "fast"),
        "exact: every step as earlier versions computed it, bit for bit; fast: the same kind of image in about "
-       "two thirds of the time (single-precision Gaussians cut at 3 sigma, 16-bit white noise)"),
+       "70 % of the time (single-precision Gaussians cut at 3 sigma, 16-bit white noise, the same masks)"),
 ]
 
 _PILEUP_SPECS = [
