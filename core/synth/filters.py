@@ -129,3 +129,24 @@ def gauss32(a: np.ndarray, sigma: float) -> np.ndarray:
         return a
     w = _kernel(float(sigma))
     return _gauss_axis(_gauss_axis(np.asarray(a, _F), w, 0), w, 1)
+
+
+def _lerp_axis(a: np.ndarray, n: int, f: int, axis: int) -> np.ndarray:
+    """Linear interpolation along ``axis`` from samples every ``f`` px to ``n`` pixels."""
+    m = a.shape[axis]
+    pos = np.arange(n, dtype=_F) / _F(f)
+    i0 = np.minimum(pos.astype(np.intp), m - 2)
+    fr = pos - i0.astype(_F)
+    if axis == 0:
+        lo, hi, fr = a[i0], a[i0 + 1], fr[:, None]
+    else:
+        lo, hi = a[:, i0], a[:, i0 + 1]
+    hi -= lo  # lo + (hi - lo) * fr, in place (hi is a copy)
+    hi *= fr
+    hi += lo
+    return hi
+
+
+def upsample(field: np.ndarray, h: int, w: int, f: int) -> np.ndarray:
+    """Bilinear interpolation of a coarse field sampled every ``f`` px back to (h, w)."""
+    return _lerp_axis(_lerp_axis(field.astype(_F), h, f, 0), w, f, 1)

@@ -25,25 +25,37 @@ def _fade(t: np.ndarray) -> np.ndarray:
     return t * t * t * (t * (t * _F(6) - _F(15)) + _F(10))
 
 
-def perlin_fast(height: int, width: int, wavelength: float, rng: np.random.Generator) -> np.ndarray:
+def perlin_fast(height: int, width: int, wavelength: float, rng: np.random.Generator,
+                step: int = 1) -> np.ndarray:
     """Gradient noise with lattice spacing ``wavelength`` px, float32 (height, width).
 
     Vectorised without per-pixel gathers: the field at (x, y) in lattice
     cell (i, j) is ``A_j(x) + fy * B_j(x)`` interpolated between rows j and
     j + 1, where A and B are computed once per lattice row (a few dozen rows).
+
+    With ``step`` > 1 the same field (the same random draws) is sampled at
+    every ``step``-th pixel from pixel 0 instead, ``(height // step + 2,
+    width // step + 2)`` samples that cover the image for
+    :func:`core.synth.filters.upsample` (the last ones lie past its edge, on
+    gradients repeated from the edge cells).
     """
     lam = _F(max(float(wavelength), 1e-3))
     ox, oy = rng.random(2)  # random lattice origin, so features don't align with pixel 0
     xs = (np.arange(width, dtype=_F) + _F(0.5)) / lam + _F(ox)
     ys = (np.arange(height, dtype=_F) + _F(0.5)) / lam + _F(oy)
+    ny, nx = int(np.floor(ys[-1])) + 2, int(np.floor(xs[-1])) + 2
+    ang = rng.random((ny, nx)) * (2.0 * np.pi)
+    gx = np.cos(ang).astype(_F)
+    gy = np.sin(ang).astype(_F)
+    if step > 1:
+        xs = (np.arange(width // step + 2, dtype=_F) * _F(step) + _F(0.5)) / lam + _F(ox)
+        ys = (np.arange(height // step + 2, dtype=_F) * _F(step) + _F(0.5)) / lam + _F(oy)
+        grow = ((0, max(0, int(np.floor(ys[-1])) + 2 - ny)), (0, max(0, int(np.floor(xs[-1])) + 2 - nx)))
+        gx, gy = np.pad(gx, grow, mode="edge"), np.pad(gy, grow, mode="edge")
     ix = np.floor(xs).astype(np.intp)
     iy = np.floor(ys).astype(np.intp)
     fx = xs - ix.astype(_F)
     fy = ys - iy.astype(_F)
-    ny, nx = int(iy[-1]) + 2, int(ix[-1]) + 2
-    ang = rng.random((ny, nx)) * (2.0 * np.pi)
-    gx = np.cos(ang).astype(_F)
-    gy = np.sin(ang).astype(_F)
     u = _fade(fx)
     v = _fade(fy)
     a0 = gx[:, ix] * fx

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import io
 import math
+from typing import Optional
 
 import numpy as np
 
+from .filters import upsample
 
 _F = np.float32
 _LOW = 8  # smooth fields are computed on a grid this many times coarser, then interpolated
@@ -42,29 +44,8 @@ def _coarse_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray, int]:
     return xs, ys, f
 
 
-def _lerp_axis(a: np.ndarray, n: int, f: int, axis: int) -> np.ndarray:
-    """Linear interpolation along ``axis`` from samples every ``f`` px to ``n`` pixels."""
-    m = a.shape[axis]
-    pos = np.arange(n, dtype=_F) / _F(f)
-    i0 = np.minimum(pos.astype(np.intp), m - 2)
-    fr = pos - i0.astype(_F)
-    if axis == 0:
-        lo, hi, fr = a[i0], a[i0 + 1], fr[:, None]
-    else:
-        lo, hi = a[:, i0], a[:, i0 + 1]
-    hi -= lo  # lo + (hi - lo) * fr, in place (hi is a copy)
-    hi *= fr
-    hi += lo
-    return hi
-
-
-def _upsample(field: np.ndarray, h: int, w: int, f: int) -> np.ndarray:
-    """Bilinear interpolation of a coarse field sampled every ``f`` px back to (h, w)."""
-    return _lerp_axis(_lerp_axis(field.astype(_F), h, f, 0), w, f, 1)
-
-
 def illumination_field(h: int, w: int, params, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """Multiplicative brightness: a linear gradient times a vignette, on the coarse grid (:func:`_upsample` it)."""
+    """Multiplicative brightness: a linear gradient times a vignette, on the coarse grid (upsample it)."""
     xs, ys, f = _coarse_grid(h, w)
     g = params.illumination * float(rng.random())
     ang = float(rng.random()) * 2 * math.pi
@@ -142,13 +123,16 @@ def strip_pixels(h: int, w: int, origin, t, n, u_range: tuple, v_range: tuple) -
     return _pixels(*_spans(h, w, origin, t, n, u_range, v_range, 2.0))
 
 
-def band_field(h: int, w: int, scene, params, rng: np.random.Generator) -> tuple[np.ndarray, list]:
+def band_field(h: int, w: int, scene, params, rng: np.random.Generator,
+               into: Optional[np.ndarray] = None) -> tuple[np.ndarray, list]:
     """Slipped bands: the strip between each pileup's two slip traces made brighter or darker.
 
     The strip runs along the traces as far as they go; its edges are soft
-    over about 1.5 px, as the traces themselves.
+    over about 1.5 px, as the traces themselves. Returns the multiplicative
+    field, or with ``into`` multiplies the bands into that image in place
+    (no full-size field; the same factors) and returns it.
     """
-    field = np.ones((h, w), _F)
+    field = np.ones((h, w), _F) if into is None else into
     recs = []
     by_pileup: dict = {}
     for tr in scene.traces:
@@ -370,8 +354,10 @@ def apply_scenery(img: np.ndarray, scene, params, rng: np.random.Generator) -> d
     if params.fast and len(smooth) == 2:  # multiplied on the coarse grid: one image to upsample
         smooth = [smooth[0] * smooth[1]]
     for f in smooth:
-        img *= _upsample(f, h, w, _LOW)
-    if params.band_contrast:
+        img *= upsample(f, h, w, _LOW)
+    if params.band_contrast and params.fast:
+        _, rec["bands"] = band_field(h, w, scene, params, rng, into=img)
+    elif params.band_contrast:
         f, rec["bands"] = band_field(h, w, scene, params, rng)
         img *= f
     dirs = [math.degrees(math.atan2(*(tr.points[1] - tr.points[0])[::-1])) for tr in scene.traces if tr.pileup >= 0]
