@@ -121,3 +121,20 @@ def test_fast_and_exact_draw_the_same_lines_and_the_same_kind_of_image():
     assert abs(float(fast.image.std() - exact.image.std())) < 0.01
     on = exact.masks.any(0)
     assert abs(float(fast.image[on].mean() - exact.image[on].mean())) < 0.01
+
+
+def test_fast_background_has_the_exact_texture_and_noise_strength():
+    """The same Perlin texture (same draws, interpolated), one noise of the exact pipeline's variance and grain."""
+    from core.synth.background import make_background
+
+    for s in (1, 4, 9):
+        p = sample_params("realistic", s)
+        exact, _ = make_background(p.replace(renderer="exact"), np.random.default_rng(s), np.random.default_rng(7),
+                                   p.height)
+        fast, _ = make_background(p, np.random.default_rng(s), np.random.default_rng(7), p.height)
+        assert fast.shape == exact.shape == (p.height, p.size) and fast.dtype == np.float32
+        smooth_e, smooth_f = ndimage.gaussian_filter(exact, 4), ndimage.gaussian_filter(fast, 4)
+        assert np.corrcoef(smooth_e.ravel(), smooth_f.ravel())[0, 1] > 0.98  # the same texture
+        assert abs(fast.std() / exact.std() - 1) < 0.08
+        grain_e, grain_f = np.diff(exact, axis=0).std(), np.diff(fast, axis=0).std()
+        assert abs(grain_f / grain_e - 1) < 0.35  # pixel-to-pixel noise of the same kind
