@@ -268,7 +268,6 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
     import torch
 
     from .model import save_checkpoint
-
     from .runfolder import is_run
 
     out = Path(out_dir)

@@ -122,6 +122,25 @@ def project_model(project_root: Optional[PathLike]) -> tuple[Optional[Path], str
     """
     from ..shipped import default_model_path
 
+    return _project_or_shipped(project_root, default_model_path(), "shipped default model")
+
+
+def finetune_start_model(project_root: Optional[PathLike]) -> tuple[Optional[Path], str]:
+    """The checkpoint fine-tuning on the project's annotated frames starts from, and where it comes from.
+
+    The project's model when it has one (fine-tuning goes on from there), else
+    the shipped model for real frames (``realistic.pt``), else the shipped
+    default; ``(None, reason)`` as :func:`project_model`.
+    """
+    from ..shipped import finetune_start_path, realistic_model_path
+
+    shipped = finetune_start_path()
+    name = "shipped model for real frames" if shipped == realistic_model_path() else "shipped default model"
+    return _project_or_shipped(project_root, shipped, name)
+
+
+def _project_or_shipped(project_root: Optional[PathLike], shipped: Path, name: str) -> tuple[Optional[Path], str]:
+    """The project's chosen model, else ``shipped`` (called ``name``), else None: each with what to tell the user."""
     note = ""
     if project_root is not None:
         try:
@@ -132,26 +151,10 @@ def project_model(project_root: Optional[PathLike]) -> tuple[Optional[Path], str
             if sel.is_file():
                 return sel, "project model"
             note = f"the project's model {sel} is missing. "
-    default = default_model_path()
-    if default.is_file():
-        return default, note + "shipped default model"
-    return None, (note + f"no model yet: the shipped default ({default}) is not installed. Train one in the "
+    if shipped.is_file():
+        return shipped, note + name
+    return None, (note + f"no model yet: the {name} ({shipped}) is not installed. Train one in the "
                   "Train panel and choose it as the project's model, or choose a checkpoint (.pt).")
-
-
-def finetune_start_model(project_root: Optional[PathLike]) -> tuple[Optional[Path], str]:
-    """The checkpoint fine-tuning on the project's annotated frames starts from, and where it comes from.
-
-    The project's model when it has one (fine-tuning goes on from there), else
-    the shipped model for real frames (``realistic.pt``), else the shipped
-    default; ``(None, reason)`` as :func:`project_model`.
-    """
-    from ..shipped import realistic_model_path
-
-    path, source = project_model(project_root)
-    if path is not None and source.endswith("shipped default model") and realistic_model_path().is_file():
-        return realistic_model_path(), source[: -len("shipped default model")] + "shipped model for real frames"
-    return path, source
 
 
 # ---------------------------------------------------------------- training data of a project

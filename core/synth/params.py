@@ -119,7 +119,8 @@ _SCENERY_SPECS = [
 _RENDER_SPECS = [
     _c("renderer", ("exact", "fast"),
        "exact: every step as earlier versions computed it, bit for bit; fast: the same kind of image in about "
-       "70 % of the time (single-precision Gaussians cut at 3 sigma, 16-bit white noise, the same masks)"),
+       "60 % of the time (single-precision Gaussians cut at 3 sigma, 16-bit white noise, one background noise "
+       "of the same strength and grain, the same masks)"),
 ]
 
 _PILEUP_SPECS = [

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Optional
 
 import numpy as np
 
@@ -123,16 +122,15 @@ def strip_pixels(h: int, w: int, origin, t, n, u_range: tuple, v_range: tuple) -
     return _pixels(*_spans(h, w, origin, t, n, u_range, v_range, 2.0))
 
 
-def band_field(h: int, w: int, scene, params, rng: np.random.Generator,
-               into: Optional[np.ndarray] = None) -> tuple[np.ndarray, list]:
+def apply_bands(field: np.ndarray, scene, params, rng: np.random.Generator) -> list:
     """Slipped bands: the strip between each pileup's two slip traces made brighter or darker.
 
-    The strip runs along the traces as far as they go; its edges are soft
-    over about 1.5 px, as the traces themselves. Returns the multiplicative
-    field, or with ``into`` multiplies the bands into that image in place
-    (no full-size field; the same factors) and returns it.
+    Multiplies the bands into ``field`` (an image, or a field of ones to
+    multiply into one later) in place and returns their contrasts. The strip
+    runs along the traces as far as they go; its edges are soft over about
+    1.5 px, as the traces themselves.
     """
-    field = np.ones((h, w), _F) if into is None else into
+    h, w = field.shape
     recs = []
     by_pileup: dict = {}
     for tr in scene.traces:
@@ -177,7 +175,7 @@ def band_field(h: int, w: int, scene, params, rng: np.random.Generator,
         inside *= np.clip(np.minimum(u * _F(1 / 1.5) + _F(0.5), (_F(L) - u) * _F(1 / fade)), 0, 1)
         field[rows, cols] *= _F(1) + _F(c) * inside
         recs.append(c)
-    return field, recs
+    return recs
 
 
 def extra_traces(scene, params, rng: np.random.Generator) -> list:
@@ -355,10 +353,11 @@ def apply_scenery(img: np.ndarray, scene, params, rng: np.random.Generator) -> d
         smooth = [smooth[0] * smooth[1]]
     for f in smooth:
         img *= upsample(f, h, w, _LOW)
-    if params.band_contrast and params.fast:
-        _, rec["bands"] = band_field(h, w, scene, params, rng, into=img)
-    elif params.band_contrast:
-        f, rec["bands"] = band_field(h, w, scene, params, rng)
+    if params.band_contrast and params.fast:  # straight into the image: no full-size field
+        rec["bands"] = apply_bands(img, scene, params, rng)
+    elif params.band_contrast:  # a field of the bands, multiplied in once (as earlier versions did)
+        f = np.ones((h, w), _F)
+        rec["bands"] = apply_bands(f, scene, params, rng)
         img *= f
     dirs = [math.degrees(math.atan2(*(tr.points[1] - tr.points[0])[::-1])) for tr in scene.traces if tr.pileup >= 0]
     if params.fault_fringes:

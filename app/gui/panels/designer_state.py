@@ -44,7 +44,7 @@ GROUPS = [
     ("Camera", "What the camera and the video file add to the finished image.",
      ["final_blur", "grain_noise", "jpeg_quality"]),
     ("Advanced", "How the image is computed, not what it shows: 'exact' repeats earlier versions bit for bit, "
-     "'fast' draws the same kind of image, with the same masks, in about 70 % of the time.",
+     "'fast' draws the same kind of image, with the same masks, in about 60 % of the time.",
      ["renderer"]),
 ]
 #: Controls that do nothing for a twin: its geometry comes from the annotated frame (core.synth.fit.twin_scene
