@@ -22,6 +22,8 @@ from .errors import DislocError
 DEFAULT_MODEL_NAME = "default.pt"
 REAL_MODEL_NAME = "realistic.pt"
 SHIPPED_MODELS = {"default": DEFAULT_MODEL_NAME, "realistic": REAL_MODEL_NAME}
+#: What each shipped model is called in messages.
+SHIPPED_LABELS = {"default": "shipped default model", "realistic": "shipped model for real frames"}
 
 
 def resources_dir() -> Path:
@@ -31,14 +33,25 @@ def resources_dir() -> Path:
     return Path(str(importlib.resources.files("resources")))
 
 
+def shipped_model_path(key: str) -> Path:
+    """Path of the shipped model ``key`` (``"default"`` or ``"realistic"``; the file may be missing)."""
+    return resources_dir() / "models" / SHIPPED_MODELS[key]
+
+
 def default_model_path() -> Path:
     """Path of the shipped default checkpoint (it may be missing in a partial install)."""
-    return resources_dir() / "models" / DEFAULT_MODEL_NAME
+    return shipped_model_path("default")
 
 
 def realistic_model_path() -> Path:
     """Path of the shipped checkpoint trained on the realistic preset (it may be missing in a partial install)."""
-    return resources_dir() / "models" / REAL_MODEL_NAME
+    return shipped_model_path("realistic")
+
+
+def shipped_key(path: Union[str, Path]) -> Optional[str]:
+    """Which shipped model ``path`` is (``"default"``, ``"realistic"``), or None for any other file."""
+    p = Path(path).resolve()
+    return next((k for k in SHIPPED_MODELS if shipped_model_path(k).resolve() == p), None)
 
 
 def finetune_start_path() -> Path:
@@ -66,7 +79,7 @@ def resolve_model(arg: Union[str, Path, None], default: Optional[Path] = None) -
     if arg is None:
         path = default or default_model_path()
     elif str(arg) in SHIPPED_MODELS and not Path(arg).exists():
-        path = resources_dir() / "models" / SHIPPED_MODELS[str(arg)]
+        path = shipped_model_path(str(arg))
     else:
         return Path(arg)  # a path: its loader says what is wrong with it, naming it
     if not path.is_file():

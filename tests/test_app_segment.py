@@ -1,5 +1,7 @@
 """The Segment panel: one frame with a key, the mask viewer, spline inspection, prediction -> annotation,
 and the whole video in the background (the same files as core's segment_video)."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -241,7 +243,11 @@ def test_without_a_model_the_panel_says_what_to_do(qtbot, win, checkpoint):
     real = panel.shipped_actions["realistic"]
     assert real.text() == "Shipped model for real frames" and real.isEnabled()
     real.trigger()
-    assert selected_model(root).name == "realistic.pt" and "realistic.pt" in panel.model_label.text()
+    assert selected_model(root).name == "realistic.pt"
+    text = panel.model_label.text()
+    assert "</b> realistic.pt <i>(shipped model for real frames, chosen for this project)" in text
+    # stored by name, so the choice survives reinstalling the package elsewhere
+    assert json.loads((root / "runs" / "selected.json").read_text())["checkpoint"] == "realistic"
 
 
 def test_pixel_size_from_a_drawn_line_puts_nm_in_the_inspector(qtbot, win, video):

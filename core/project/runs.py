@@ -27,6 +27,9 @@ from typing import Optional
 from ..errors import DislocError
 from ..io.fileio import PathLike, atomic_write_json, read_json
 from ..learn.runfolder import RunInfo, is_run, read_run
+from ..shipped import (
+    SHIPPED_LABELS, SHIPPED_MODELS, default_model_path, finetune_start_path, shipped_key, shipped_model_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +91,19 @@ def selected_model(project_root: PathLike) -> Optional[Path]:
     ck = d.get("checkpoint")
     if not isinstance(ck, str) or not ck:
         raise DislocError(f"{f}: checkpoint must be a path; choose the model again in the Train panel")
+    if ck in SHIPPED_MODELS:  # a shipped model by name: found wherever the package is installed
+        return shipped_model_path(ck)
     p = Path(ck)
     return p if p.is_absolute() else Path(project_root) / p
 
 
 def select_model(project_root: PathLike, checkpoint: PathLike) -> Path:
-    """Make ``checkpoint`` the project's model (written atomically); returns selected.json."""
+    """Make ``checkpoint`` the project's model (written atomically); returns selected.json.
+
+    A run of the project is stored relative to it, a shipped model by its
+    name (so the choice survives reinstalling the package), any other file
+    by its absolute path.
+    """
     root = Path(project_root).resolve()
     ck = Path(checkpoint).expanduser().resolve()
     if not ck.is_file():
@@ -101,7 +111,7 @@ def select_model(project_root: PathLike, checkpoint: PathLike) -> Path:
     try:
         stored = ck.relative_to(root).as_posix()
     except ValueError:
-        stored = str(ck)
+        stored = shipped_key(ck) or str(ck)
     f = _selected_path(root)
     atomic_write_json(f, {"schema_version": SELECTED_SCHEMA, "format": SELECTED_FORMAT, "checkpoint": stored})
     return f
@@ -120,9 +130,7 @@ def project_model(project_root: Optional[PathLike]) -> tuple[Optional[Path], str
     Returns ``(path, "project model")``, ``(path, "shipped default model")``
     or ``(None, reason)`` where reason says what to do.
     """
-    from ..shipped import default_model_path
-
-    return _project_or_shipped(project_root, default_model_path(), "shipped default model")
+    return _project_or_shipped(project_root, default_model_path(), SHIPPED_LABELS["default"])
 
 
 def finetune_start_model(project_root: Optional[PathLike]) -> tuple[Optional[Path], str]:
@@ -132,11 +140,8 @@ def finetune_start_model(project_root: Optional[PathLike]) -> tuple[Optional[Pat
     the shipped model for real frames (``realistic.pt``), else the shipped
     default; ``(None, reason)`` as :func:`project_model`.
     """
-    from ..shipped import finetune_start_path, realistic_model_path
-
     shipped = finetune_start_path()
-    name = "shipped model for real frames" if shipped == realistic_model_path() else "shipped default model"
-    return _project_or_shipped(project_root, shipped, name)
+    return _project_or_shipped(project_root, shipped, SHIPPED_LABELS[shipped_key(shipped)])
 
 
 def _project_or_shipped(project_root: Optional[PathLike], shipped: Path, name: str) -> tuple[Optional[Path], str]:
@@ -149,7 +154,8 @@ def _project_or_shipped(project_root: Optional[PathLike], shipped: Path, name: s
             sel, note = None, f"{e}. "
         if sel is not None:
             if sel.is_file():
-                return sel, "project model"
+                key = shipped_key(sel)
+                return sel, "project model" if key is None else f"{SHIPPED_LABELS[key]}, chosen for this project"
             note = f"the project's model {sel} is missing. "
     if shipped.is_file():
         return shipped, note + name

@@ -18,7 +18,7 @@ from core.analysis.postprocess import PostprocessConfig
 from core.analysis.results import ResultIndex, is_result
 from core.errors import DislocError
 from core.project.runs import project_model, select_model
-from core.shipped import default_model_path, realistic_model_path
+from core.shipped import default_model_path, realistic_model_path, shipped_key
 
 from ..actions import make_action
 from ..context import AppContext
@@ -259,7 +259,8 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
             self.model_label.setText("<b>Model:</b> <span style='color:#a33'>none</span>")
             self.model_label.setToolTip(note)
         else:
-            shown = path.relative_to(root) if root and path.is_relative_to(root) else path
+            shown = Path(path.name) if shipped_key(path) else \
+                path.relative_to(root) if root and path.is_relative_to(root) else path
             self.model_label.setText(f"<b>Model:</b> {shown.as_posix()} <i>({note})</i>")
             self.model_label.setToolTip(str(path))
         for a in (self.act_frame, self.act_video):

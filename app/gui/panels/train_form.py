@@ -181,8 +181,8 @@ class TrainForm(QtWidgets.QWidget):
         current = keep if keep is not None else self.init.currentData()
         self.init.clear()
         self.init.addItem("new network (random start)", "")
-        for label, path in (("shipped default model (synthetic m2)", default_model_path()),
-                            ("shipped model for real frames (realistic preset)", realistic_model_path())):
+        for label, path in (("shipped default (synthetic)", default_model_path()),
+                            ("shipped, for real frames", realistic_model_path())):
             self.init.addItem(label + ("" if path.is_file() else " (not installed)"), str(path))
             if not path.is_file():
                 self.init.model().item(self.init.count() - 1).setEnabled(False)
