@@ -47,12 +47,52 @@ def test_finetune_chooses_by_held_out_recall_and_reports_it(annotated, tmp_path)
     assert read_labelme(annotated / rep.holdout_frames[0]).image_path.startswith("f")
     hist = read_history(tmp_path / "run" / "history.csv")
     assert 0.0 <= hist[0]["recall"] <= 1.0 and 0.0 <= hist[0]["on_line"] <= 1.0
-    assert rep.estimate["recall"] == pytest.approx(hist[rep.best_epoch - 1]["recall"])
+    assert hist[0]["epoch"] == 0 and 0.0 <= hist[0]["recall"] <= 1.0  # the starting model, scored first
+    best = next(r for r in hist if r["epoch"] == rep.best_epoch)
+    assert rep.estimate["recall"] == pytest.approx(best["recall"])
+    assert rep.epochs == len(hist) - 1
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["select"] == "recall" and cfg["init"].endswith("realistic.pt")  # the shipped model for real frames
     assert {"gamma", "blur", "scale"} <= set(cfg["augment"])
     with pytest.raises(DislocError, match="already holds a training run"):
         finetune([annotated], tmp_path / "run", minutes=0.001, recipe=TINY)
+
+
+def test_a_few_frames_get_all_the_recipes_steps_and_progress_counts_the_budget(annotated, tmp_path):
+    seen = []
+    finetune([annotated], tmp_path / "run", minutes=0.001, recipe={**TINY, "steps_per_epoch": 5}, threads=1,
+             on_progress=seen.append)
+    steps = [p for p in seen if "loss" in p.metrics and p.metrics["epoch"] == 1]
+    # 4 training frames in batches of 2 are one pass of 2 steps; the recipe's 5 steps repeat them
+    assert [p.metrics["step"] for p in steps] == [1, 2, 3, 4, 5]
+    assert [p.metrics["epochs_done"] for p in steps] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert all(p.total == 1 and 0 <= p.step <= 1 and "/" not in p.message for p in seen)  # seconds of a 1 s budget
+
+
+def test_a_fine_tune_that_does_worse_on_the_held_out_frames_hands_back_the_starting_model(tmp_path):
+    import torch
+
+    from core.learn.model import load_checkpoint
+    from core.shipped import shipped_model_path
+
+    # default.pt finds these synthetic lines; an absurd learning rate wrecks it in its first steps, and the wreck
+    # must not replace the model it started from
+    annotated = tmp_path / "annotated"
+    annotated.mkdir()
+    for i in range(5):  # frames of 256 px: default.pt finds little in 96 px ones
+        s = generate(default_params(256), 60 + i)
+        atomic_write_png(annotated / f"f{i}.png", s.image_u8())
+        write_labelme(annotated / f"f{i}.json", LabelFile.from_polylines(s.polylines, f"f{i}.png", 256, 256))
+    start_path = shipped_model_path("default")
+    rep = finetune([annotated], tmp_path / "run", model=start_path, minutes=0.001, recipe={**TINY, "lr": 0.5},
+                   threads=1)
+    hist = read_history(tmp_path / "run" / "history.csv")
+    assert hist[0]["recall"] > 0 and hist[1]["recall"] < hist[0]["recall"]
+    assert rep.best_epoch == 0 and rep.kept_start and "unchanged" in rep.kept_start_words()
+    start, _ = load_checkpoint(start_path)
+    best, _ = load_checkpoint(rep.best_path)
+    for (k, a), b in zip(start.state_dict().items(), best.state_dict().values()):
+        assert torch.equal(a.float(), b.float()), k
 
 
 def test_a_failed_attempt_then_a_rerun_into_the_same_folder_uses_only_the_current_frames(annotated, tmp_path):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 
@@ -32,17 +31,13 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def budget_progress(bar, minutes: float):
-    """An ``on_progress`` that shows the time budget (seconds spent of the budget) instead of epochs of many."""
+def shown_progress(bar):
+    """Show finetune's progress (seconds of the budget) without the step counters the bar needs not."""
     from core.progress import Progress
 
-    budget = max(1, int(round(60 * minutes)))
-    t0 = time.monotonic()
-
     def report(p: Progress) -> None:
-        spent = min(int(time.monotonic() - t0), budget)
-        shown = {k: v for k, v in p.metrics.items() if k not in ("epoch", "step")}
-        bar(Progress(spent, budget, p.message.split("/")[0].strip(), shown))
+        bar(Progress(p.step, p.total, p.message, {k: v for k, v in p.metrics.items()
+                                                  if k not in ("epoch", "step", "epochs_done")}))
 
     return report
 
@@ -57,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     bar = TextBar("finetune, s of the budget")
     try:
         rep = finetune(args.annotations, args.out, model=model, minutes=args.minutes, seed=args.seed,
-                       threads=args.threads, on_progress=budget_progress(bar, args.minutes or 1.0))
+                       threads=args.threads, on_progress=shown_progress(bar))
     except (Cancelled, KeyboardInterrupt):
         best = Path(args.out) / "best.pt"
         kept = (f"the best checkpoint so far is kept: use it with 'disloc segment --model {best}'"
@@ -72,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
         print("no frame was held back (one annotated frame): no estimate of the quality; annotate a few more")
     else:
         e = rep.estimate
-        print(f"expected on the rest of your video (held-out {', '.join(rep.holdout_frames)}, epoch "
-              f"{rep.best_epoch}): recall {e['recall']:.2f} of your traced lines, length score "
-              f"{e['length_score']:.2f}, on-line share {e['on_line']:.2f}")
+        when = "the starting model" if rep.kept_start else f"epoch {rep.best_epoch}"
+        print(f"expected on the rest of your video (held-out {', '.join(rep.holdout_frames)}, {when}): recall "
+              f"{e['recall']:.2f} of your traced lines, length score {e['length_score']:.2f}, on-line share "
+              f"{e['on_line']:.2f}")
+        if rep.kept_start:
+            print(rep.kept_start_words())
     return 0

@@ -29,7 +29,7 @@ _OPTIONS = [
      "auto, fp32 or bf16 (default {default}: bf16 where the hardware has it)"),
     ("--init", "init", str, None, "start from this checkpoint, or 'default' / 'realistic' for a shipped model "
      "(fine-tuning)"),
-    ("--steps-per-epoch", "steps_per_epoch", int, None, "at most this many steps per epoch"),
+    ("--steps-per-epoch", "steps_per_epoch", int, None, "optimiser steps per epoch (default: one pass over the data; more repeats a few frames)"),
     ("--test-limit", "test_limit", int, None, "test on at most this many images per test folder"),
     ("--normalization", "normalization", str, None,
      "per_image or local (background flattened, contrast equalised locally); default: the --init model's"),

@@ -15,7 +15,10 @@ call, with a time budget instead of epochs:
   frames need (intensity, contrast, gamma, blur, noise, flips, quarter turns,
   small zoom jitter) and a learning rate for fine-tuning;
 * short epochs, so the held-out frames are checked often; the run stops
-  when the budget is spent and best.pt is the held-out best.
+  when the budget is spent and best.pt is the held-out best;
+* the starting model is scored on the held-out frames first (epoch 0): when
+  no epoch beats it, best.pt is the starting model and the report says
+  so, rather than handing back a model that does worse on the user's frames.
 
 The split is written into the run folder (``split/train``, ``split/holdout``:
 copies of the labelme files with their images), so a run says what it
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -34,7 +38,7 @@ import numpy as np
 from ..errors import DislocError
 from ..io.fileio import PathLike
 from ..io.labelme import list_annotations, read_labelme, write_labelme
-from ..progress import ProgressCallback, StopCallback, never_stop, no_progress
+from ..progress import Progress, ProgressCallback, StopCallback, never_stop, no_progress
 from .augment import AUGMENTATIONS
 from .trainconfig import TrainConfig
 
@@ -52,7 +56,8 @@ class FinetuneReport:
     """What :func:`finetune` did and what it expects on the rest of the video.
 
     ``estimate`` holds the held-out frames' recall, length score and on-line
-    share at the chosen epoch (None without held-out frames).
+    share at the chosen epoch (None without held-out frames); ``best_epoch``
+    0 means the starting model scored best there.
     """
 
     run_dir: Path
@@ -62,6 +67,19 @@ class FinetuneReport:
     best_epoch: Optional[int]
     estimate: Optional[dict]
     best_path: Path
+
+    @property
+    def kept_start(self) -> bool:
+        """Whether no epoch beat the starting model on the held-out frames (best.pt is that model)."""
+        return self.best_epoch == 0
+
+    def kept_start_words(self) -> str:
+        """One sentence when best.pt is the starting model, else ''."""
+        if not self.kept_start:
+            return ""
+        return ("No epoch did better on the held-out frames than the model it started from, so best.pt is that "
+                "model unchanged. Fine-tuning learns most from frames whose dislocations are all traced; "
+                "annotate more frames, or trace every dislocation in them, and run it again.")
 
 
 def split_annotations(files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
@@ -93,6 +111,26 @@ def _copy_split(files: Sequence[Path], folder: Path) -> None:
         shutil.copyfile(img, target)  # the contents only: a read-only original gives a writable copy
         lf.image_path = target.name
         write_labelme(folder / f.name, lf)
+
+
+def budget_progress(on_progress: ProgressCallback, minutes: float, steps_per_epoch: int) -> ProgressCallback:
+    """Turn training progress (steps of many epochs) into progress through the time budget.
+
+    The reported ``step``/``total`` are seconds spent of the budget; the
+    message is the epoch (its "of 100000" dropped); the metrics keep the
+    training's (``epoch``, ``step``, ``loss``, and each epoch's scores) and add
+    ``epochs_done``, the fractional epoch, for plotting steps against
+    epochs.
+    """
+    budget = max(1, int(round(60 * minutes)))
+    t0 = time.monotonic()
+
+    def report(p: Progress) -> None:
+        spent = min(int(time.monotonic() - t0), budget)
+        metrics = {**p.metrics, "epochs_done": p.step / max(1, steps_per_epoch)}
+        on_progress(Progress(spent, budget, p.message.split("/")[0].strip(), metrics))
+
+    return report
 
 
 def collect_annotations(folders: Sequence[PathLike]) -> list[Path]:
@@ -134,7 +172,8 @@ def finetune(annotations: Sequence[PathLike], out: PathLike, *, model: Optional[
         TrainConfig settings that replace those of :data:`RECIPE` (for tests
         and experiments; the defaults are the measured recipe).
     on_progress, should_stop
-        As :func:`core.learn.train.train`.
+        As :func:`core.learn.train.train`, except that progress counts
+        seconds of the budget (:func:`budget_progress`).
 
     Raises
     ------
@@ -167,9 +206,9 @@ def finetune(annotations: Sequence[PathLike], out: PathLike, *, model: Optional[
                       test=(str(out / "split" / "holdout"),) if hold else (), init=str(init), epochs=100000,
                       max_minutes=float(minutes), seed=int(seed), threads=threads,
                       **{**RECIPE, "select": RECIPE["select"] if hold else "metric", **(recipe or {})})
-    res = train(cfg, out, on_progress, should_stop)
+    res = train(cfg, out, budget_progress(on_progress, minutes, cfg.steps_per_epoch or 1), should_stop)
     estimate = None
-    if hold and res.best_epoch:
+    if hold and res.best_epoch is not None:
         row = next(r for r in res.history if r["epoch"] == res.best_epoch)
         estimate = {k: float(row.get(k, float("nan"))) for k in ("recall", "length_score", "on_line")}
     return FinetuneReport(out, tuple(f.name for f in train_files), tuple(f.name for f in hold), res.epochs_done,

@@ -124,7 +124,8 @@ class _Run:
                                          line_width=config.line_width, augment_names=config.augment,
                                          seed=config.seed, train=True)
         per_epoch = math.ceil(len(self.train_set) / config.batch_size)
-        self.steps_per_epoch = min(per_epoch, config.steps_per_epoch) if config.steps_per_epoch else per_epoch
+        # steps_per_epoch caps a long pass over a big dataset, and repeats a few annotated frames (the loader cycles)
+        self.steps_per_epoch = int(config.steps_per_epoch) if config.steps_per_epoch else per_epoch
         self.total_steps = config.epochs * self.steps_per_epoch
 
     # -------------------------------------------------------------- pieces
@@ -234,6 +235,33 @@ class _Run:
         return row
 
 
+    def selection_score(self, tested: dict, train_loss: float) -> float:
+        """What best.pt is chosen by: higher is better (NaN: cannot tell)."""
+        if self.cfg.select == "recall":
+            return tested.get("recall", float("nan")) + 1e-3 * tested.get("length_score", 0.0)
+        return tested["metric"] if self.test_sources else -train_loss
+
+    def test_start(self) -> None:
+        """Score the starting model on the annotated test frames as epoch 0, a candidate for best.pt.
+
+        A fine-tune then never hands back a model that does worse on the
+        held-out frames than the one it started from.
+        """
+        from .model import save_checkpoint
+
+        t0 = time.perf_counter()
+        tested = self.test(0)
+        row = {"epoch": 0, "train_loss": float("nan"), **tested, "dropped": 0, "seconds": time.perf_counter() - t0}
+        self.history.append(row)
+        score = self.selection_score(tested, float("nan"))
+        if not math.isnan(score):
+            self.best_metric, self.best_epoch = float(score), 0
+            save_checkpoint(best_path(self.out), self.model, self.header(0))
+        write_history(history_path(self.out), self.history)
+        self.on_progress(Progress(0, self.total_steps, "the starting model tested",
+                                  {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}))
+
+
 class _Diverged(Exception):
     def __init__(self, epoch: int, step: int) -> None:
         super().__init__(f"epoch {epoch}, step {step}")
@@ -283,6 +311,8 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
     epoch = run.start_epoch
     started = time.perf_counter()
     try:
+        if config.select == "recall" and config.init and not config.resume:
+            run.test_start()
         for epoch in range(run.start_epoch, config.epochs):
             t0 = time.perf_counter()
             train_loss, dropped = run.train_epoch(epoch)
@@ -297,10 +327,7 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
             run.history.append(row)
             # Best by the test metric (or traced-line recall, then length score); without a test set, by the
             # lowest training loss.
-            if config.select == "recall":
-                score = tested.get("recall", float("nan")) + 1e-3 * tested.get("length_score", 0.0)
-            else:
-                score = tested["metric"] if run.test_sources else -train_loss
+            score = run.selection_score(tested, train_loss)
             if not math.isnan(score) and (run.best_metric is None or score > run.best_metric):
                 run.best_metric, run.best_epoch = float(score), epoch + 1
                 save_checkpoint(best_path(out), run.model, run.header(epoch + 1))
@@ -325,5 +352,5 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
                           f"Try a lower --lr (now {config.lr:g})") from None
     finally:
         torch.set_num_threads(threads_before)
-    return TrainResult(str(out), len(run.history), None if not run.test_sources else run.best_metric,
+    return TrainResult(str(out), sum(1 for r in run.history if r["epoch"] >= 1), None if not run.test_sources else run.best_metric,
                        run.best_epoch, tuple(run.history), str(best_path(out)), str(last_path(out)))

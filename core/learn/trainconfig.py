@@ -69,7 +69,10 @@ class TrainConfig(JsonConfig):
     resume : bool
         Continue from ``last.pt`` of the run folder.
     steps_per_epoch : int or None
-        Cap on optimiser steps per epoch (None: one pass over the data).
+        Optimiser steps per epoch (None: one pass over the data). Fewer
+        than a pass caps an epoch over a big dataset; more repeats the
+        data (a few annotated frames), each time with new crops and
+        augmentations.
     test_limit : int or None
         Test on at most this many images per test folder (None: all).
     normalization : str or None

@@ -18,7 +18,7 @@ from typing import Optional
 from PySide6 import QtWidgets
 
 from core.io.labelme import list_annotations
-from core.learn.finetune import DEFAULT_MINUTES, RECIPE
+from core.learn.finetune import DEFAULT_MINUTES
 from core.progress import Progress
 from core.project.runs import finetune_start_model, new_run_dir
 
@@ -76,8 +76,7 @@ class FinetuneBox(QtWidgets.QWidget):
         lay.setContentsMargins(0, 0, 0, 4)
         lay.addLayout(row)
         lay.addWidget(self.result)
-        self._steps_per_epoch = RECIPE["steps_per_epoch"]
-        self._started, self._budget_s = 0.0, 1
+        self._budget_s = 1
 
     def say(self, text: str) -> None:
         self.result.setText(text)
@@ -122,8 +121,7 @@ class FinetuneBox(QtWidgets.QWidget):
         folders = [str(f) for f in self.annotation_folders()]
         minutes, recipe = float(self.minutes.value()), self.recipe
         threads = panel.threads or default_threads()
-        self._steps_per_epoch = (recipe or {}).get("steps_per_epoch", RECIPE["steps_per_epoch"])
-        self._started, self._budget_s = time.monotonic(), max(1, int(round(minutes * 60)))
+        self._budget_s = max(1, int(round(minutes * 60)))
         self.say(f"Fine-tuning from the {source} ({model.name}) on {n} annotated frames, {minutes:g} min…")
         panel.launch_child(finetune, (folders, str(run_dir)),
                            dict(model=str(model), minutes=minutes, threads=threads, recipe=recipe), run_dir, [],
@@ -139,19 +137,18 @@ class FinetuneBox(QtWidgets.QWidget):
 
     def _on_progress(self, p: Progress) -> None:
         panel, m = self.panel, p.metrics
-        if "train_loss" in m:  # a short epoch ended, with its held-out scores
+        if "seconds" in m:  # a short epoch ended, with its held-out scores (epoch 0: the starting model)
             panel.history.append(dict(m))
             panel.curves.set_history(panel.history)
         elif "loss" in m:
-            panel.curves.add_step(p.step / self._steps_per_epoch, float(m["loss"]))
+            panel.curves.add_step(float(m["epochs_done"]), float(m["loss"]))
         now = time.monotonic()
         if "train_loss" not in m and now - panel._last_ui < 0.25:
             return  # the text is redrawn a few times a second, not on every step
         panel._last_ui = now
-        spent = now - self._started
-        panel.job_bar.bar.setRange(0, self._budget_s)
-        panel.job_bar.bar.setValue(min(int(spent), self._budget_s))
-        parts = [f"fine-tuning: {p.message.split('/')[0]}", f"{spent:.0f} of {self._budget_s} s"]
+        panel.job_bar.bar.setRange(0, p.total)  # finetune reports seconds of its budget
+        panel.job_bar.bar.setValue(p.step)
+        parts = [f"fine-tuning: {p.message}", f"{p.step} of {p.total} s"]
         if "loss" in m:
             parts.append(f"loss {m['loss']:.4f}")
         if panel.history and "recall" in panel.history[-1]:
@@ -162,7 +159,7 @@ class FinetuneBox(QtWidgets.QWidget):
     def _on_finished(self, rep) -> None:
         panel = self.panel
         self.report = rep
-        words = estimate_words(rep.estimate, rep.holdout_frames)
+        words = " ".join(w for w in (estimate_words(rep.estimate, rep.holdout_frames), rep.kept_start_words()) if w)
         head = f"{Path(rep.run_dir).name}: {rep.epochs} short epochs on {len(rep.train_frames)} frames."
         self.say(f"<b>{head}</b><br>{words}")
         panel.status.setText(f"{head} {words}")

@@ -99,7 +99,8 @@ class TrainForm(QtWidgets.QWidget):
         self.steps = QtWidgets.QSpinBox()
         self.steps.setRange(0, 10_000_000)
         self.steps.setSpecialValueText("all images")
-        self.steps.setToolTip("Cap on optimiser steps per epoch (all images: one pass over the data)")
+        self.steps.setToolTip("Optimiser steps per epoch (all images: one pass over the data; "
+                              "more repeats a few annotated frames)")
         self.lr = QtWidgets.QDoubleSpinBox()
         self.lr.setDecimals(5)
         self.lr.setRange(1e-5, 1.0)
