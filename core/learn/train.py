@@ -234,7 +234,6 @@ class _Run:
             row.update(recall=lines.recall, length_score=lines.length, on_line=lines.on_line_share)
         return row
 
-
     def selection_score(self, tested: dict, train_loss: float) -> float:
         """What best.pt is chosen by: higher is better (NaN: cannot tell)."""
         if self.cfg.select == "recall":

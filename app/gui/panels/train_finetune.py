@@ -143,7 +143,7 @@ class FinetuneBox(QtWidgets.QWidget):
         elif "loss" in m:
             panel.curves.add_step(float(m["epochs_done"]), float(m["loss"]))
         now = time.monotonic()
-        if "train_loss" not in m and now - panel._last_ui < 0.25:
+        if "seconds" not in m and now - panel._last_ui < 0.25:
             return  # the text is redrawn a few times a second, not on every step
         panel._last_ui = now
         panel.job_bar.bar.setRange(0, p.total)  # finetune reports seconds of its budget
