@@ -67,7 +67,12 @@ def test_one_click_finetune_shows_the_estimate_and_selects_the_model(qtbot, win)
     assert "Expected on the rest of your video" in text and "recall" in text and "length score" in text \
         and "on-line share" in text
     assert f"{box.report.estimate['recall']:.2f}" in text
-    assert panel.table.topLevelItem(0).text(0).startswith("★") and panel.selected_run().path == best.parent
+    row = panel.table.topLevelItem(0)
+    assert row.text(0).startswith("★") and panel.selected_run().path == best.parent
+    # a run that spent its budget is finished (not a stopped run to resume), shown by its budget and held-out recall
+    assert (row.text(3), row.text(5)) == (f"{len(hist) - 1} (0.1 min budget)", "finished")
+    assert row.text(4).startswith("recall ")
+    assert panel.job_bar.bar.format() == "%v / %m s"  # the bar still counts seconds of the budget, not steps
     assert box.button.isEnabled() and len(panel.history) == len(hist)
 
 

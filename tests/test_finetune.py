@@ -10,7 +10,7 @@ from core.errors import DislocError
 from core.io.fileio import atomic_write_png
 from core.io.labelme import LabelFile, read_labelme, write_labelme
 from core.learn.finetune import finetune, split_annotations
-from core.learn.runfolder import read_history
+from core.learn.runfolder import read_history, read_run
 from core.synth import default_params, generate
 
 SIZE = 96
@@ -51,6 +51,9 @@ def test_finetune_chooses_by_held_out_recall_and_reports_it(annotated, tmp_path)
     best = next(r for r in hist if r["epoch"] == rep.best_epoch)
     assert rep.estimate["recall"] == pytest.approx(best["recall"])
     assert rep.epochs == len(hist) - 1
+    info = read_run(tmp_path / "run")  # the budget is spent: finished, not a stopped run to resume
+    assert info.status == "finished" and not info.can_resume
+    assert info.epochs_text == f"{rep.epochs} (0.001 min budget)" and info.best_text.startswith("recall ")
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["select"] == "recall" and cfg["init"].endswith("realistic.pt")  # the shipped model for real frames
     assert {"gamma", "blur", "scale"} <= set(cfg["augment"])

@@ -39,7 +39,8 @@ frames</b>. It starts from the project's model (else the shipped model for real 
 beside it, holds
 about one frame in five back, says what to expect on the rest of your video (the share of your traced
 lines found, their length score, the share of its lines on a traced line) and makes the result the
-project's model. To train from scratch on your datasets instead, use the settings below it: Start
+project's model; when it does no better on the held-back frames than the model it started from, that
+model is kept, and it says so. To train from scratch on your datasets instead, use the settings below it: Start
 training is Ctrl+T, Cancel is Esc.</li>
 <li><b>Segment</b> (Ctrl+4) the frame on screen with <b>F5</b> or the whole video with <b>Ctrl+F5</b>.
 <i>Scale</i> resamples frames so their lines look as wide as in training ('auto' measures them).

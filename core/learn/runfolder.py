@@ -82,6 +82,17 @@ def read_history(path: PathLike) -> list[dict]:
     return rows
 
 
+def budget_spent(history: list, max_minutes) -> bool:
+    """Whether a run with a time budget has spent it: the seconds of its epochs (training and tests) reach it.
+
+    The training loop stops on this and the runs table calls such a run
+    finished, so both agree; a resumed run only gets what is left.
+    """
+    if not max_minutes:
+        return False
+    return sum(float(r.get("seconds") or 0.0) for r in history) >= 60.0 * float(max_minutes)
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """What a run folder holds, read without torch.
@@ -119,7 +130,27 @@ class RunInfo:
 
     @property
     def finished(self) -> bool:
-        return self.epochs_planned > 0 and self.epochs_done >= self.epochs_planned
+        return ((self.epochs_planned > 0 and self.epochs_done >= self.epochs_planned)
+                or budget_spent(self.history, self.config.get("max_minutes")))
+
+    @property
+    def epochs_text(self) -> str:
+        """Epochs done of planned (``"12/40"``), or of a time budget (``"31 (8 min budget)"``)."""
+        budget = self.config.get("max_minutes")
+        if budget:
+            return f"{self.epochs_done} ({float(budget):g} min budget)"
+        return f"{self.epochs_done}/{self.epochs_planned}"
+
+    @property
+    def best_text(self) -> str:
+        """What best.pt was chosen by, at which epoch: the held-out recall of a fine-tune, else the test metric."""
+        if self.config.get("select") == "recall":
+            rows = [r for r in self.history if isinstance(r.get("recall"), float) and not math.isnan(r["recall"])]
+            if rows:
+                r = max(rows, key=lambda r: r["recall"] + 1e-3 * float(r.get("length_score") or 0.0))
+                return f"recall {r['recall']:.2f} (epoch {int(r['epoch'])})"
+        best = self.best
+        return f"{best[1]:.3f} (epoch {best[0]})" if best else "—"
 
     @property
     def can_resume(self) -> bool:

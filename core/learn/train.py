@@ -21,7 +21,7 @@ from ..analysis.scale import LINE_WIDTH_KEY
 from ..errors import Cancelled, DislocError
 from ..io.fileio import PathLike
 from ..progress import Progress, ProgressCallback, StopCallback, check_stop, never_stop, no_progress
-from .runfolder import best_path, config_path, history_path, last_path, write_history
+from .runfolder import best_path, budget_spent, config_path, history_path, last_path, write_history
 from .trainconfig import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -308,7 +308,6 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
         torch.set_num_threads(config.threads or os.cpu_count() or 1)
     config.save(config_path(out))
     epoch = run.start_epoch
-    started = time.perf_counter()
     try:
         if config.select == "recall" and config.init and not config.resume:
             run.test_start()
@@ -335,7 +334,7 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
             on_progress(Progress((epoch + 1) * run.steps_per_epoch, run.total_steps,
                                  f"epoch {epoch + 1}/{config.epochs} done",
                                  {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}))
-            if config.max_minutes and time.perf_counter() - started >= 60.0 * config.max_minutes:
+            if budget_spent(run.history, config.max_minutes):
                 log.info("time budget of %g min spent after epoch %d", config.max_minutes, epoch + 1)
                 epoch += 1
                 break

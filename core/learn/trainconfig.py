@@ -83,7 +83,8 @@ class TrainConfig(JsonConfig):
         their length score: :mod:`core.analysis.linescore`).
     max_minutes : float or None
         Stop after the first epoch that ends past this many minutes of the
-        run (a time budget instead of a number of epochs).
+        run's epochs, training and tests (a time budget instead of a number
+        of epochs; a resumed run gets what is left).
     """
 
     LABEL = "train config"

@@ -198,8 +198,8 @@ class TrainPanel(QtWidgets.QWidget):
         if not self.running and self.history == [] and self.runs:
             last = self.runs[-1]
             self.curves.set_history(last.history)
-            self.status.setText(f"Last run: {last.name} ({last.status}, {last.epochs_done}/{last.epochs_planned} "
-                                "epochs). Choose training data and press Start training.")
+            self.status.setText(f"Last run: {last.name} ({last.status}, {last.epochs_text} epochs). "
+                                "Choose training data and press Start training.")
 
     def _fill_table(self) -> None:
         p = self.ctx.project
@@ -214,11 +214,9 @@ class TrainPanel(QtWidgets.QWidget):
         self.table.blockSignals(True)
         self.table.clear()
         for r in reversed(self.runs):  # newest first
-            best = r.best
             star = chosen is not None and chosen.parent.resolve() == r.path.resolve()
             it = QtWidgets.QTreeWidgetItem([("★ " if star else "") + r.name, r.encoder, r.data_summary(),
-                                            f"{r.epochs_done}/{r.epochs_planned}",
-                                            f"{best[1]:.3f} (epoch {best[0]})" if best else "—", r.status])
+                                            r.epochs_text, r.best_text, r.status])
             it.setData(0, QtCore.Qt.ItemDataRole.UserRole, str(r.path))
             it.setCheckState(0, QtCore.Qt.CheckState.Checked if r.name in checked else QtCore.Qt.CheckState.Unchecked)
             if r.problem:
@@ -327,8 +325,10 @@ class TrainPanel(QtWidgets.QWidget):
     def _launch(self, cfg: TrainConfig, run_dir: Path, history: list[dict]) -> Path:
         from core.learn.train import train
 
-        return self.launch_child(train, (cfg, run_dir), {}, run_dir, history, config=cfg,
-                                 message=f"preparing {run_dir.name}: building the network, reading the data…")
+        launched = self.launch_child(train, (cfg, run_dir), {}, run_dir, history, config=cfg,
+                                     message=f"preparing {run_dir.name}: building the network, reading the data…")
+        self.job_bar.bar.setFormat("step %v / %m")  # a fine-tune before may have left its seconds
+        return launched
 
     def launch_child(self, fn, args: tuple, kwargs: dict, run_dir: Path, history: list[dict], *,
                      config: Optional[TrainConfig], message: str, total: int = 0, on_finished=None,

@@ -132,7 +132,6 @@ class FinetuneBox(QtWidgets.QWidget):
         return run_dir
 
     def _on_done(self) -> None:
-        self.panel.job_bar.bar.setFormat("step %v / %m")
         self.panel._on_done()
 
     def _on_progress(self, p: Progress) -> None:
@@ -165,7 +164,9 @@ class FinetuneBox(QtWidgets.QWidget):
         panel.status.setText(f"{head} {words}")
         panel._outcome = "finished"
         if Path(rep.best_path).exists():
-            panel.use_model(rep.best_path, note=" (the fine-tuned model; choose another run in the table to go back)")
+            what = ("the model it started from, kept: no epoch did better on the held-out frames" if rep.kept_start
+                    else "the fine-tuned model")
+            panel.use_model(rep.best_path, note=f" ({what}; choose another run in the table to go back)")
         else:
             panel.ctx.warn(f"{Path(rep.run_dir).name}: no best.pt (no epoch could be checked on the held-out "
                            "frames); give it more minutes")
