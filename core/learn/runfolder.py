@@ -93,6 +93,19 @@ def budget_spent(history: list, max_minutes) -> bool:
     return sum(float(r.get("seconds") or 0.0) for r in history) >= 60.0 * float(max_minutes)
 
 
+def selection_score(row: dict, select: str, has_test: bool = True) -> float:
+    """What best.pt is chosen by, from one history row: higher is better (NaN: cannot tell).
+
+    ``select`` "recall": held-out recall of traced lines, then their length
+    score; "metric": the test length metric, or without a test set the
+    lowest training loss.
+    """
+    nan = float("nan")
+    if select == "recall":
+        return float(row.get("recall", nan)) + 1e-3 * float(row.get("length_score") or 0.0)
+    return float(row.get("metric", nan)) if has_test else -float(row.get("train_loss", nan))
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """What a run folder holds, read without torch.
@@ -145,9 +158,9 @@ class RunInfo:
     def best_text(self) -> str:
         """What best.pt was chosen by, at which epoch: the held-out recall of a fine-tune, else the test metric."""
         if self.config.get("select") == "recall":
-            rows = [r for r in self.history if isinstance(r.get("recall"), float) and not math.isnan(r["recall"])]
+            rows = [r for r in self.history if not math.isnan(selection_score(r, "recall"))]
             if rows:
-                r = max(rows, key=lambda r: r["recall"] + 1e-3 * float(r.get("length_score") or 0.0))
+                r = max(rows, key=lambda r: selection_score(r, "recall"))
                 return f"recall {r['recall']:.2f} (epoch {int(r['epoch'])})"
         best = self.best
         return f"{best[1]:.3f} (epoch {best[0]})" if best else "—"

@@ -21,7 +21,8 @@ from ..analysis.scale import LINE_WIDTH_KEY
 from ..errors import Cancelled, DislocError
 from ..io.fileio import PathLike
 from ..progress import Progress, ProgressCallback, StopCallback, check_stop, never_stop, no_progress
-from .runfolder import best_path, budget_spent, config_path, history_path, last_path, write_history
+from .runfolder import (best_path, budget_spent, config_path, history_path, last_path, selection_score,
+                        write_history)
 from .trainconfig import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -234,11 +235,14 @@ class _Run:
             row.update(recall=lines.recall, length_score=lines.length, on_line=lines.on_line_share)
         return row
 
-    def selection_score(self, tested: dict, train_loss: float) -> float:
-        """What best.pt is chosen by: higher is better (NaN: cannot tell)."""
-        if self.cfg.select == "recall":
-            return tested.get("recall", float("nan")) + 1e-3 * tested.get("length_score", 0.0)
-        return tested["metric"] if self.test_sources else -train_loss
+    def keep_if_best(self, row: dict) -> None:
+        """Save the network as best.pt when this epoch's row scores best so far (:func:`selection_score`)."""
+        from .model import save_checkpoint
+
+        score = selection_score(row, self.cfg.select, bool(self.test_sources))
+        if not math.isnan(score) and (self.best_metric is None or score > self.best_metric):
+            self.best_metric, self.best_epoch = float(score), int(row["epoch"])
+            save_checkpoint(best_path(self.out), self.model, self.header(int(row["epoch"])))
 
     def test_start(self) -> None:
         """Score the starting model on the annotated test frames as epoch 0, a candidate for best.pt.
@@ -246,16 +250,11 @@ class _Run:
         A fine-tune then never hands back a model that does worse on the
         held-out frames than the one it started from.
         """
-        from .model import save_checkpoint
-
         t0 = time.perf_counter()
         tested = self.test(0)
         row = {"epoch": 0, "train_loss": float("nan"), **tested, "dropped": 0, "seconds": time.perf_counter() - t0}
         self.history.append(row)
-        score = self.selection_score(tested, float("nan"))
-        if not math.isnan(score):
-            self.best_metric, self.best_epoch = float(score), 0
-            save_checkpoint(best_path(self.out), self.model, self.header(0))
+        self.keep_if_best(row)
         write_history(history_path(self.out), self.history)
         self.on_progress(Progress(0, self.total_steps, "the starting model tested",
                                   {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}))
@@ -294,7 +293,6 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
     """
     import torch
 
-    from .model import save_checkpoint
     from .runfolder import is_run
 
     out = Path(out_dir)
@@ -325,10 +323,7 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
             run.history.append(row)
             # Best by the test metric (or traced-line recall, then length score); without a test set, by the
             # lowest training loss.
-            score = run.selection_score(tested, train_loss)
-            if not math.isnan(score) and (run.best_metric is None or score > run.best_metric):
-                run.best_metric, run.best_epoch = float(score), epoch + 1
-                save_checkpoint(best_path(out), run.model, run.header(epoch + 1))
+            run.keep_if_best(row)
             run.save_last(epoch + 1)
             write_history(history_path(out), run.history)
             on_progress(Progress((epoch + 1) * run.steps_per_epoch, run.total_steps,
@@ -350,5 +345,6 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
                           f"Try a lower --lr (now {config.lr:g})") from None
     finally:
         torch.set_num_threads(threads_before)
-    return TrainResult(str(out), sum(1 for r in run.history if r["epoch"] >= 1), None if not run.test_sources else run.best_metric,
+    epochs_done = sum(1 for r in run.history if r["epoch"] >= 1)  # epoch 0: the starting model, tested
+    return TrainResult(str(out), epochs_done, None if not run.test_sources else run.best_metric,
                        run.best_epoch, tuple(run.history), str(best_path(out)), str(last_path(out)))
