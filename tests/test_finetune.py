@@ -72,6 +72,40 @@ def test_a_few_frames_get_all_the_recipes_steps_and_progress_counts_the_budget(a
     assert all(p.total == 1 and 0 <= p.step <= 1 and "/" not in p.message for p in seen)  # seconds of a 1 s budget
 
 
+def test_the_budget_bar_reads_the_stopping_rules_clock_and_a_resumed_fine_tune_goes_on_from_it(annotated, tmp_path):
+    from core.errors import Cancelled
+    from core.learn.runfolder import load_config
+    from core.learn.train import train
+
+    seen, epochs_seen = [], []
+
+    def stop_after_two_epochs():
+        return len(epochs_seen) >= 2
+
+    def progress(p):
+        seen.append(p)
+        if "seconds" in p.metrics and p.metrics.get("epoch", 0) >= 1:
+            epochs_seen.append(p)
+
+    with pytest.raises(Cancelled):
+        finetune([annotated], tmp_path / "run", minutes=0.5, recipe=TINY, threads=1, on_progress=progress,
+                 should_stop=stop_after_two_epochs)
+    info = read_run(tmp_path / "run")
+    assert info.status == "stopped" and info.can_resume
+    spent = sum(r["seconds"] for r in read_history(tmp_path / "run" / "history.csv"))
+    # the bar counts what budget_spent counts: the seconds of the epochs (and the starting model's test)
+    assert epochs_seen[-1].step == int(spent) and epochs_seen[-1].total == 30
+    assert epochs_seen[-1].message == "epoch 2 done"
+
+    resumed = []
+    cfg = load_config(tmp_path / "run").replace(resume=True, threads=1)
+    train(cfg, tmp_path / "run", on_progress=resumed.append)
+    assert resumed[0].total == 30 and resumed[0].step >= int(spent)  # the budget already spent is not refilled
+    assert resumed[-1].step == resumed[-1].total == 30  # spent: the loop stopped on the bar's clock
+    assert all("epochs_done" in p.metrics for p in resumed)
+    assert read_run(tmp_path / "run").status == "finished"
+
+
 def test_a_fine_tune_that_does_worse_on_the_held_out_frames_hands_back_the_starting_model(tmp_path):
     import torch
 

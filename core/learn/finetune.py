@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -38,7 +37,7 @@ import numpy as np
 from ..errors import DislocError
 from ..io.fileio import PathLike
 from ..io.labelme import list_annotations, read_labelme, write_labelme
-from ..progress import Progress, ProgressCallback, StopCallback, never_stop, no_progress
+from ..progress import ProgressCallback, StopCallback, never_stop, no_progress
 from .augment import AUGMENTATIONS
 from .trainconfig import TrainConfig
 
@@ -113,26 +112,6 @@ def _copy_split(files: Sequence[Path], folder: Path) -> None:
         write_labelme(folder / f.name, lf)
 
 
-def budget_progress(on_progress: ProgressCallback, minutes: float, steps_per_epoch: int) -> ProgressCallback:
-    """Turn training progress (steps of many epochs) into progress through the time budget.
-
-    The reported ``step``/``total`` are seconds spent of the budget; the
-    message is the epoch (its "of 100000" dropped); the metrics keep the
-    training's (``epoch``, ``step``, ``loss``, and each epoch's scores) and add
-    ``epochs_done``, the fractional epoch, for plotting steps against
-    epochs.
-    """
-    budget = max(1, int(round(60 * minutes)))
-    t0 = time.monotonic()
-
-    def report(p: Progress) -> None:
-        spent = min(int(time.monotonic() - t0), budget)
-        metrics = {**p.metrics, "epochs_done": p.step / max(1, steps_per_epoch)}
-        on_progress(Progress(spent, budget, p.message.split("/")[0].strip(), metrics))
-
-    return report
-
-
 def collect_annotations(folders: Sequence[PathLike]) -> list[Path]:
     """Every labelme file of the folders, in name order within each folder; the images must be readable."""
     files: list[Path] = []
@@ -172,8 +151,9 @@ def finetune(annotations: Sequence[PathLike], out: PathLike, *, model: Optional[
         TrainConfig settings that replace those of :data:`RECIPE` (for tests
         and experiments; the defaults are the measured recipe).
     on_progress, should_stop
-        As :func:`core.learn.train.train`, except that progress counts
-        seconds of the budget (:func:`budget_progress`).
+        As :func:`core.learn.train.train`; with its time budget, progress
+        counts seconds of the budget (``_Run.report``) and its metrics hold
+        ``epochs_done``, the fractional epoch.
 
     Raises
     ------
@@ -206,7 +186,7 @@ def finetune(annotations: Sequence[PathLike], out: PathLike, *, model: Optional[
                       test=(str(out / "split" / "holdout"),) if hold else (), init=str(init), epochs=100000,
                       max_minutes=float(minutes), seed=int(seed), threads=threads,
                       **{**RECIPE, "select": RECIPE["select"] if hold else "metric", **(recipe or {})})
-    res = train(cfg, out, budget_progress(on_progress, minutes, cfg.steps_per_epoch or 1), should_stop)
+    res = train(cfg, out, on_progress, should_stop)
     estimate = None
     if hold and res.best_epoch is not None:
         row = next(r for r in res.history if r["epoch"] == res.best_epoch)

@@ -7,9 +7,11 @@ turns NaN stops the run and keeps the last good checkpoint untouched.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +118,8 @@ class _Run:
         self.imaged_line_width = (h.get(LINE_WIDTH_KEY) if config.resume else None) or self.measure_line_width()
         self.model.to(self.device).to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        # The averaged network (``ema``): what the tests score and best.pt keeps; last.pt keeps the raw one.
+        self.averaged = copy.deepcopy(self.model).eval() if config.ema else None
         if opt_state is not None:
             self.opt.load_state_dict(opt_state)
             for g in self.opt.param_groups:  # a resumed run may be given another lr
@@ -128,6 +132,29 @@ class _Run:
         # steps_per_epoch caps a long pass over a big dataset, and repeats a few annotated frames (the loader cycles)
         self.steps_per_epoch = int(config.steps_per_epoch) if config.steps_per_epoch else per_epoch
         self.total_steps = config.epochs * self.steps_per_epoch
+        self.epoch_t0: Optional[float] = None  # perf_counter at the start of the running epoch
+
+    def report(self, step: int, message: str, metrics: dict) -> None:
+        """Tell ``on_progress`` where the run is: steps of all epochs, or, with a time budget, its seconds.
+
+        A budget run reports the seconds :func:`budget_spent` stops on (its
+        epochs' and the running epoch's, not the setup before them), so the
+        bar and the stopping rule read one clock; the message drops the epoch total and says so when the budget is
+        spent mid-epoch; ``epochs_done`` (fractional epochs) is added for the
+        curves, whose x axis is epochs, as the steps no longer tell them.
+        """
+        if not self.cfg.max_minutes:
+            self.on_progress(Progress(step, self.total_steps, message, metrics))
+            return
+        metrics = {**metrics, "epochs_done": step / max(1, self.steps_per_epoch)}
+        budget = max(1, int(round(60.0 * float(self.cfg.max_minutes))))
+        spent = sum(float(r.get("seconds") or 0.0) for r in self.history)
+        if self.epoch_t0 is not None:
+            spent += time.perf_counter() - self.epoch_t0
+        message = re.sub(r"/\d+", "", message)  # "epoch 3/100000 done" -> "epoch 3 done"
+        if spent >= budget and self.epoch_t0 is not None:
+            message += ": budget spent, finishing this epoch"
+        self.on_progress(Progress(min(int(spent), budget), budget, message, metrics))
 
     # -------------------------------------------------------------- pieces
     def measure_line_width(self, n: int = 16):
@@ -196,15 +223,35 @@ class _Run:
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 self.opt.step()
+                self.average()
             except (RuntimeError, MemoryError) as e:
                 if is_out_of_memory(e):
                     raise out_of_memory_error(self.cfg, self.device) from None
                 raise
             losses.append(float(loss.detach()))
             dropped += int(drop.sum())
-            self.on_progress(Progress(step0 + step + 1, self.total_steps, f"epoch {epoch + 1}/{self.cfg.epochs}",
-                                      {"epoch": epoch + 1, "step": step + 1, "loss": losses[-1]}))
+            self.report(step0 + step + 1, f"epoch {epoch + 1}/{self.cfg.epochs}",
+                        {"epoch": epoch + 1, "step": step + 1, "loss": losses[-1]})
         return float(np.mean(losses)) if losses else float("nan"), dropped
+
+    def average(self) -> None:
+        """One step of the exponential moving average of the weights and BatchNorm statistics (``ema``)."""
+        if self.averaged is None:
+            return
+        import torch
+
+        d = float(self.cfg.ema)
+        with torch.no_grad():
+            for a, w in zip(self.averaged.state_dict().values(), self.model.state_dict().values()):
+                if a.is_floating_point():
+                    a.mul_(d).add_(w.detach(), alpha=1.0 - d)
+                else:
+                    a.copy_(w)
+
+    @property
+    def scored(self):
+        """The network the tests score and best.pt keeps: the averaged one with ``ema``, else the trained one."""
+        return self.averaged if self.averaged is not None else self.model
 
     def test(self, epoch: int) -> dict:
         from .evaluate import score_source
@@ -216,7 +263,7 @@ class _Run:
             return {"test_loss": nan, "metric": nan, "duplicates": nan, "iou": nan}
         from ..analysis.linescore import LineScore
 
-        pred = Predictor((self.model, self.header(epoch)), device=self.device, batch_size=self.cfg.batch_size,
+        pred = Predictor((self.scored, self.header(epoch)), device=self.device, batch_size=self.cfg.batch_size,
                          precision="bf16" if self.bf16 else "fp32")
         scores, losses, lines = [], [], None
         for src in self.test_sources:
@@ -242,7 +289,7 @@ class _Run:
         score = selection_score(row, self.cfg.select, bool(self.test_sources))
         if not math.isnan(score) and (self.best_metric is None or score > self.best_metric):
             self.best_metric, self.best_epoch = float(score), int(row["epoch"])
-            save_checkpoint(best_path(self.out), self.model, self.header(int(row["epoch"])))
+            save_checkpoint(best_path(self.out), self.scored, self.header(int(row["epoch"])))
 
     def test_start(self) -> None:
         """Score the starting model on the annotated test frames as epoch 0, a candidate for best.pt.
@@ -256,8 +303,8 @@ class _Run:
         self.history.append(row)
         self.keep_if_best(row)
         write_history(history_path(self.out), self.history)
-        self.on_progress(Progress(0, self.total_steps, "the starting model tested",
-                                  {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}))
+        self.report(0, "the starting model tested",
+                    {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))})
 
 
 class _Diverged(Exception):
@@ -310,7 +357,7 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
         if config.select == "recall" and config.init and not config.resume:
             run.test_start()
         for epoch in range(run.start_epoch, config.epochs):
-            t0 = time.perf_counter()
+            t0 = run.epoch_t0 = time.perf_counter()
             train_loss, dropped = run.train_epoch(epoch)
             if dropped:
                 log.warning("epoch %d: %d true dislocations left out (frames with more than %d); "
@@ -321,14 +368,14 @@ def train(config: TrainConfig, out_dir: PathLike, on_progress: ProgressCallback 
             row = {"epoch": epoch + 1, "train_loss": train_loss, **tested, "dropped": dropped,
                    "seconds": time.perf_counter() - t0}
             run.history.append(row)
+            run.epoch_t0 = None
             # Best by the test metric (or traced-line recall, then length score); without a test set, by the
             # lowest training loss.
             run.keep_if_best(row)
             run.save_last(epoch + 1)
             write_history(history_path(out), run.history)
-            on_progress(Progress((epoch + 1) * run.steps_per_epoch, run.total_steps,
-                                 f"epoch {epoch + 1}/{config.epochs} done",
-                                 {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}))
+            run.report((epoch + 1) * run.steps_per_epoch, f"epoch {epoch + 1}/{config.epochs} done",
+                       {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))})
             if budget_spent(run.history, config.max_minutes):
                 log.info("time budget of %g min spent after epoch %d", config.max_minutes, epoch + 1)
                 epoch += 1

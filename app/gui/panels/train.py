@@ -327,7 +327,8 @@ class TrainPanel(QtWidgets.QWidget):
 
         launched = self.launch_child(train, (cfg, run_dir), {}, run_dir, history, config=cfg,
                                      message=f"preparing {run_dir.name}: building the network, reading the data…")
-        self.job_bar.bar.setFormat("step %v / %m")  # a fine-tune before may have left its seconds
+        # a run with a time budget (a fine-tune resumed) counts seconds of it, any other steps
+        self.job_bar.bar.setFormat("%v / %m s" if cfg.max_minutes else "step %v / %m")
         return launched
 
     def launch_child(self, fn, args: tuple, kwargs: dict, run_dir: Path, history: list[dict], *,
@@ -383,7 +384,7 @@ class TrainPanel(QtWidgets.QWidget):
             self.curves.set_history(self.history)
         elif "loss" in m:
             per_epoch = max(1, p.total // max(1, cfg.epochs))
-            self.curves.add_step(p.step / per_epoch, float(m["loss"]))
+            self.curves.add_step(float(m.get("epochs_done", p.step / per_epoch)), float(m["loss"]))
         now = time.monotonic()
         if "train_loss" not in m and now - self._last_ui < UI_INTERVAL_S:
             self.job_bar.eta.seconds_left(p.step, p.total, now)  # the rate counts from the very first step
@@ -400,7 +401,7 @@ class TrainPanel(QtWidgets.QWidget):
             parts.append(f"last epoch: train {last.get('train_loss', math.nan):.4f}" +
                          (f", test {last['test_loss']:.4f}" if "test_loss" in last else "") +
                          (f", metric {last['metric']:.3f}" if "metric" in last else ""))
-        if rate > 0:
+        if rate > 0 and "epochs_done" not in m:  # a budget run's bar counts seconds, not steps
             parts.append(f"{1 / rate:.2f} s/step   {self.job_bar.eta_text(eta)}")
         self.status.setText("   ·   ".join(parts))
         self.progressed.emit(p)
