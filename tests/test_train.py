@@ -161,23 +161,6 @@ def test_fine_tuning_from_a_checkpoint_on_labelme_frames(trained, tmp_path):
     assert h["line_width"] == 2.0 and np.isfinite(r.history[0]["metric"])
 
 
-def test_ema_keeps_the_moving_average_of_the_weights_in_best_and_the_trained_ones_in_last(data, trained, tmp_path):
-    out, _, _ = trained
-    start = read_checkpoint(out / "best.pt")["state_dict"]
-    # one step from the start with decay 0.25: averaged = 0.25 * start + 0.75 * trained; best.pt is the run's
-    # first (and only) epoch, so it holds the averaged network
-    train(cfg(data, init=str(out / "best.pt"), steps_per_epoch=1, ema=0.25), tmp_path / "ema")
-    best = read_checkpoint(tmp_path / "ema" / "best.pt")["state_dict"]
-    last = read_checkpoint(tmp_path / "ema" / "last.pt")["state_dict"]
-    name = next(k for k, v in start.items() if k.endswith("weight") and v.dim() == 4)
-    assert not torch.allclose(last[name], start[name])  # the step moved the trained weights
-    for k, v in best.items():
-        if v.is_floating_point():
-            torch.testing.assert_close(v, 0.25 * start[k] + 0.75 * last[k], rtol=1e-5, atol=1e-6)
-    with pytest.raises(DislocError, match="ema"):
-        TrainConfig(data=("a",), ema=1.0)
-
-
 def test_out_of_memory_becomes_advice():
     assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert is_out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: "

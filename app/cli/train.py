@@ -33,8 +33,6 @@ _OPTIONS = [
     ("--test-limit", "test_limit", int, None, "test on at most this many images per test folder"),
     ("--normalization", "normalization", str, None,
      "per_image or local (background flattened, contrast equalised locally); default: the --init model's"),
-    ("--ema", "ema", float, None, "decay per step of a moving average of the weights that the tests score and best.pt "
-     "keeps, e.g. 0.9 (default {default}: none)"),
 ]
 
 

@@ -7,7 +7,6 @@ turns NaN stops the run and keeps the last good checkpoint untouched.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
@@ -118,8 +117,6 @@ class _Run:
         self.imaged_line_width = (h.get(LINE_WIDTH_KEY) if config.resume else None) or self.measure_line_width()
         self.model.to(self.device).to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        # The averaged network (``ema``): what the tests score and best.pt keeps; last.pt keeps the raw one.
-        self.averaged = copy.deepcopy(self.model).eval() if config.ema else None
         if opt_state is not None:
             self.opt.load_state_dict(opt_state)
             for g in self.opt.param_groups:  # a resumed run may be given another lr
@@ -223,7 +220,6 @@ class _Run:
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 self.opt.step()
-                self.average()
             except (RuntimeError, MemoryError) as e:
                 if is_out_of_memory(e):
                     raise out_of_memory_error(self.cfg, self.device) from None
@@ -233,25 +229,6 @@ class _Run:
             self.report(step0 + step + 1, f"epoch {epoch + 1}/{self.cfg.epochs}",
                         {"epoch": epoch + 1, "step": step + 1, "loss": losses[-1]})
         return float(np.mean(losses)) if losses else float("nan"), dropped
-
-    def average(self) -> None:
-        """One step of the exponential moving average of the weights and BatchNorm statistics (``ema``)."""
-        if self.averaged is None:
-            return
-        import torch
-
-        d = float(self.cfg.ema)
-        with torch.no_grad():
-            for a, w in zip(self.averaged.state_dict().values(), self.model.state_dict().values()):
-                if a.is_floating_point():
-                    a.mul_(d).add_(w.detach(), alpha=1.0 - d)
-                else:
-                    a.copy_(w)
-
-    @property
-    def scored(self):
-        """The network the tests score and best.pt keeps: the averaged one with ``ema``, else the trained one."""
-        return self.averaged if self.averaged is not None else self.model
 
     def test(self, epoch: int) -> dict:
         from .evaluate import score_source
@@ -263,7 +240,7 @@ class _Run:
             return {"test_loss": nan, "metric": nan, "duplicates": nan, "iou": nan}
         from ..analysis.linescore import LineScore
 
-        pred = Predictor((self.scored, self.header(epoch)), device=self.device, batch_size=self.cfg.batch_size,
+        pred = Predictor((self.model, self.header(epoch)), device=self.device, batch_size=self.cfg.batch_size,
                          precision="bf16" if self.bf16 else "fp32")
         scores, losses, lines = [], [], None
         for src in self.test_sources:
@@ -289,7 +266,7 @@ class _Run:
         score = selection_score(row, self.cfg.select, bool(self.test_sources))
         if not math.isnan(score) and (self.best_metric is None or score > self.best_metric):
             self.best_metric, self.best_epoch = float(score), int(row["epoch"])
-            save_checkpoint(best_path(self.out), self.scored, self.header(int(row["epoch"])))
+            save_checkpoint(best_path(self.out), self.model, self.header(int(row["epoch"])))
 
     def test_start(self) -> None:
         """Score the starting model on the annotated test frames as epoch 0, a candidate for best.pt.
