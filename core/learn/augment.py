@@ -13,8 +13,10 @@ import numpy as np
 #: The paper's photometric augmentations plus flips and quarter turns: the default for synthetic training.
 DEFAULT_AUGMENTATIONS = ("flip", "rot90", "noise", "brightness", "contrast", "equalize")
 #: Every augmentation; ``gamma``, ``blur`` and ``scale`` (small zoom jitter) are what real frames vary in
-#: besides (fine-tuning on annotated frames uses them all).
+#: besides.
 AUGMENTATIONS = DEFAULT_AUGMENTATIONS + ("gamma", "blur", "scale")
+#: What varies between frames of one video, and none of the geometric ones: fine-tuning on its annotated frames.
+PHOTOMETRIC = ("brightness", "contrast", "noise", "gamma", "blur")
 SCALE_JITTER = (0.85, 1.2)  # zoom range of the "scale" augmentation
 
 
