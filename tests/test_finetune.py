@@ -91,13 +91,12 @@ def test_the_budget_bar_reads_the_stopping_rules_clock_and_a_resumed_fine_tune_g
     from core.learn.runfolder import load_config
     from core.learn.train import train
 
-    seen, epochs_seen = [], []
+    epochs_seen = []
 
     def stop_after_two_epochs():
         return len(epochs_seen) >= 2
 
     def progress(p):
-        seen.append(p)
         if "seconds" in p.metrics and p.metrics.get("epoch", 0) >= 1:
             epochs_seen.append(p)
 

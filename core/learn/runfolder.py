@@ -82,6 +82,11 @@ def read_history(path: PathLike) -> list[dict]:
     return rows
 
 
+def seconds_spent(history: list) -> float:
+    """The seconds a run's finished epochs took, training and tests: the clock of a time budget."""
+    return sum(float(r.get("seconds") or 0.0) for r in history)
+
+
 def budget_spent(history: list, max_minutes) -> bool:
     """Whether a run with a time budget has spent it: the seconds of its epochs (training and tests) reach it.
 
@@ -90,7 +95,7 @@ def budget_spent(history: list, max_minutes) -> bool:
     """
     if not max_minutes:
         return False
-    return sum(float(r.get("seconds") or 0.0) for r in history) >= 60.0 * float(max_minutes)
+    return seconds_spent(history) >= 60.0 * float(max_minutes)
 
 
 def selection_score(row: dict, select: str, has_test: bool = True) -> float:

@@ -22,8 +22,8 @@ from ..analysis.scale import LINE_WIDTH_KEY
 from ..errors import Cancelled, DislocError
 from ..io.fileio import PathLike
 from ..progress import Progress, ProgressCallback, StopCallback, check_stop, never_stop, no_progress
-from .runfolder import (best_path, budget_spent, config_path, history_path, last_path, selection_score,
-                        write_history)
+from .runfolder import (best_path, budget_spent, config_path, history_path, last_path, seconds_spent,
+                        selection_score, write_history)
 from .trainconfig import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -134,9 +134,10 @@ class _Run:
     def report(self, step: int, message: str, metrics: dict) -> None:
         """Tell ``on_progress`` where the run is: steps of all epochs, or, with a time budget, its seconds.
 
-        A budget run reports the seconds :func:`budget_spent` stops on (its
-        epochs' and the running epoch's, not the setup before them), so the
-        bar and the stopping rule read one clock; the message drops the epoch total and says so when the budget is
+        A budget run reports the seconds :func:`budget_spent` stops on
+        (:func:`seconds_spent` of its epochs plus the running epoch's, not the
+        setup before them), so the bar and the stopping rule read one clock;
+        the message drops the epoch total and says so when the budget is
         spent mid-epoch; ``epochs_done`` (fractional epochs) is added for the
         curves, whose x axis is epochs, as the steps no longer tell them.
         """
@@ -145,7 +146,7 @@ class _Run:
             return
         metrics = {**metrics, "epochs_done": step / max(1, self.steps_per_epoch)}
         budget = max(1, int(round(60.0 * float(self.cfg.max_minutes))))
-        spent = sum(float(r.get("seconds") or 0.0) for r in self.history)
+        spent = seconds_spent(self.history)
         if self.epoch_t0 is not None:
             spent += time.perf_counter() - self.epoch_t0
         message = re.sub(r"/\d+", "", message)  # "epoch 3/100000 done" -> "epoch 3 done"

@@ -401,7 +401,7 @@ class TrainPanel(QtWidgets.QWidget):
             parts.append(f"last epoch: train {last.get('train_loss', math.nan):.4f}" +
                          (f", test {last['test_loss']:.4f}" if "test_loss" in last else "") +
                          (f", metric {last['metric']:.3f}" if "metric" in last else ""))
-        if rate > 0 and "epochs_done" not in m:  # a budget run's bar counts seconds, not steps
+        if rate > 0 and not cfg.max_minutes:  # a budget run's bar counts seconds, not steps
             parts.append(f"{1 / rate:.2f} s/step   {self.job_bar.eta_text(eta)}")
         self.status.setText("   ·   ".join(parts))
         self.progressed.emit(p)
