@@ -100,7 +100,9 @@ def test_cancel_stops_the_finetune_and_keeps_the_projects_model(qtbot, win):
     before = selected_model(root)
     with qtbot.waitSignal(panel.runEnded, timeout=240000) as ended:
         box.button.click()
-        qtbot.waitUntil(lambda: "loss" in panel.status.text(), timeout=120000)  # training steps under way
+        # training steps under way, and epochs worth 1.5 s done (the resumed run below has them spent)
+        qtbot.waitUntil(lambda: "loss" in panel.status.text()
+                        and sum(float(h.get("seconds", 0)) for h in panel.history) >= 1.5, timeout=120000)
         panel.cancel_btn.click()
     run, outcome = ended.args
     assert outcome == "stopped", outcome
@@ -108,3 +110,20 @@ def test_cancel_stops_the_finetune_and_keeps_the_projects_model(qtbot, win):
     assert "stopped" in box.result.text() and "Fine-tune again" in box.result.text()
     assert any("fine-tuning stopped" in t for t, _ in win.ctx.messages)
     assert not panel.running and box.button.isEnabled() and not panel.cancel_btn.isEnabled()
+
+    # Resume (runs table) continues it on the budget it has left: the bar counts the budget's seconds from
+    # what the stopped run had spent, not steps from zero.
+    r = panel.selected_run()
+    assert r is not None and r.status == "stopped" and panel.resume_btn.isEnabled()
+    spent = sum(float(row.get("seconds") or 0) for row in read_history(r.path / "history.csv"))
+    values = []
+    panel.progressed.connect(lambda p: values.append((p.step, p.total)))
+    with qtbot.waitSignal(panel.runEnded, timeout=240000) as ended:
+        assert panel.resume() == r.path
+        assert panel.job_bar.bar.format() == "%v / %m s"
+        qtbot.waitUntil(lambda: "loss" in panel.status.text() and bool(values), timeout=120000)
+        assert panel.job_bar.bar.maximum() == 300 and panel.job_bar.bar.value() >= int(spent)
+        panel.cancel_btn.click()
+    assert ended.args[1] == "stopped"
+    assert values and all(total == 300 for _, total in values)  # 5 min
+    assert spent >= 1 and values[0][0] >= int(spent)
