@@ -12,7 +12,7 @@ fine-tuning; and, as the reference, the starting model without fine-tuning.
 The frames are only read from ``../shared``; everything made from them lives
 in a temporary folder (or ``--keep DIR``, outside the project).
 
-    .venv/bin/python benchmarks/bench_finetune.py [--model CKPT ...] [--minutes M]
+    .venv/bin/python benchmarks/bench_finetune.py [--model CKPT ...] [--minutes M] [--seed S ...]
 """
 from __future__ import annotations
 
@@ -57,6 +57,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", default=[], help="starting checkpoint (repeatable; default: both shipped models)")
     ap.add_argument("--minutes", type=float, help="fine-tuning budget (default: disloc finetune's)")
+    ap.add_argument("--seed", type=int, action="append", default=[],
+                    help="fine-tuning seed (repeatable: one run per seed and model, and their mean; default 0). "
+                         "Runs differ by several hundredths: where the budget ends and which epoch two "
+                         "held-out frames pick move the result")
     ap.add_argument("--no-baseline", action="store_true", help="skip scoring the starting models as they are")
     ap.add_argument("--keep", metavar="DIR", help="keep the work folders here (outside the project)")
     args = ap.parse_args()
@@ -80,18 +84,30 @@ def main() -> int:
                 rows.append((f"{name} as it is", r, None, None))
                 print(f"{name} as it is: recall {r['recall']:.3f}, length {r['length']:.3f}, on-line {r['on_line']:.3f}",
                       flush=True)
-            out = base / f"ft{k}"
-            cmd = disloc() + ["finetune", str(ann), "--out", str(out), "--model", m]
-            if args.minutes:
-                cmd += ["--minutes", str(args.minutes)]
-            t0 = time.perf_counter()
-            text = run(cmd)
-            wall = time.perf_counter() - t0
-            est = re.search(r"recall ([\d.]+) of your traced lines, length score ([\d.]+), on-line share ([\d.]+)", text)
-            r = score(str(out / "best.pt"), test, testlab, base / f"seg_ft{k}")
-            rows.append((f"{name} fine-tuned", r, est, wall))
-            print(f"{name} fine-tuned ({wall / 60:.1f} min): recall {r['recall']:.3f}, length {r['length']:.3f}, "
-                  f"on-line {r['on_line']:.3f}; held-out estimate {est.groups() if est else None}", flush=True)
+            seeds = args.seed or [0]
+            runs = []
+            for seed in seeds:
+                out = base / f"ft{k}_s{seed}"
+                cmd = disloc() + ["finetune", str(ann), "--out", str(out), "--model", m, "--seed", str(seed)]
+                if args.minutes:
+                    cmd += ["--minutes", str(args.minutes)]
+                t0 = time.perf_counter()
+                text = run(cmd)
+                wall = time.perf_counter() - t0
+                est = re.search(r"recall ([\d.]+) of your traced lines, length score ([\d.]+), on-line share ([\d.]+)",
+                                text)
+                r = score(str(out / "best.pt"), test, testlab, base / f"seg_ft{k}_s{seed}")
+                runs.append(r)
+                rows.append((f"{name} fine-tuned, seed {seed}", r, est, wall))
+                print(f"{name} fine-tuned, seed {seed} ({wall / 60:.1f} min): recall {r['recall']:.3f}, "
+                      f"length {r['length']:.3f}, on-line {r['on_line']:.3f}; held-out estimate "
+                      f"{est.groups() if est else None}", flush=True)
+            if len(runs) > 1:
+                mean = {key: sum(x[key] for x in runs) / len(runs) for key in ("recall", "length", "on_line")}
+                mean.update(found=round(sum(x["found"] for x in runs) / len(runs)), lines=runs[0]["lines"])
+                lo, hi = min(x["recall"] for x in runs), max(x["recall"] for x in runs)
+                rows.append((f"{name} fine-tuned, mean of {len(runs)} seeds (recall {lo:.3f}-{hi:.3f})", mean, None,
+                             None))
     print("\n| model | recall | length score | on-line share | held-out estimate (recall / length / on-line) "
           "| fine-tune wall time |")
     print("|---|---|---|---|---|---|")
