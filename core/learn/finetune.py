@@ -47,7 +47,7 @@ from .trainconfig import TrainConfig
 log = logging.getLogger(__name__)
 
 #: The recipe (chosen by the measurements quoted in the README's fine-tuning section).
-RECIPE = dict(lr=1e-3, image_size=256, batch_size=4, steps_per_epoch=4, loss="hungarian", line_width=3.0,
+RECIPE = dict(lr=2e-3, image_size=256, batch_size=4, steps_per_epoch=4, loss="hungarian", line_width=3.0,
               augment=PHOTOMETRIC, select="recall")
 DEFAULT_MINUTES = 8.0
 HOLDOUT_EVERY = 5  # one annotated frame in five is held back
