@@ -7,7 +7,7 @@ from app.gui.mainwindow import MainWindow
 from app.gui.testing import make_project, temp_settings
 from core.io.fileio import atomic_write_png
 from core.io.labelme import LabelFile, write_labelme
-from core.learn.runfolder import read_history
+from core.learn.runfolder import read_history, seconds_spent
 from core.project.runs import list_runs, selected_model
 from core.synth import default_params, generate
 
@@ -102,7 +102,7 @@ def test_cancel_stops_the_finetune_and_keeps_the_projects_model(qtbot, win):
         box.button.click()
         # training steps under way, and epochs worth 1.5 s done (the resumed run below has them spent)
         qtbot.waitUntil(lambda: "loss" in panel.status.text()
-                        and sum(float(h.get("seconds", 0)) for h in panel.history) >= 1.5, timeout=120000)
+                        and seconds_spent(panel.history) >= 1.5, timeout=120000)
         panel.cancel_btn.click()
     run, outcome = ended.args
     assert outcome == "stopped", outcome
@@ -115,7 +115,7 @@ def test_cancel_stops_the_finetune_and_keeps_the_projects_model(qtbot, win):
     # what the stopped run had spent, not steps from zero.
     r = panel.selected_run()
     assert r is not None and r.status == "stopped" and panel.resume_btn.isEnabled()
-    spent = sum(float(row.get("seconds") or 0) for row in read_history(r.path / "history.csv"))
+    spent = seconds_spent(read_history(r.path / "history.csv"))
     values = []
     panel.progressed.connect(lambda p: values.append((p.step, p.total)))
     with qtbot.waitSignal(panel.runEnded, timeout=240000) as ended:
