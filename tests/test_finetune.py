@@ -28,6 +28,28 @@ def annotated(tmp_path_factory):
     return d
 
 
+def test_annotated_frames_are_decoded_once_and_give_the_same_crops_as_read_from_disk(annotated, tmp_path):
+    from core.learn.traindata import SegmentationSet, open_source
+
+    src = open_source(annotated, "annotations")
+    kw = dict(size=64, n_masks=20, augment_names=("flip", "rot90", "noise", "gamma", "blur"), seed=3)
+    cached, uncached = SegmentationSet([src], **kw), SegmentationSet([src], cache_bytes=0, **kw)
+    for epoch in range(3):
+        cached.set_epoch(epoch)
+        uncached.set_epoch(epoch)
+        for i in range(len(src.keys)):
+            a, b = cached[i], uncached[i]
+            assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+    assert len(cached._cache) == len(src.keys) and cached.cached_bytes > 0
+    assert not uncached._cache and uncached.cached_bytes == 0
+    # A budget too small for a second frame keeps only the first; the others are read each time.
+    one = cached._cache[(0, src.keys[0])]
+    small = SegmentationSet([src], cache_bytes=one[0].nbytes + one[1].nbytes, **kw)
+    for i in range(len(src.keys)):
+        small[i]
+    assert list(small._cache) == [(0, src.keys[0])]
+
+
 def test_split_holds_back_about_one_in_five_spread_over_the_video():
     files = [f"frame_{i:03d}" for i in range(10)]
     train, hold = split_annotations(files)

@@ -23,6 +23,7 @@ from .augment import augment, fit_to_size
 from .metrics import MIN_SPECK_PX
 
 log = logging.getLogger(__name__)
+ANNOTATION_CACHE_BYTES = 1 << 30  # decoded annotated frames a training set keeps in memory
 _IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
 
@@ -151,12 +152,32 @@ class SegmentationSet:
     """
 
     def __init__(self, sources: Sequence[Source], *, size: int, n_masks: int, line_width: float = 3.0,
-                 augment_names: tuple = (), seed: int = 0, train: bool = True) -> None:
+                 augment_names: tuple = (), seed: int = 0, train: bool = True,
+                 cache_bytes: int = ANNOTATION_CACHE_BYTES) -> None:
         self.sources = list(sources)
         self.items = [(si, k) for si, s in enumerate(self.sources) for k in s.keys]
         self.size, self.n_masks, self.line_width = size, n_masks, line_width
         self.augment_names, self.seed, self.train = tuple(augment_names), seed, train
         self.epoch = 0
+        # Annotated frames are few and drawn again and again (fine-tuning crops each one dozens of times),
+        # and decoding the image and rasterising its line strips costs more than cropping and augmenting
+        # it: keep them decoded, up to cache_bytes in all. Dataset samples are many and read once an epoch.
+        self.cache_bytes, self.cached_bytes = int(cache_bytes), 0
+        self._cache: dict = {}
+
+    def _load(self, si: int, key: str) -> tuple[np.ndarray, np.ndarray]:
+        hit = self._cache.get((si, key))
+        if hit is not None:
+            return hit
+        source = self.sources[si]
+        image, masks = load_item(source, key, self.line_width)
+        size = image.nbytes + masks.nbytes
+        if source.kind == "annotations" and self.cached_bytes + size <= self.cache_bytes:
+            image.setflags(write=False)
+            masks.setflags(write=False)
+            self._cache[(si, key)] = (image, masks)
+            self.cached_bytes += size
+        return image, masks
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -166,7 +187,7 @@ class SegmentationSet:
 
     def __getitem__(self, i: int):
         si, key = self.items[i]
-        image, masks = load_item(self.sources[si], key, self.line_width)
+        image, masks = self._load(si, key)
         rng = np.random.default_rng([self.seed, self.epoch, i]) if self.train else None
         image, masks = fit_to_size(image, masks, self.size, rng)
         if rng is not None and self.augment_names:
