@@ -32,12 +32,14 @@ from core.synth import default_params, generate  # noqa: E402
 W, H = 700, 362
 
 
-def make_frames(folder: Path, n: int = 10) -> None:
+def make_frames(folder: Path, n: int = 10) -> tuple[int, int]:
+    """Write n annotated frames; returns their (height, width)."""
     for i in range(n):
-        s = generate(default_params(W, aspect=H / W), 500 + i)
-        atomic_write_png(folder / f"frame_{i:03d}.png", s.image_u8())
-        h, w = s.image_u8().shape
-        write_labelme(folder / f"frame_{i:03d}.json", LabelFile.from_polylines(s.polylines, f"frame_{i:03d}.png", h, w))
+        image = (s := generate(default_params(W, aspect=H / W), 500 + i)).image_u8()
+        atomic_write_png(folder / f"frame_{i:03d}.png", image)
+        write_labelme(folder / f"frame_{i:03d}.json",
+                      LabelFile.from_polylines(s.polylines, f"frame_{i:03d}.png", *image.shape))
+    return image.shape
 
 
 def crops_per_second(src, n: int, cache_bytes: int | None) -> float:
@@ -56,9 +58,8 @@ def main() -> None:
     ap.add_argument("--crops", type=int, default=200)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        make_frames(Path(tmp))
+        h, w = make_frames(Path(tmp))
         src = open_source(tmp, "annotations")
-        h, w = generate(default_params(W, aspect=H / W), 500).image_u8().shape
         print(f"{len(src.keys)} annotated frames of {w} x {h} px; crops of {RECIPE['image_size']} px with "
               f"{', '.join(RECIPE['augment'])}; {args.crops} crops each way")
         disk = crops_per_second(src, args.crops, 0)

@@ -162,6 +162,7 @@ class SegmentationSet:
         # Annotated frames are few and drawn again and again (fine-tuning crops each one dozens of times),
         # and decoding the image and rasterising its line strips costs more than cropping and augmenting
         # it: keep them decoded, up to cache_bytes in all. Dataset samples are many and read once an epoch.
+        # With loader workers (--workers > 0) each worker holds its own copy for one epoch only.
         self.cache_bytes, self.cached_bytes = int(cache_bytes), 0
         self._cache: dict = {}
 
