@@ -228,3 +228,26 @@ def test_cli_finetune_shows_its_time_budget_and_ctrl_c_says_what_is_kept(annotat
     assert p.returncode == 130
     assert "fine-tuning stopped" in rest and "another --out" in rest and "resume" not in rest
     assert ("best.pt" in rest) == (out / "best.pt").is_file()
+
+
+def test_traced_lines_are_scored_at_one_width_whatever_width_the_masks_are_trained_at(tmp_path):
+    """The held-out estimate reads as score_real.py does: labelme strips scored 3 px wide, not at the training width."""
+    from core.analysis.linescore import SCORE_LINE_WIDTH
+    from core.learn.evaluate import score_source
+    from core.learn.predict import Predictor
+    from core.learn.traindata import open_source
+    from core.shipped import default_model_path
+    from core.synth import sample_params
+
+    for seed in (501, 502):
+        s = generate(sample_params("m2", seed=seed, size=256), seed)
+        atomic_write_png(tmp_path / f"f{seed}.png", s.image_u8())
+        write_labelme(tmp_path / f"f{seed}.json", LabelFile.from_polylines(s.polylines, f"f{seed}.png", 256, 256))
+    pred = Predictor(default_model_path(), precision="fp32", batch_size=2)
+    src = open_source(tmp_path, "annotations")
+    thin, wide = (score_source(pred, src, line_width=w, lines=True) for w in (SCORE_LINE_WIDTH, 9.0))
+    assert thin.lines.found > 0 and thin.lines.predicted > 0  # the shipped model finds these synthetic lines
+    for k in ("found", "lines", "on_line", "predicted", "length_scores"):
+        assert getattr(thin.lines, k) == getattr(wide.lines, k)
+    # the masks of the metric are drawn at the training width: 9 px bands score differently
+    assert thin.summary()["metric"] != wide.summary()["metric"]

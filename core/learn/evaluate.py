@@ -87,6 +87,9 @@ def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: O
         Also score the splines that ``disloc segment`` would export against
         the true masks as traced lines (``SourceScores.lines``: recall,
         length score, on-line share; :mod:`core.analysis.linescore`).
+        Labelme strips are then scored
+        :data:`~core.analysis.linescore.SCORE_LINE_WIDTH` px wide, whatever
+        ``line_width`` the masks of the metric and loss are drawn at.
     """
     keys = list(source.keys[:limit] if limit else source.keys)
     out = SourceScores()
@@ -118,11 +121,27 @@ def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: O
                 out.losses.append(_image_loss(p, masks, predictor.n_masks, loss, empty_weight))
             if lines:
                 _, splines = analyse_probs(p, postprocess or PostprocessConfig())
-                out.lines.add(score_frame(list(masks), [sp.xy for sp in splines if sp is not None],
+                out.lines.add(score_frame(_scored_lines(source, key, masks), [sp.xy for sp in splines if sp is not None],
                                           masks.shape[1:]))
         if on_image is not None:
             on_image(Progress(i, len(keys), f"scoring {Path(source.path).name}"))
     return out
+
+
+def _scored_lines(source: Source, key, masks: np.ndarray) -> list:
+    """The traced lines a frame's splines are scored against.
+
+    Labelme line strips are rasterised :data:`~core.analysis.linescore.SCORE_LINE_WIDTH`
+    px wide, not at the training width (``masks``): the estimate must read as
+    ``score_real.py`` does against an expert's masks, whatever width the
+    model learnt.
+    """
+    if source.kind != "annotations":
+        return list(masks)
+    from ..analysis.linescore import SCORE_LINE_WIDTH
+    from ..io.labelme import rasterize, read_labelme
+
+    return list(rasterize(read_labelme(Path(key)), SCORE_LINE_WIDTH))
 
 
 def _clean_score(probs: np.ndarray, masks: np.ndarray, config, matching: str) -> ImageScore:
