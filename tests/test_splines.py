@@ -142,3 +142,39 @@ def test_tiny_and_empty_masks():
     m[10, 10] = True
     assert mask_to_spline(m) is None
     assert fit_spline(np.array([[1.0, 1.0], [1.5, 1.0]])) is None
+
+
+def _flat_ended_band(true: np.ndarray, shape: tuple, width: float) -> np.ndarray:
+    """A band around a line that stops square at its end points, as a network's thresholded mask does."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    pix = np.column_stack([xx.ravel(), yy.ravel()]).astype(float)
+    d = np.hypot(pix[:, None, 0] - true[None, :, 0], pix[:, None, 1] - true[None, :, 1])
+    k = d.argmin(1)
+    inside = (d[np.arange(len(pix)), k] <= width / 2) & (k > 0) & (k < len(true) - 1)
+    return inside.reshape(shape)
+
+
+def test_extended_ends_reach_where_the_mask_ends_and_restore_the_length():
+    true = smooth(CURVES["bent"], n=300)
+    mask = _flat_ended_band(true, (128, 160), 7.0)
+    true_len = np.hypot(*np.diff(true, axis=0).T).sum()
+    plain, ext = mask_to_spline(mask), mask_to_spline(mask, extend_ends=True)
+    # Lee thinning stops about half the width short at each end: the plain spline is too short
+    assert plain.length_px < true_len - 4
+    assert ext.length_px == pytest.approx(true_len, abs=2.5)
+    for end in (true[0], true[-1]):
+        assert min(np.hypot(*(ext.xy[i] - end)) for i in (0, -1)) < 1.5
+    assert point_to_curve_distances(ext.xy, true).max() < 1.5  # prolonged along the line, not off it
+
+
+def test_extending_a_crop_with_its_frame_path_gives_the_whole_frames_spline():
+    """Segmentation keeps masks as crops with their skeleton path in frame px: the origin says where the crop lies."""
+    true = smooth(CURVES["wavy"], n=300)
+    mask = _flat_ended_band(true, (128, 160), 5.0)
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    y0, x0 = int(rows[0]), int(cols[0])
+    crop = mask[y0:rows[-1] + 1, x0:cols[-1] + 1]
+    whole = mask_to_spline(mask, extend_ends=True)
+    part = mask_to_spline(crop, path=skeleton_path(mask), extend_ends=True, origin=(y0, x0))
+    np.testing.assert_allclose(part.xy, whole.xy, atol=1e-9)
+    assert part.length_px > mask_to_spline(mask).length_px + 4

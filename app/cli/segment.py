@@ -15,6 +15,14 @@ def _scale(text: str):
         raise argparse.ArgumentTypeError(f"should be 'auto' or a number, got {text!r}") from None
 
 
+def _yes_no(text: str) -> bool:
+    """``yes`` or ``no`` (argparse type of a switch that defaults on)."""
+    t = text.strip().lower()
+    if t in ("yes", "no"):
+        return t == "yes"
+    raise argparse.ArgumentTypeError(f"should be 'yes' or 'no', got {text!r}")
+
+
 # (flag, SegmentConfig field ("postprocess.x": a post-processing setting), type, metavar, help with {default})
 _OPTIONS = [
     ("--batch-size", "batch_size", int, "B", "frames per forward pass (default {default})"),
@@ -29,6 +37,8 @@ _OPTIONS = [
      "drop masks whose skeleton is shorter than this, in px (default {default}; 0 keeps all)"),
     ("--join-gap", "postprocess.join_gap_px", float, "PX",
      "join two masks that continue one line across a gap up to this wide, in px (default {default}; 0 never joins)"),
+    ("--extend-ends", "postprocess.extend_ends", _yes_no, "yes|no",
+     "prolong each spline to where its mask ends: a network's masks end short of the line (default yes)"),
     ("--device", "device", str, None, "auto, cpu or cuda (default {default})"),
     ("--tile", "tile_px", int, "PX",
      "cut every frame into tiles of PX px (a multiple of 32, 128-4096), each with its own N masks, joined across "

@@ -104,7 +104,8 @@ def analyse_probs(probs: np.ndarray, config: PostprocessConfig = PostprocessConf
                   n_points: int = N_POINTS) -> tuple[FrameMasks, list[Optional[Spline]]]:
     """Post-process one frame's probabilities (N, H, W) and fit a spline per mask."""
     fm = postprocess(probs, config)
-    splines = [mask_to_spline(fm.masks[k], n_points, path=fm.paths[k] if fm.paths else None) for k in range(len(fm))]
+    splines = [mask_to_spline(fm.masks[k], n_points, path=fm.paths[k] if fm.paths else None,
+                              extend_ends=config.extend_ends) for k in range(len(fm))]
     return fm, splines
 
 

@@ -255,7 +255,7 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
                     results.save_frame_masks(out, j, [], src.shape)
                     sec["write"] += time.perf_counter() - t
                 else:
-                    rows = _frame_rows(src, j, found.pop(j), tracker, out, sec)
+                    rows = _frame_rows(src, j, found.pop(j), tracker, out, sec, cfg.extend_ends)
                 t = time.perf_counter()
                 csv.append(rows)
                 state.update(frames_done=j + 1, csv_bytes=csv.size, tracker=tracker.state(),
@@ -292,15 +292,16 @@ def _tiled_masks(predictor, frame, cfg, tiles, scale, sec):
     return [f.mask for f in found], [f.flags for f in found], [f.path for f in found]
 
 
-def _frame_rows(src, j, found, tracker, out, sec) -> str:
+def _frame_rows(src, j, found, tracker, out, sec, extend_ends: bool) -> str:
     """Splines, track ids, the mask file and the CSV rows of frame ``j`` from its masks."""
     masks, flags, paths = found
     t1 = time.perf_counter()
     if isinstance(masks, np.ndarray):
-        splines = [mask_to_spline(masks[k], path=paths[k] if paths else None) for k in range(len(masks))]
-    else:  # sparse: the crop is all the spline fit needs (it reads the path, not the mask)
-        splines = [mask_to_spline(m.crop, path=p if p is not None else m.path(src.shape))
-                   for m, p in zip(masks, paths)]
+        splines = [mask_to_spline(masks[k], path=paths[k] if paths else None, extend_ends=extend_ends)
+                   for k in range(len(masks))]
+    else:  # sparse: the crop is all the spline fit needs (the path is in frame px, the crop at its box)
+        splines = [mask_to_spline(m.crop, path=p if p is not None else m.path(src.shape), extend_ends=extend_ends,
+                                  origin=(m.y0, m.x0)) for m, p in zip(masks, paths)]
     t2 = time.perf_counter()
     ids = track_frame(tracker, j, splines)
     t3 = time.perf_counter()
@@ -409,7 +410,9 @@ def _check_same_run(state: dict, ident: dict, path: Path) -> None:
 
 
 # Post-processing settings a user can choose (disloc segment options, Segment panel boxes).
-_USER_SETTINGS = {"threshold", "min_length_px", "join_gap_px"}
+_USER_SETTINGS = {"threshold", "min_length_px", "join_gap_px", "extend_ends"}
+# Settings added later whose default changed what a run writes: runs from before them did this.
+_EARLIER_BEHAVIOUR = {"extend_ends": False}
 
 
 def _check_same_settings(state: dict, cfg: PostprocessConfig, path: Path) -> None:
@@ -417,7 +420,8 @@ def _check_same_settings(state: dict, cfg: PostprocessConfig, path: Path) -> Non
     before = state.get("postprocess")
     if not isinstance(before, dict):
         return
-    before = {**PostprocessConfig().to_dict(), **before}  # settings added since that run: their defaults
+    # settings added since that run: what that version did (where it differs from the default), else the default
+    before = {**PostprocessConfig().to_dict(), **_EARLIER_BEHAVIOUR, **before}
     now = cfg.to_dict()
     changed = [k for k in now if before.get(k) != now[k]]
     if changed:

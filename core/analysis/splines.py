@@ -236,15 +236,19 @@ def _farthest(graph, source: int, dijkstra):
     return far, dist, pred
 
 
-def extend_to_mask_edge(xy: np.ndarray, mask: np.ndarray, step: float = 0.5, max_px: float = 20.0) -> np.ndarray:
+def extend_to_mask_edge(xy: np.ndarray, mask: np.ndarray, step: float = 0.5, max_px: float = 20.0,
+                        origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Prolong both ends of a path along its end direction until it leaves the mask.
 
     Lee thinning stops about half a line width short of each end; this puts
     the ends back where the mask ends, so lengths are not biased short.
+    ``origin`` (row, column) is where the mask's pixel (0, 0) lies in the
+    path's coordinates (a crop of the frame).
     """
     if len(xy) < 2:
         return xy
     h, w = mask.shape
+    oy, ox = origin
     out = [xy]
     for end, sign in ((0, -1), (-1, 1)):
         k = min(len(xy) - 1, 4)
@@ -256,7 +260,7 @@ def extend_to_mask_edge(xy: np.ndarray, mask: np.ndarray, step: float = 0.5, max
         d = d / norm
         ts = np.arange(step, max_px + step, step)
         pts = b[None, :] + ts[:, None] * d[None, :]
-        ci, ri = np.rint(pts[:, 0]).astype(int), np.rint(pts[:, 1]).astype(int)
+        ci, ri = np.rint(pts[:, 0]).astype(int) - ox, np.rint(pts[:, 1]).astype(int) - oy
         inside = (ci >= 0) & (ci < w) & (ri >= 0) & (ri < h)
         inside[inside] = mask[ri[inside], ci[inside]]
         nout = int(np.argmin(inside)) if not inside.all() else len(inside)
@@ -350,15 +354,21 @@ def orient(spline: Spline, reference: Optional[np.ndarray] = None) -> Spline:
 
 
 def mask_to_spline(mask: np.ndarray, n: int = N_POINTS, path: Optional[SkeletonPath] = None,
-                   extend_ends: bool = False) -> Optional[Spline]:
+                   extend_ends: bool = False, origin: tuple[int, int] = (0, 0)) -> Optional[Spline]:
     """One dislocation mask (H, W) -> :class:`Spline` (or None when too small).
 
-    ``path`` reuses a skeleton already computed by post-processing. Flags:
-    ``branched`` (a side branch >= BRANCH_MIN_PX), ``loop`` (closed ring),
-    ``several_pieces`` (the skeleton has separate pieces; the largest is used).
-    ``extend_ends`` prolongs the ends to the mask edge: only for masks drawn
-    with flat ends; round-capped lines (ours, labelme rasterised) already
-    skeletonise to their true end points.
+    ``path`` reuses a skeleton already computed by post-processing (in
+    frame px when the mask is a crop whose pixel (0, 0) lies at ``origin``,
+    (row, column)). Flags: ``branched`` (a side branch >= BRANCH_MIN_PX),
+    ``loop`` (closed ring), ``several_pieces`` (the skeleton has separate
+    pieces; the largest is used).
+
+    ``extend_ends`` prolongs the path's ends along their direction to the
+    mask's edge (:func:`extend_to_mask_edge`). A true mask, a line drawn
+    with round caps, skeletonises to its end points without it; a network's
+    mask does not: thresholded at 0.5 it ends short of the line, and Lee
+    thinning stops a further half width short. Segmentation therefore
+    extends (``PostprocessConfig.extend_ends``, measured there).
     """
     path = skeleton_path(mask) if path is None else path
     if path is None:
@@ -370,6 +380,6 @@ def mask_to_spline(mask: np.ndarray, n: int = N_POINTS, path: Optional[SkeletonP
         flags.append("loop")
     if path.n_pieces > 1:
         flags.append("several_pieces")
-    xy = extend_to_mask_edge(path.xy, mask) if extend_ends and not path.loop else path.xy
+    xy = extend_to_mask_edge(path.xy, mask, origin=origin) if extend_ends and not path.loop else path.xy
     sp = fit_spline(xy, n, flags=tuple(flags))
     return None if sp is None else orient(sp)

@@ -12,7 +12,11 @@ from ..splines import SkeletonPath
 
 @dataclass(frozen=True)
 class PostprocessConfig:
-    """Settings of :func:`~core.analysis.postprocess.postprocess` (px are image pixels)."""
+    """Settings of :func:`~core.analysis.postprocess.postprocess` (px are image pixels).
+
+    ``extend_ends`` is for the spline fit that follows (:func:`core.analysis.splines.mask_to_spline`):
+    each spline's ends are prolonged to its mask's edge.
+    """
 
     threshold: float = 0.5
     min_size_px: int = 20
@@ -24,6 +28,7 @@ class PostprocessConfig:
     join_gap_px: float = 30.0
     join_angle_deg: float = 30.0
     check_branches: bool = True
+    extend_ends: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -44,6 +49,8 @@ class PostprocessConfig:
             raise DislocError(f"postprocess join_gap_px must be >= 0 (0 turns joining off), got {self.join_gap_px}")
         if not 0.0 < self.join_angle_deg < 90.0:
             raise DislocError(f"postprocess join_angle_deg must be in (0, 90), got {self.join_angle_deg}")
+        if not isinstance(self.extend_ends, bool):
+            raise DislocError(f"postprocess extend_ends must be true or false, got {self.extend_ends!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "PostprocessConfig":
