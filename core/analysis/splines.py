@@ -266,8 +266,7 @@ def extend_to_mask_edge(xy: np.ndarray, mask: np.ndarray, step: float = 0.5, max
         nout = int(np.argmin(inside)) if not inside.all() else len(inside)
         if nout == 0:
             continue
-        # Stop half a pixel inside the last mask pixel (the mask edge is between pixel centres).
-        tip = b + max(ts[nout - 1] - 0.0, 0.0) * d
+        tip = b + ts[nout - 1] * d  # the last sample that still lies in the mask
         out = [tip[None, :]] + out if sign < 0 else out + [tip[None, :]]
     return np.vstack(out)
 
