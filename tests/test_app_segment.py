@@ -361,3 +361,31 @@ def test_a_resumed_run_keeps_the_scale_it_started_with(qtbot, win):
         panel.segment_video()
     cols = read_splines_csv(out / "splines.csv")
     assert np.allclose(cols["x_nm"], 0.5 * cols["x_px"], atol=1e-3)
+
+
+def test_full_ends_box_reaches_the_splines_and_an_older_run_resumes_with_it_unticked(qtbot, win, video):
+    panel = win.panels["segment"]
+    probs = known_probs(video[0])
+    assert panel.form.extend_ends.isChecked()  # core's default
+    full = [s.length_px for s in panel.show_probs(probs).splines]
+    panel.form.extend_ends.setChecked(False)
+    assert panel.postprocess_config().extend_ends is False
+    short = [s.length_px for s in panel.show_probs(probs).splines]
+    assert len(full) == len(short) == 3
+    assert all(f >= s for f, s in zip(full, short)) and sum(full) - sum(short) > 3.0  # a few px at each end
+    # a run stopped with the box unticked (as runs from before the setting) resumes only unticked
+    out = panel.result_dir()
+    with qtbot.waitSignal(panel.videoDone, timeout=60000):
+        panel.segment_video()
+        panel.cancel()
+    assert not read_state(out)["finished"]
+    panel.form.extend_ends.setChecked(True)
+    with qtbot.waitSignal(panel.videoDone, timeout=60000):
+        panel.segment_video()
+    text, level = win.ctx.messages[-1]
+    assert level == "error" and "extended spline ends no -> yes" in text and "Set the boxes as they were" in text
+    assert not read_state(out)["finished"]  # nothing mixed into the stopped run
+    panel.form.extend_ends.setChecked(False)
+    with qtbot.waitSignal(panel.videoDone, timeout=60000):
+        panel.segment_video()
+    assert read_state(out)["finished"] and read_state(out)["postprocess"]["extend_ends"] is False

@@ -174,7 +174,7 @@ def test_resume_with_other_settings_is_refused(stack, reference, tmp_path):
     with pytest.raises(Cancelled):
         segment_video(stack, ThresholdSegmenter(), tmp_path, SegmentConfig(batch_size=2), should_stop=stop_after(3))
     before = (tmp_path / "splines.csv").read_bytes()
-    with pytest.raises(DislocError, match=r"min_length_px 20.0 -> 5.*--restart"):
+    with pytest.raises(DislocError, match=r"min length 20 px -> 5 px.*--restart"):
         segment_video(stack, ThresholdSegmenter(), tmp_path,
                       SegmentConfig(postprocess=PostprocessConfig(min_length_px=5)))
     assert (tmp_path / "splines.csv").read_bytes() == before  # nothing lost, nothing mixed
@@ -182,13 +182,13 @@ def test_resume_with_other_settings_is_refused(stack, reference, tmp_path):
     state = read_state(tmp_path)
     state["postprocess"]["split_gap_px"] = 12.0
     (tmp_path / STATE_FILE).write_text(json.dumps(state))
-    with pytest.raises(DislocError, match=r"split_gap_px 12.0 -> 1.0.*earlier version.*--restart"):
+    with pytest.raises(DislocError, match=r"split_gap_px 12 -> 1.*earlier version.*--restart"):
         segment_video(stack, ThresholdSegmenter(), tmp_path)
     state["postprocess"]["split_gap_px"] = 1.0
     # A run from before spline ends were extended: its frames have short ends, so it must not go on with long ones
     del state["postprocess"]["extend_ends"]
     (tmp_path / STATE_FILE).write_text(json.dumps(state))
-    with pytest.raises(DislocError, match=r"extend_ends False -> True.*earlier settings"):
+    with pytest.raises(DislocError, match=r"extended spline ends no -> yes.*earlier settings"):
         segment_video(stack, ThresholdSegmenter(), tmp_path)
     state["postprocess"]["extend_ends"] = True
     (tmp_path / STATE_FILE).write_text(json.dumps(state))

@@ -415,6 +415,22 @@ _USER_SETTINGS = {"threshold", "min_length_px", "join_gap_px", "extend_ends"}
 _EARLIER_BEHAVIOUR = {"extend_ends": False}
 
 
+# The user's settings in words that name both the option and the Segment panel's box.
+_SETTING_WORDS = {"threshold": ("threshold", ""), "min_length_px": ("min length", " px"),
+                  "join_gap_px": ("join gap", " px"), "extend_ends": ("extended spline ends", "")}
+
+
+def _say_change(key: str, old, new) -> str:
+    """``min length 20 px -> 5 px``; settings a user never chooses keep their field name."""
+    name, unit = _SETTING_WORDS.get(key, (key, ""))
+
+    def say(v):
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        return f"{v:g}{unit}" if isinstance(v, (int, float)) else repr(v)
+    return f"{name} {say(old)} -> {say(new)}"
+
+
 def _check_same_settings(state: dict, cfg: PostprocessConfig, path: Path) -> None:
     """Resuming with other post-processing settings would mix two kinds of frames in one result: refuse."""
     before = state.get("postprocess")
@@ -425,7 +441,7 @@ def _check_same_settings(state: dict, cfg: PostprocessConfig, path: Path) -> Non
     now = cfg.to_dict()
     changed = [k for k in now if before.get(k) != now[k]]
     if changed:
-        what = ", ".join(f"{k} {before.get(k)} -> {now[k]}" for k in changed)
+        what = ", ".join(_say_change(k, before.get(k), now[k]) for k in changed)
         if set(changed) <= _USER_SETTINGS:
             hint = "run again with the earlier settings to resume, or pass --restart to redo all frames"
         else:  # a default changed between versions: no option gives the old one back

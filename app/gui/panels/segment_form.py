@@ -20,7 +20,7 @@ SCALE_CHOICES = ("1", "auto", "0.5", "0.75", "1.5", "2")
 
 
 class SegmentForm(QtWidgets.QWidget):
-    """Scale, min length, join gap and threshold boxes in one row, starting at core's defaults."""
+    """Scale, min length, join gap, threshold and spline-end boxes in one row, starting at core's defaults."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -38,6 +38,11 @@ class SegmentForm(QtWidgets.QWidget):
         self.threshold.setValue(defaults.threshold)
         self.threshold.setToolTip("Probability above which a pixel belongs to a mask (0.5 as in the paper); "
                                   "lower finds faint lines, higher cuts noise")
+        self.extend_ends = QtWidgets.QCheckBox("Full ends")
+        self.extend_ends.setChecked(defaults.extend_ends)
+        self.extend_ends.setToolTip(
+            "Prolong each spline's two ends to where its mask ends: a thinned mask stops about half a line width "
+            "short of the line's ends. Untick to resume a video segmented before this setting existed.")
         self.scale = QtWidgets.QComboBox()
         self.scale.setEditable(True)
         self.scale.addItems(SCALE_CHOICES)
@@ -55,6 +60,7 @@ class SegmentForm(QtWidgets.QWidget):
             lab.setToolTip(w.toolTip())
             row.addWidget(lab)
             row.addWidget(w)
+        row.addWidget(self.extend_ends)
         row.addStretch(1)
 
     def scale_setting(self) -> Union[float, str]:
@@ -70,7 +76,7 @@ class SegmentForm(QtWidgets.QWidget):
     def postprocess_config(self) -> PostprocessConfig:
         """Post-processing settings from the boxes (the rest: core's defaults)."""
         return PostprocessConfig(threshold=self.threshold.value(), min_length_px=self.min_length.value(),
-                                 join_gap_px=self.join_gap.value())
+                                 join_gap_px=self.join_gap.value(), extend_ends=self.extend_ends.isChecked())
 
     def config(self, restart: bool = False, units: Optional[Units] = None) -> SegmentConfig:
         """Whole-video settings: the boxes and the project's calibration, the rest as ``disloc segment``'s defaults.

@@ -93,7 +93,10 @@ class WholeVideoRun:
             self.ctx.info(f"segmentation stopped; finished frames are kept in {out}. Segment whole video resumes.")
         else:
             self.status.setText("failed")
-            hint = " Tick 'start over' and run again." if "--restart" in error else ""
+            if "earlier settings" in error:
+                hint = " Set the boxes as they were to resume, or tick 'start over' and run again."
+            else:
+                hint = " Tick 'start over' and run again." if "--restart" in error else ""
             self.ctx.error(f"segmenting the video failed: {error}.{hint}")
 
     def _video_job_done(self, out: Path) -> None:
