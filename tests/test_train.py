@@ -210,3 +210,31 @@ def test_keep_longest_drops_specks_and_keeps_the_n_longest():
     assert dropped == 1 and [int(k.sum()) for k in kept] == [30, 20]  # original order kept
     kept, dropped = keep_longest(m, 5)
     assert dropped == 0 and len(kept) == 3
+
+
+def test_moving_average_of_weights_is_tested_kept_as_best_and_resumed(data, tmp_path):
+    from core.learn.evaluate import score_source
+    from core.learn.predict import Predictor
+    from core.learn.traindata import open_source
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    ema = dict(ema=0.5, precision="fp32")
+    r = train(cfg(data, epochs=1, **ema), one)
+    last, best = read_checkpoint(one / "last.pt"), read_checkpoint(one / "best.pt")
+    raw, avg = last["state_dict"], last["ema"]
+    weights = [k for k, v in raw.items() if v.is_floating_point() and "running" not in k]
+    assert any(not torch.equal(raw[k], avg[k]) for k in weights)  # the average lags the last step
+    assert all(torch.equal(best["state_dict"][k], avg[k].to(best["state_dict"][k].dtype)) for k in avg)
+    # the epoch's test figures are those of the averaged weights (best.pt), not of the last step's
+    c = cfg(data)
+    s = score_source(Predictor(one / "best.pt", precision="fp32"), open_source(data["test"]), loss=c.loss,
+                     empty_weight=c.empty_weight)
+    assert float(np.mean(s.losses)) == pytest.approx(r.history[0]["test_loss"], abs=1e-5)
+    # resuming carries the average on: one epoch + one resumed = two in one go
+    train(cfg(data, epochs=2, resume=True, **ema), one)
+    train(cfg(data, epochs=2, **ema), two)
+    a, b = read_checkpoint(one / "last.pt"), read_checkpoint(two / "last.pt")
+    assert all(torch.allclose(a["state_dict"][k], b["state_dict"][k], atol=1e-6) for k in weights)
+    assert all(torch.allclose(a["ema"][k], b["ema"][k], atol=1e-6) for k in weights)
+    with pytest.raises(DislocError, match="ema"):
+        TrainConfig(data=("a",), ema=1.0)

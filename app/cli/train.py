@@ -31,6 +31,8 @@ _OPTIONS = [
      "(fine-tuning)"),
     ("--steps-per-epoch", "steps_per_epoch", int, None, "optimiser steps per epoch (default: one pass over the data; more repeats a few frames)"),
     ("--test-limit", "test_limit", int, None, "test on at most this many images per test folder"),
+    ("--ema", "ema", float, None, "decay per step of a moving average of the weights that is tested and kept as "
+     "best.pt (default {default}: none; fine-tuning uses 0.9)"),
     ("--normalization", "normalization", str, None,
      "per_image or local (background flattened, contrast equalised locally); default: the --init model's"),
 ]

@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 #: The recipe (chosen by the measurements quoted in the README's fine-tuning section).
 RECIPE = dict(lr=2e-3, image_size=256, batch_size=4, steps_per_epoch=4, loss="hungarian", line_width=5.0,
-              augment=PHOTOMETRIC, select="recall")
+              augment=PHOTOMETRIC, select="recall", ema=0.9)
 DEFAULT_MINUTES = 8.0
 HOLDOUT_EVERY = 5  # one annotated frame in five is held back
 ESTIMATE_WINDOW = 2  # epochs each side of the chosen one that the printed estimate averages

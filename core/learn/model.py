@@ -6,7 +6,7 @@ dislocation; a sigmoid turns them into probabilities (masks may overlap).
 
 A checkpoint is ``torch.save`` of a plain dict::
 
-    {"header": {...JSON-able...}, "state_dict": {...}, "optimizer": {...}?}
+    {"header": {...JSON-able...}, "state_dict": {...}, "optimizer": {...}?, "ema": {...}?}
 
 read back with ``torch.load(weights_only=True)`` (no pickled code). The
 header says everything needed to rebuild the network (architecture,
@@ -208,7 +208,8 @@ def make_header(*, arch: str, encoder: str, n_masks: int, input_size: int,
 
 
 def save_checkpoint(path: PathLike, model: nn.Module, header: Mapping[str, Any], *,
-                    optimizer_state: Optional[dict] = None, half: bool = False) -> None:
+                    optimizer_state: Optional[dict] = None, half: bool = False,
+                    ema_state: Optional[dict] = None) -> None:
     """Write a checkpoint atomically.
 
     Parameters
@@ -223,6 +224,9 @@ def save_checkpoint(path: PathLike, model: nn.Module, header: Mapping[str, Any],
         ``optimizer.state_dict()`` for resuming, stored under ``"optimizer"``.
     half : bool
         Store floating weights as float16 (half the file size); they load back as float32.
+    ema_state : dict, optional
+        The state dict of a moving average of the weights (a run's last.pt,
+        to resume it), stored under ``"ema"``; loading a model reads ``state_dict`` only.
     """
     import io
     import json
@@ -240,6 +244,8 @@ def save_checkpoint(path: PathLike, model: nn.Module, header: Mapping[str, Any],
     obj = {"header": header, "state_dict": sd}
     if optimizer_state is not None:
         obj["optimizer"] = optimizer_state
+    if ema_state is not None:
+        obj["ema"] = {k: v.detach().to("cpu").contiguous() for k, v in ema_state.items()}
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())

@@ -84,7 +84,7 @@ class _Run:
         self.start_epoch = 0
         self.normalization = dict(DEFAULT_NORMALIZATION)
         arch, encoder, n = config.arch, config.encoder, config.n_masks
-        opt_state = None
+        opt_state = ema_state = None
         if config.resume:
             last = last_path(out_dir)
             if not last.exists():
@@ -95,7 +95,7 @@ class _Run:
             self.model = create_model(arch, encoder, n)
             self.model.load_state_dict({k: v.float() if v.is_floating_point() else v
                                         for k, v in obj["state_dict"].items()})
-            opt_state = obj.get("optimizer")
+            opt_state, ema_state = obj.get("optimizer"), obj.get("ema")
             self.start_epoch = int(h["epoch"])
             self.history = list(h.get("history") or [])
             self.best_metric, self.best_epoch = h.get("run_best_metric"), h.get("run_best_epoch")
@@ -116,6 +116,13 @@ class _Run:
         self.arch, self.encoder, self.n_masks = arch, encoder, n
         self.imaged_line_width = (h.get(LINE_WIDTH_KEY) if config.resume else None) or self.measure_line_width()
         self.model.to(self.device).to(memory_format=torch.channels_last)
+        self.averaged = None  # the moving average of the weights (config.ema), a second network
+        if config.ema:
+            import copy
+
+            self.averaged = copy.deepcopy(self.model)
+            if ema_state is not None:  # else (a run that had none, or a fresh start): from the current weights
+                self.averaged.load_state_dict(ema_state)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         if opt_state is not None:
             self.opt.load_state_dict(opt_state)
@@ -164,6 +171,23 @@ class _Run:
         picks = [items[int(i)] for i in np.linspace(0, len(items) - 1, min(n, len(items)))] if items else []
         return typical_line_width(load_item(s, k, self.cfg.line_width)[0] for s, k in picks)
 
+    @property
+    def tested_model(self):
+        """The network that is tested and kept as best.pt: the moving average when there is one."""
+        return self.averaged if self.averaged is not None else self.model
+
+    def update_average(self) -> None:
+        """One step of the moving average: weights move towards the model's, buffers (BatchNorm) are copied."""
+        import torch
+
+        if self.averaged is None:
+            return
+        with torch.no_grad():
+            for a, m in zip(self.averaged.parameters(), self.model.parameters()):
+                a.lerp_(m, 1.0 - float(self.cfg.ema))
+            for a, m in zip(self.averaged.buffers(), self.model.buffers()):
+                a.copy_(m)
+
     def header(self, epoch: int) -> dict:
         from .model import make_header
 
@@ -183,7 +207,8 @@ class _Run:
 
         h = self.header(epoch)
         h["partial_epoch"] = partial
-        save_checkpoint(last_path(self.out), self.model, h, optimizer_state=self.opt.state_dict())
+        save_checkpoint(last_path(self.out), self.model, h, optimizer_state=self.opt.state_dict(),
+                        ema_state=None if self.averaged is None else self.averaged.state_dict())
 
     def loader(self, epoch: int):
         import torch
@@ -221,6 +246,7 @@ class _Run:
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 self.opt.step()
+                self.update_average()
             except (RuntimeError, MemoryError) as e:
                 if is_out_of_memory(e):
                     raise out_of_memory_error(self.cfg, self.device) from None
@@ -241,7 +267,7 @@ class _Run:
             return {"test_loss": nan, "metric": nan, "duplicates": nan, "iou": nan}
         from ..analysis.linescore import LineScore
 
-        pred = Predictor((self.model, self.header(epoch)), device=self.device, batch_size=self.cfg.batch_size,
+        pred = Predictor((self.tested_model, self.header(epoch)), device=self.device, batch_size=self.cfg.batch_size,
                          precision="bf16" if self.bf16 else "fp32")
         scores, losses, lines = [], [], None
         for src in self.test_sources:
@@ -267,7 +293,7 @@ class _Run:
         score = selection_score(row, self.cfg.select, bool(self.test_sources))
         if not math.isnan(score) and (self.best_metric is None or score > self.best_metric):
             self.best_metric, self.best_epoch = float(score), int(row["epoch"])
-            save_checkpoint(best_path(self.out), self.model, self.header(int(row["epoch"])))
+            save_checkpoint(best_path(self.out), self.tested_model, self.header(int(row["epoch"])))
 
     def test_start(self) -> None:
         """Score the starting model on the annotated test frames as epoch 0, a candidate for best.pt.

@@ -85,6 +85,11 @@ class TrainConfig(JsonConfig):
         Stop after the first epoch that ends past this many minutes of the
         run's epochs, training and tests (a time budget instead of a number
         of epochs; a resumed run gets what is left).
+    ema : float
+        Decay per optimiser step of an exponential moving average of the
+        weights (0: none). With it, tests, the choice of best.pt and best.pt
+        itself use the averaged weights, which swing less from epoch to
+        epoch than the last step's; last.pt keeps both, to resume.
     """
 
     LABEL = "train config"
@@ -116,6 +121,7 @@ class TrainConfig(JsonConfig):
     normalization: Optional[str] = None
     select: str = "metric"
     max_minutes: Optional[float] = None
+    ema: float = 0.0
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def __post_init__(self) -> None:
@@ -158,6 +164,7 @@ class TrainConfig(JsonConfig):
         need(self.select in SELECTIONS, "select", f"must be one of {', '.join(SELECTIONS)}")
         need(self.max_minutes is None or (is_num(self.max_minutes) and self.max_minutes > 0), "max_minutes",
              "must be null or a positive number of minutes")
+        need(is_num(self.ema) and 0 <= self.ema < 1, "ema", "must be a number from 0 (off) to below 1")
         need(self.select != "recall" or bool(self.test), "select",
              "'recall' needs a test folder of annotated frames (--test)")
         need(self.schema_version == SCHEMA_VERSION, "schema_version",
