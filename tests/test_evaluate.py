@@ -114,3 +114,22 @@ def test_train_cli_runs_and_resumes(setup, capsys):
     assert "2 epochs in" in text and "best length metric" in text
     with pytest.raises(DislocError, match="no config.json"):
         cli(["train", "--out", str(root / "nothing"), "--resume"])
+
+
+def test_train_cli_skeleton_weight_reaches_the_loss(setup):
+    """--skeleton-weight is saved in the run's config and adds its term to the training loss."""
+    import json
+
+    root, data, _ = setup
+    base = ["train", "--data", str(data), "--image-size", "64", "--n-masks", "3", "--threads", "2",
+            "--batch-size", "5", "--epochs", "1", "--precision", "fp32"]
+    losses = {}
+    for w in ("0", "2"):
+        out = root / f"skel{w}"
+        assert cli(base + ["--out", str(out), "--skeleton-weight", w]) == 0
+        assert json.loads((out / "config.json").read_text())["skeleton_weight"] == float(w)
+        with open(out / "history.csv", newline="") as f:
+            losses[w] = float(next(csv.DictReader(f))["train_loss"])
+    # the same seed, data and first step: the term can only add (a recall loss >= 0), and on
+    # an untrained network it adds a lot
+    assert losses["2"] > losses["0"] + 0.2

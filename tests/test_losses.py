@@ -136,3 +136,34 @@ def test_loss_is_deterministic_for_ties():
     a = matching_dice_loss(pred, t, method="greedy")[1].matches[0]
     b = matching_dice_loss(pred, t, method="greedy")[1].matches[0]
     assert np.array_equal(a, b) and len(set(a.tolist())) == 2
+
+
+def test_skeleton_term_prefers_the_whole_length_of_a_line_over_an_equally_good_dice():
+    """A thin mask along the whole line and a full-width mask that stops short have the same Dice loss;
+    only the skeleton recall term tells them apart, and it prefers the whole length."""
+    t = torch.zeros(1, 1, 32, 64)
+    t[0, 0, 10:15, 5:55] = 1  # a line 5 px wide, 50 px long: 250 px
+    thin = torch.zeros(1, 2, 32, 64); thin[0, 0, 11:14, 5:55] = 1  # 3 x 50 = 150 px, whole length
+    short = torch.zeros(1, 2, 32, 64); short[0, 0, 10:15, 5:35] = 1  # 5 x 30 = 150 px, stops 20 px short
+    d_thin = float(matching_dice_loss(thin, t, method="hungarian")[0])
+    d_short = float(matching_dice_loss(short, t, method="hungarian")[0])
+    assert d_thin == pytest.approx(d_short, abs=1e-6)
+    s_thin = float(matching_dice_loss(thin, t, method="hungarian", skeleton_weight=1.0)[0])
+    s_short = float(matching_dice_loss(short, t, method="hungarian", skeleton_weight=1.0)[0])
+    assert s_thin == pytest.approx(d_thin, abs=0.02)  # the thin mask covers the whole skeleton
+    assert s_short > s_thin + 0.3  # about 40 % of the skeleton missed
+    # padding masks stay out of it, and the gradient reaches the prediction
+    pad = torch.cat([t, torch.zeros_like(t)], 1)
+    valid = torch.tensor([[True, False]])
+    p = short.clone().requires_grad_(True)
+    loss, _ = matching_dice_loss(p, pad, valid, method="hungarian", skeleton_weight=1.0)
+    assert float(loss.detach()) == pytest.approx(s_short, abs=1e-5)
+    loss.backward()
+    assert float(p.grad[0, 0, 12, 45]) < 0  # more probability at the missed end lowers the loss
+
+
+def test_skeleton_weight_is_checked_in_the_train_config():
+    from core.learn.trainconfig import TrainConfig
+    assert TrainConfig(annotations=("a",), skeleton_weight=0.5).skeleton_weight == 0.5
+    with pytest.raises(DislocError, match="skeleton_weight"):
+        TrainConfig(annotations=("a",), skeleton_weight=-1)

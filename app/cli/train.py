@@ -19,6 +19,9 @@ _OPTIONS = [
     ("--loss", "loss", str, None, "matching loss (default {default}; the paper's is greedy)"),
     ("--empty-weight", "empty_weight", float, None,
      "weight of the push of unmatched masks to empty, hungarian+empty only (default {default})"),
+    ("--skeleton-weight", "skeleton_weight", float, None,
+     "weight of a skeleton recall term: masks that cover the whole length of each line (default {default}: "
+     "off; more lines found, more false ones too)"),
     ("--image-size", "image_size", int, None, "training crop side in px, a multiple of 32 (default {default})"),
     ("--line-width", "line_width", float, None, "width in px of rasterised labelme line strips (default {default})"),
     ("--seed", "seed", int, None, "random seed (default {default})"),

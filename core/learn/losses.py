@@ -58,6 +58,38 @@ def dice_loss_matrix(pred: torch.Tensor, true: torch.Tensor, smooth: float = DIC
     return 1.0 - (2.0 * inter + smooth) / (denom + smooth)
 
 
+def skeleton(masks: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Skeletons of 0/1 masks (skimage's thinning, one mask at a time; ~0.4 ms per 256 px mask).
+
+    Parameters
+    ----------
+    masks : (B, M, H, W) tensor
+        True masks, 0/1.
+    valid : (B, M) bool tensor, optional
+        Masks to thin; the others (padding) stay empty.
+
+    Returns
+    -------
+    (B, M, H, W) float32 tensor, 0/1, on the masks' device (true masks need no gradient).
+    """
+    from skimage.morphology import skeletonize
+
+    m = masks.detach().cpu().numpy() > 0
+    out = np.zeros(m.shape, np.float32)
+    ok = np.ones(m.shape[:2], bool) if valid is None else valid.detach().cpu().numpy().astype(bool)
+    for k, i in zip(*np.nonzero(ok & m.any(axis=(2, 3)))):
+        out[k, i] = skeletonize(m[k, i])
+    return torch.from_numpy(out).to(masks.device)
+
+
+def skeleton_recall_matrix(pred: torch.Tensor, skel: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """(B, M, N) skeleton recall loss ``1 - sum(p s) / sum(s)`` of every true skeleton against every prediction."""
+    p = pred.flatten(2).float()
+    s = skel.flatten(2).to(p.dtype)
+    inter = torch.bmm(s, p.transpose(1, 2))
+    return 1.0 - (inter + smooth) / (s.sum(-1).unsqueeze(2) + smooth)
+
+
 @dataclass
 class LossParts:
     """What a loss evaluation found, for logging (floats, detached)."""
@@ -69,7 +101,7 @@ class LossParts:
 
 def matching_dice_loss(pred: torch.Tensor, true: torch.Tensor, valid: torch.Tensor | None = None, *,
                        method: str = "greedy", empty_weight: float = DEFAULT_EMPTY_WEIGHT,
-                       smooth: float = DICE_SMOOTH) -> tuple[torch.Tensor, LossParts]:
+                       smooth: float = DICE_SMOOTH, skeleton_weight: float = 0.0) -> tuple[torch.Tensor, LossParts]:
     """Matching Dice loss of a batch.
 
     Parameters
@@ -84,13 +116,17 @@ def matching_dice_loss(pred: torch.Tensor, true: torch.Tensor, valid: torch.Tens
         ``"greedy"``, ``"hungarian"`` or ``"hungarian+empty"``.
     empty_weight : float
         Weight of the emptiness term (``"hungarian+empty"`` only).
+    skeleton_weight : float
+        Weight of the skeleton recall term of the matched pairs (0: off);
+        the matching itself is by Dice loss either way.
 
     Returns
     -------
     (loss, parts)
         ``loss`` is a scalar tensor: the mean over images that have true
         masks of their mean matched Dice loss (a true mask left without a
-        prediction, M > N, counts 1), plus the weighted emptiness term.
+        prediction, M > N, counts 1), plus the weighted emptiness and
+        skeleton terms.
     """
     if method not in LOSSES:
         raise DislocError(f"unknown loss {method!r}; choose one of: {', '.join(LOSSES)}")
@@ -123,9 +159,14 @@ def matching_dice_loss(pred: torch.Tensor, true: torch.Tensor, valid: torch.Tens
     dev = pred.device
     per_image = torch.zeros(b, device=dev, dtype=L.dtype)
     if bi:
-        vals = L[torch.as_tensor(bi, device=dev), torch.as_tensor(ii, device=dev), torch.as_tensor(jj, device=dev)]
-        per_image = per_image.index_add(0, torch.as_tensor(bi, device=dev), vals)
-    per_image = per_image + torch.as_tensor(unmatched_truth, device=dev, dtype=L.dtype)
+        sel = (torch.as_tensor(bi, device=dev), torch.as_tensor(ii, device=dev), torch.as_tensor(jj, device=dev))
+        vals = L[sel]
+        if skeleton_weight > 0:
+            vals = vals + skeleton_weight * skeleton_recall_matrix(pred, skeleton(true, valid))[sel]
+        per_image = per_image.index_add(0, sel[0], vals)
+    # a true mask left without a prediction counts as fully lost, in each term
+    per_image = per_image + torch.as_tensor(unmatched_truth * (1.0 + max(skeleton_weight, 0.0)), device=dev,
+                                            dtype=L.dtype)
     has = torch.as_tensor(m_per > 0, device=dev)
     mper = torch.as_tensor(np.maximum(m_per, 1), device=dev, dtype=L.dtype)
     if bool(has.any()):
@@ -159,19 +200,24 @@ class MatchingDiceLoss(nn.Module):
         One of :data:`LOSSES`.
     empty_weight : float
         Weight of the emptiness term of ``"hungarian+empty"``.
+    skeleton_weight : float
+        Weight of the skeleton recall term (0: off).
     """
 
-    def __init__(self, method: str = DEFAULT_LOSS, empty_weight: float = DEFAULT_EMPTY_WEIGHT) -> None:
+    def __init__(self, method: str = DEFAULT_LOSS, empty_weight: float = DEFAULT_EMPTY_WEIGHT,
+                 skeleton_weight: float = 0.0) -> None:
         super().__init__()
         if method not in LOSSES:
             raise DislocError(f"unknown loss {method!r}; choose one of: {', '.join(LOSSES)}")
         self.method = method
         self.empty_weight = float(empty_weight)
+        self.skeleton_weight = float(skeleton_weight)
         self.last: LossParts | None = None
 
     def forward(self, logits: torch.Tensor, true: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         loss, self.last = matching_dice_loss(torch.sigmoid(logits.float()), true, valid, method=self.method,
-                                             empty_weight=self.empty_weight)
+                                             empty_weight=self.empty_weight,
+                                             skeleton_weight=self.skeleton_weight)
         return loss
 
 

@@ -128,7 +128,7 @@ class _Run:
             self.opt.load_state_dict(opt_state)
             for g in self.opt.param_groups:  # a resumed run may be given another lr
                 g["lr"] = config.lr
-        self.loss_fn = MatchingDiceLoss(config.loss, config.empty_weight)
+        self.loss_fn = MatchingDiceLoss(config.loss, config.empty_weight, config.skeleton_weight)
         self.train_set = SegmentationSet(self.train_sources, size=config.image_size, n_masks=n,
                                          line_width=config.line_width, augment_names=config.augment,
                                          seed=config.seed, train=True)

@@ -51,6 +51,8 @@ class TrainConfig(JsonConfig):
         the checkpoint decides).
     epochs, batch_size, lr : optimisation (Adam).
     loss, empty_weight : matching loss name and weight of its emptiness term.
+    skeleton_weight : float
+        Weight of the skeleton recall term of the matched pairs (0: off).
     image_size : int
         Training crop side (px, multiple of 32); larger frames are cropped
         at random, smaller ones padded.
@@ -107,6 +109,7 @@ class TrainConfig(JsonConfig):
     lr: float = 1e-3
     loss: str = DEFAULT_LOSS
     empty_weight: float = DEFAULT_EMPTY_WEIGHT
+    skeleton_weight: float = 0.0
     image_size: int = 256
     augment: tuple = DEFAULT_AUGMENTATIONS
     seed: int = 0
@@ -147,6 +150,7 @@ class TrainConfig(JsonConfig):
         need(is_int(self.batch_size) and self.batch_size >= 1, "batch_size", "must be a positive integer")
         need(is_num(self.lr) and self.lr > 0, "lr", "must be a positive number")
         need(is_num(self.empty_weight) and self.empty_weight >= 0, "empty_weight", "must be >= 0")
+        need(is_num(self.skeleton_weight) and self.skeleton_weight >= 0, "skeleton_weight", "must be >= 0 (0: off)")
         need(is_num(self.line_width) and self.line_width > 0, "line_width", "must be a positive number (px)")
         need(is_int(self.image_size) and self.image_size >= 32 and self.image_size % 32 == 0, "image_size",
              "must be a multiple of 32 px (at least 32)")
