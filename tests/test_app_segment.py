@@ -366,7 +366,9 @@ def test_a_resumed_run_keeps_the_scale_it_started_with(qtbot, win):
 def test_full_ends_box_reaches_the_splines_and_an_older_run_resumes_with_it_unticked(qtbot, win, video):
     panel = win.panels["segment"]
     probs = known_probs(video[0])
-    assert panel.form.extend_ends.isChecked()  # core's default
+    assert panel.form.extend_ends.isChecked() and panel.form.follow_ridge.isChecked()  # core's defaults
+    panel.form.follow_ridge.setChecked(False)  # (this test is about the mask's own ends)
+    assert panel.postprocess_config().follow_ridge is False and panel.postprocess_config().extend_ends is True
     full = [s.length_px for s in panel.show_probs(probs).splines]
     panel.form.extend_ends.setChecked(False)
     assert panel.postprocess_config().extend_ends is False

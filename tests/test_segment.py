@@ -191,6 +191,12 @@ def test_resume_with_other_settings_is_refused(stack, reference, tmp_path):
     with pytest.raises(DislocError, match=r"extended spline ends no -> yes.*earlier settings"):
         segment_video(stack, ThresholdSegmenter(), tmp_path)
     state["postprocess"]["extend_ends"] = True
+    # and one from before the ends followed the frame's line
+    del state["postprocess"]["follow_ridge"]
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+    with pytest.raises(DislocError, match=r"ends that follow the line no -> yes.*earlier settings"):
+        segment_video(stack, ThresholdSegmenter(), tmp_path)
+    state["postprocess"]["follow_ridge"] = True
     (tmp_path / STATE_FILE).write_text(json.dumps(state))
     result = segment_video(stack, ThresholdSegmenter(), tmp_path)  # the same settings resume
     assert result.resumed_from == 3
@@ -335,14 +341,16 @@ def test_cli_segment_and_track(stack, checkpoint, tmp_path, capsys):
     out = tmp_path / "cli"
     assert _cli(["segment", str(stack), "--model", str(checkpoint), "--out", str(out), "--batch-size", "4",
                  "--pixel-size", "0.8", "--device", "cpu", "--min-length", "15", "--threshold", "0.6",
-                 "--join-gap", "25", "--extend-ends", "no"]) == 0
+                 "--join-gap", "25", "--extend-ends", "no", "--follow-ridge", "no"]) == 0
     assert "8/8 frames" in capsys.readouterr().out
     assert read_state(out)["postprocess"]["join_gap_px"] == 25.0
     assert read_state(out)["postprocess"]["extend_ends"] is False
+    assert read_state(out)["postprocess"]["follow_ridge"] is False
     # By default each spline is prolonged to its mask's ends: same masks, longer splines
     longer = tmp_path / "ext"
     assert _cli(["segment", str(stack), "--model", str(checkpoint), "--out", str(longer), "--batch-size", "4",
-                 "--device", "cpu", "--min-length", "15", "--threshold", "0.6", "--join-gap", "25"]) == 0
+                 "--device", "cpu", "--min-length", "15", "--threshold", "0.6", "--join-gap", "25",
+                 "--follow-ridge", "no"]) == 0
 
     def lengths(rows):
         return {(r["frame"], r["dislocation_id"]): float(r["arc_length_px"]) for r in rows if r["point_index"] == "49"}

@@ -39,6 +39,9 @@ _OPTIONS = [
      "join two masks that continue one line across a gap up to this wide, in px (default {default}; 0 never joins)"),
     ("--extend-ends", "postprocess.extend_ends", _yes_no, "yes|no",
      "prolong each spline to where its mask ends: a network's masks end short of the line (default yes)"),
+    ("--follow-ridge", "postprocess.follow_ridge", _yes_no, "yes|no",
+     "prolong each spline's ends further along the frame's dark line while it lasts, where the mask faded "
+     "(default yes)"),
     ("--device", "device", str, None, "auto, cpu or cuda (default {default})"),
     ("--tile", "tile_px", int, "PX",
      "cut every frame into tiles of PX px (a multiple of 32, 128-4096), each with its own N masks, joined across "

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..colors import colour_of
 from .postprocess import FrameMasks, PostprocessConfig, postprocess
+from .ridgeends import ridge_map
 from .splines import N_POINTS, Spline, mask_to_spline
 
 #: Flags that mean "this mask probably holds more than one dislocation".
@@ -101,11 +102,17 @@ class FrameView:
 
 
 def analyse_probs(probs: np.ndarray, config: PostprocessConfig = PostprocessConfig(),
-                  n_points: int = N_POINTS) -> tuple[FrameMasks, list[Optional[Spline]]]:
-    """Post-process one frame's probabilities (N, H, W) and fit a spline per mask."""
+                  n_points: int = N_POINTS, image: Optional[np.ndarray] = None
+                  ) -> tuple[FrameMasks, list[Optional[Spline]]]:
+    """Post-process one frame's probabilities (N, H, W) and fit a spline per mask.
+
+    ``image``, the frame, lets the spline ends follow its dark line
+    (``config.follow_ridge``), as ``disloc segment`` does; without it they stop at the masks.
+    """
     fm = postprocess(probs, config)
+    ridge = ridge_map(image) if image is not None and config.follow_ridge and len(fm) else None
     splines = [mask_to_spline(fm.masks[k], n_points, path=fm.paths[k] if fm.paths else None,
-                              extend_ends=config.extend_ends) for k in range(len(fm))]
+                              extend_ends=config.extend_ends, ridge=ridge) for k in range(len(fm))]
     return fm, splines
 
 
@@ -113,7 +120,7 @@ def view_from_probs(index: int, image: np.ndarray, probs: np.ndarray,
                     config: PostprocessConfig = PostprocessConfig(), seconds: float = 0.0) -> FrameView:
     """Post-process one frame's probabilities (N, H, W) with core and fit the splines."""
     t0 = time.perf_counter()
-    fm, splines = analyse_probs(probs, config)
+    fm, splines = analyse_probs(probs, config, image=image)
     flags = [tuple(dict.fromkeys(tuple(fm.flags[k]) + (tuple(s.flags) if s is not None else ())))
              for k, s in enumerate(splines)]
     return FrameView(index, np.asarray(image, np.float32), fm.masks, list(splines), list(range(1, len(fm) + 1)),

@@ -39,6 +39,7 @@ from ..progress import Progress, ProgressCallback, StopCallback, check_stop
 from . import results
 from .export import AppendOnlyCsv, spline_columns, spline_rows
 from .postprocess import PostprocessConfig, postprocess
+from .ridgeends import ridge_map
 from .scale import LINE_WIDTH_KEY, auto_scale, typical_line_width
 from .segmentconfig import SegmentConfig
 from .splines import Spline, mask_to_spline
@@ -255,7 +256,7 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
                     results.save_frame_masks(out, j, [], src.shape)
                     sec["write"] += time.perf_counter() - t
                 else:
-                    rows = _frame_rows(src, j, found.pop(j), tracker, out, sec, cfg.extend_ends)
+                    rows = _frame_rows(src, j, found.pop(j), tracker, out, sec, cfg, frame)
                 t = time.perf_counter()
                 csv.append(rows)
                 state.update(frames_done=j + 1, csv_bytes=csv.size, tracker=tracker.state(),
@@ -292,16 +293,18 @@ def _tiled_masks(predictor, frame, cfg, tiles, scale, sec):
     return [f.mask for f in found], [f.flags for f in found], [f.path for f in found]
 
 
-def _frame_rows(src, j, found, tracker, out, sec, extend_ends: bool) -> str:
+def _frame_rows(src, j, found, tracker, out, sec, cfg: PostprocessConfig, frame: np.ndarray) -> str:
     """Splines, track ids, the mask file and the CSV rows of frame ``j`` from its masks."""
     masks, flags, paths = found
     t1 = time.perf_counter()
+    extend_ends = cfg.extend_ends
+    ridge = ridge_map(frame) if cfg.follow_ridge and len(masks) else None
     if isinstance(masks, np.ndarray):
-        splines = [mask_to_spline(masks[k], path=paths[k] if paths else None, extend_ends=extend_ends)
+        splines = [mask_to_spline(masks[k], path=paths[k] if paths else None, extend_ends=extend_ends, ridge=ridge)
                    for k in range(len(masks))]
     else:  # sparse: the crop is all the spline fit needs (the path is in frame px, the crop at its box)
         splines = [mask_to_spline(m.crop, path=p if p is not None else m.path(src.shape), extend_ends=extend_ends,
-                                  origin=(m.y0, m.x0)) for m, p in zip(masks, paths)]
+                                  origin=(m.y0, m.x0), ridge=ridge) for m, p in zip(masks, paths)]
     t2 = time.perf_counter()
     ids = track_frame(tracker, j, splines)
     t3 = time.perf_counter()
@@ -410,14 +413,15 @@ def _check_same_run(state: dict, ident: dict, path: Path) -> None:
 
 
 # Post-processing settings a user can choose (disloc segment options, Segment panel boxes).
-_USER_SETTINGS = {"threshold", "min_length_px", "join_gap_px", "extend_ends"}
+_USER_SETTINGS = {"threshold", "min_length_px", "join_gap_px", "extend_ends", "follow_ridge"}
 # Settings added later whose default changed what a run writes: runs from before them did this.
-_EARLIER_BEHAVIOUR = {"extend_ends": False}
+_EARLIER_BEHAVIOUR = {"extend_ends": False, "follow_ridge": False}
 
 
 # The user's settings in words that name both the option and the Segment panel's box.
 _SETTING_WORDS = {"threshold": ("threshold", ""), "min_length_px": ("min length", " px"),
-                  "join_gap_px": ("join gap", " px"), "extend_ends": ("extended spline ends", "")}
+                  "join_gap_px": ("join gap", " px"), "extend_ends": ("extended spline ends", ""),
+                  "follow_ridge": ("ends that follow the line", "")}
 
 
 def _say_change(key: str, old, new) -> str:

@@ -353,7 +353,8 @@ def orient(spline: Spline, reference: Optional[np.ndarray] = None) -> Spline:
 
 
 def mask_to_spline(mask: np.ndarray, n: int = N_POINTS, path: Optional[SkeletonPath] = None,
-                   extend_ends: bool = False, origin: tuple[int, int] = (0, 0)) -> Optional[Spline]:
+                   extend_ends: bool = False, origin: tuple[int, int] = (0, 0),
+                   ridge=None) -> Optional[Spline]:
     """One dislocation mask (H, W) -> :class:`Spline` (or None when too small).
 
     ``path`` reuses a skeleton already computed by post-processing (in
@@ -368,6 +369,10 @@ def mask_to_spline(mask: np.ndarray, n: int = N_POINTS, path: Optional[SkeletonP
     mask does not: thresholded at 0.5 it ends short of the line, and Lee
     thinning stops a further half width short. Segmentation therefore
     extends (``PostprocessConfig.extend_ends``, measured there).
+
+    ``ridge``, the frame's :func:`core.analysis.ridgeends.ridge_map`, walks the
+    ends on along the frame's dark line beyond the mask
+    (:func:`core.analysis.ridgeends.follow_ridge`; ``PostprocessConfig.follow_ridge``).
     """
     path = skeleton_path(mask) if path is None else path
     if path is None:
@@ -380,5 +385,9 @@ def mask_to_spline(mask: np.ndarray, n: int = N_POINTS, path: Optional[SkeletonP
     if path.n_pieces > 1:
         flags.append("several_pieces")
     xy = extend_to_mask_edge(path.xy, mask, origin=origin) if extend_ends and not path.loop else path.xy
+    if ridge is not None and not path.loop:
+        from .ridgeends import follow_ridge
+
+        xy = follow_ridge(xy, ridge)
     sp = fit_spline(xy, n, flags=tuple(flags))
     return None if sp is None else orient(sp)

@@ -112,7 +112,7 @@ def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: O
             batch.append(item)
             i += 1
         probs = predictor.predict(np.stack([b[1] for b in batch]))
-        for (key, _image, masks), p in zip(batch, probs):
+        for (key, image, masks), p in zip(batch, probs):
             out.keys.append(str(key))
             out.scores.append(evaluate_image(p, masks, matching=matching))
             if postprocess is not None:
@@ -120,7 +120,7 @@ def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: O
             if loss:
                 out.losses.append(_image_loss(p, masks, predictor.n_masks, loss, empty_weight))
             if lines:
-                _, splines = analyse_probs(p, postprocess or PostprocessConfig())
+                _, splines = analyse_probs(p, postprocess or PostprocessConfig(), image=image)
                 out.lines.add(score_frame(_scored_lines(source, key, masks), [sp.xy for sp in splines if sp is not None],
                                           masks.shape[1:]))
         if on_image is not None:

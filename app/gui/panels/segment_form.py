@@ -43,6 +43,12 @@ class SegmentForm(QtWidgets.QWidget):
         self.extend_ends.setToolTip(
             "Prolong each spline's two ends to where its mask ends: a thinned mask stops about half a line width "
             "short of the line's ends. Untick to resume a video segmented before this setting existed.")
+        self.follow_ridge = QtWidgets.QCheckBox("Follow line")
+        self.follow_ridge.setChecked(defaults.follow_ridge)
+        self.follow_ridge.setToolTip(
+            "Walk each spline's ends on along the frame's own dark line, for as long as it stays as visible as the "
+            "rest of the line: where a line turns faint, the network's mask fades before the line does. Untick "
+            "to resume a video segmented before this setting existed.")
         self.scale = QtWidgets.QComboBox()
         self.scale.setEditable(True)
         self.scale.addItems(SCALE_CHOICES)
@@ -61,6 +67,7 @@ class SegmentForm(QtWidgets.QWidget):
             row.addWidget(lab)
             row.addWidget(w)
         row.addWidget(self.extend_ends)
+        row.addWidget(self.follow_ridge)
         row.addStretch(1)
 
     def scale_setting(self) -> Union[float, str]:
@@ -76,7 +83,8 @@ class SegmentForm(QtWidgets.QWidget):
     def postprocess_config(self) -> PostprocessConfig:
         """Post-processing settings from the boxes (the rest: core's defaults)."""
         return PostprocessConfig(threshold=self.threshold.value(), min_length_px=self.min_length.value(),
-                                 join_gap_px=self.join_gap.value(), extend_ends=self.extend_ends.isChecked())
+                                 join_gap_px=self.join_gap.value(), extend_ends=self.extend_ends.isChecked(),
+                                 follow_ridge=self.follow_ridge.isChecked())
 
     def config(self, restart: bool = False, units: Optional[Units] = None) -> SegmentConfig:
         """Whole-video settings: the boxes and the project's calibration, the rest as ``disloc segment``'s defaults.

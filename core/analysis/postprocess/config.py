@@ -15,7 +15,8 @@ class PostprocessConfig:
     """Settings of :func:`~core.analysis.postprocess.postprocess` (px are image pixels).
 
     ``extend_ends`` is for the spline fit that follows (:func:`core.analysis.splines.mask_to_spline`):
-    each spline's ends are prolonged to its mask's edge.
+    each spline's ends are prolonged to its mask's edge. ``follow_ridge`` prolongs them further along the
+    frame's own dark line while it lasts (:func:`core.analysis.ridgeends.follow_ridge`).
     """
 
     threshold: float = 0.5
@@ -29,6 +30,7 @@ class PostprocessConfig:
     join_angle_deg: float = 30.0
     check_branches: bool = True
     extend_ends: bool = True
+    follow_ridge: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -51,6 +53,8 @@ class PostprocessConfig:
             raise DislocError(f"postprocess join_angle_deg must be in (0, 90), got {self.join_angle_deg}")
         if not isinstance(self.extend_ends, bool):
             raise DislocError(f"postprocess extend_ends must be true or false, got {self.extend_ends!r}")
+        if not isinstance(self.follow_ridge, bool):
+            raise DislocError(f"postprocess follow_ridge must be true or false, got {self.follow_ridge!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "PostprocessConfig":
