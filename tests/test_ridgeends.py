@@ -76,3 +76,15 @@ def test_a_mask_on_no_visible_line_does_not_wander_off():
     plain = mask_to_spline(mask, extend_ends=True)
     followed = mask_to_spline(mask, extend_ends=True, ridge=ridge_map(img))
     assert followed.length_px - plain.length_px < 4
+
+
+def test_non_finite_pixels_do_not_spread_into_the_splines():
+    """A float frame with NaN and inf pixels (a dead detector row, a masked corner) still gives finite splines."""
+    img = frame_with([((30, 60, 170, 60), 60.0)])
+    img[20, :] = np.nan
+    img[:10, :10] = np.inf
+    mask = band(img.shape, 70, 130, 60)
+    sp = mask_to_spline(mask, extend_ends=True, ridge=ridge_map(img))
+    assert np.isfinite(sp.xy).all()
+    assert sp.length_px == pytest.approx(140, abs=6)  # still followed along the line
+    assert ridge_map(np.full((40, 40), np.nan)) is None

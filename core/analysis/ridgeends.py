@@ -50,11 +50,17 @@ def ridge_map(frame: np.ndarray) -> Optional[RidgeMap]:
     img = np.asarray(frame, np.float32)
     if img.ndim == 3:
         img = img.mean(axis=2)
-    lo, hi = np.percentile(img, (1, 99))
+    finite = np.isfinite(img)
+    if not finite.any():
+        return None
+    lo, hi = np.percentile(img[finite], (1, 99))
     if hi - lo < 1e-6:
         return None
-    img = (img - lo) / (hi - lo)
-    strength = np.max([_hessian_ridge(img, s) for s in RIDGE_SIGMAS], axis=0).astype(np.float32)
+    img = np.where(finite, (img - np.float32(lo)) / np.float32(hi - lo), np.float32(0.5))  # NaN/inf: no line
+    strength = _hessian_ridge(img, RIDGE_SIGMAS[0])
+    for s in RIDGE_SIGMAS[1:]:  # a running maximum: one frame-sized array more, not one per scale
+        np.maximum(strength, _hessian_ridge(img, s), out=strength)
+    strength = strength.astype(np.float32, copy=False)
     return RidgeMap(strength, float(np.quantile(strength[::2, ::2], FRAME_QUANTILE)))
 
 

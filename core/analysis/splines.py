@@ -22,6 +22,8 @@ from typing import Optional
 
 import numpy as np
 
+from .ridgeends import RidgeMap, follow_ridge
+
 N_POINTS = 50
 # A Lee skeleton of a rasterised smooth line wanders about 0.3 px (rms) around
 # the true line; the smoothing spline may deviate this much from the path.
@@ -354,7 +356,7 @@ def orient(spline: Spline, reference: Optional[np.ndarray] = None) -> Spline:
 
 def mask_to_spline(mask: np.ndarray, n: int = N_POINTS, path: Optional[SkeletonPath] = None,
                    extend_ends: bool = False, origin: tuple[int, int] = (0, 0),
-                   ridge=None) -> Optional[Spline]:
+                   ridge: Optional[RidgeMap] = None) -> Optional[Spline]:
     """One dislocation mask (H, W) -> :class:`Spline` (or None when too small).
 
     ``path`` reuses a skeleton already computed by post-processing (in
@@ -386,8 +388,6 @@ def mask_to_spline(mask: np.ndarray, n: int = N_POINTS, path: Optional[SkeletonP
         flags.append("several_pieces")
     xy = extend_to_mask_edge(path.xy, mask, origin=origin) if extend_ends and not path.loop else path.xy
     if ridge is not None and not path.loop:
-        from .ridgeends import follow_ridge
-
         xy = follow_ridge(xy, ridge)
     sp = fit_spline(xy, n, flags=tuple(flags))
     return None if sp is None else orient(sp)
