@@ -165,13 +165,15 @@ class GroundTruthNet:
         return out
 
 
-def run_pipeline(video: Path, n_frames: int, out: Path) -> dict:
+def run_pipeline(video: Path, n_frames: int, out: Path, follow_ridge: bool = True) -> dict:
+    from core.analysis.postprocess import PostprocessConfig
     from core.analysis.segment import segment_video
     from core.analysis.segmentconfig import SegmentConfig
 
     net = GroundTruthNet(n_frames)
     t0 = time.perf_counter()
-    res = segment_video(video, net, out, SegmentConfig(batch_size=4, restart=True))
+    res = segment_video(video, net, out, SegmentConfig(batch_size=4, restart=True,
+                                                       postprocess=PostprocessConfig(follow_ridge=follow_ridge)))
     wall = time.perf_counter() - t0
     return {"frames": res.frames_done, "wall_s": wall, "seconds": res.seconds, "n_tracks": res.n_tracks,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
@@ -204,7 +206,8 @@ def model_time(n: int, batch: int, checkpoint=None) -> dict:
 
 
 def child(args) -> None:
-    print(json.dumps(run_pipeline(Path(args.child_video), args.child_frames, Path(args.child_out))))
+    print(json.dumps(run_pipeline(Path(args.child_video), args.child_frames, Path(args.child_out),
+                                  follow_ridge=not args.child_mask_ends)))
 
 
 HUGE = 10000
@@ -298,6 +301,7 @@ def main() -> None:
     ap.add_argument("--child-frames", type=int)
     ap.add_argument("--child-out")
     ap.add_argument("--child-huge")
+    ap.add_argument("--child-mask-ends", action="store_true")
     args = ap.parse_args()
     if args.child_video:
         return child(args)
@@ -315,6 +319,10 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--child-video", str(video), "--child-frames", str(n),
                "--child-out", str(tmp / f"out_{n}")]
         runs[n] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    # the reference: spline ends where the masks end (--follow-ridge no), without the frame's ridge map
+    cmd = [sys.executable, __file__, "--child-video", str(tmp / f"glide_{args.frames}.mp4"), "--child-frames",
+           str(args.frames), "--child-out", str(tmp / "out_mask_ends"), "--child-mask-ends"]
+    plain = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
     r = runs[args.frames]
     per = {k: v / r["frames"] for k, v in r["seconds"].items() if k != "model"}
     print(f"\npipeline without the model, {r['frames']} frames 512x512, ground-truth masks (~10 per frame):")
@@ -325,6 +333,9 @@ def main() -> None:
     wall = r["wall_s"] - r["seconds"]["model"]
     print(f"  wall         {wall / r['frames'] * 1e3:8.1f} ms/frame  ({r['frames'] / wall:.1f} frames/s), "
           f"{r['n_tracks']} tracks")
+    ridge_ms = (r["seconds"]["splines"] - plain["seconds"]["splines"]) / r["frames"] * 1e3
+    print(f"  splines with ends at the masks (--follow-ridge no): {plain['seconds']['splines'] / r['frames'] * 1e3:.1f} "
+          f"ms/frame, so following the frame's line costs {ridge_ms:.1f} ms/frame (ridge map + walk)")
 
     from core.shipped import default_model_path
 
@@ -342,6 +353,8 @@ def main() -> None:
         print(f"  {k:12s} {100 * v / total:5.1f} %")
     print(f"post-processing + splines + tracking = {post * 1e3:.1f} ms/frame = {100 * post / model_s:.1f} % of the "
           f"model's time (target <= 20 %): {'OK' if post <= 0.2 * model_s else 'MISSED'}")
+    post0 = post - ridge_ms / 1e3
+    print(f"  with ends at the masks: {post0 * 1e3:.1f} ms/frame = {100 * post0 / model_s:.1f} %")
 
     # A real end-to-end run of the model on a short clip of the same video.
     from core.analysis.segment import segment_video

@@ -88,3 +88,22 @@ def test_non_finite_pixels_do_not_spread_into_the_splines():
     assert np.isfinite(sp.xy).all()
     assert sp.length_px == pytest.approx(140, abs=6)  # still followed along the line
     assert ridge_map(np.full((40, 40), np.nan)) is None
+
+
+def test_ridge_map_answers_thin_dark_lines_not_bright_ones_nor_broad_blotches():
+    """Strength peaks on a dark line's centre; a bright line, a broad dark blotch and flat ground score low."""
+    img = frame_with([((20, 30, 180, 30), 60.0)], noise=0.0)
+    img -= frame_with([((20, 90, 180, 90), 60.0)], noise=0.0) - 180.0  # a bright line at y = 90
+    yy, xx = np.mgrid[:120, :200]
+    img -= 60.0 * np.exp(-((xx - 100) ** 2 + (yy - 60) ** 2) / (2 * 12.0 ** 2))  # a dark blotch, sigma 12 px
+    s = ridge_map(img).strength
+    column = s[:, 60]
+    assert int(np.argmax(column)) == 30
+    line = s[30, 40:160].min()
+    assert s[90, 40:160].max() < 0.01 * line  # a bright line's middle
+    assert s[80:101, 40:160].max() < 0.5 * line  # and its flanks, which curve up a little
+    assert s[50:71, 90:111].max() < 0.2 * line  # the blotch's middle
+    assert s[5:15, 40:160].max() < 0.01 * line  # flat ground
+    # the frame's intensity scale does not matter: only ratios are used
+    s2 = ridge_map(3.0 * img + 100.0)
+    assert np.allclose(s2.strength, s, atol=1e-5 * line) and s2.least == pytest.approx(ridge_map(img).least, rel=1e-4)

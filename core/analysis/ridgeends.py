@@ -25,7 +25,7 @@ from typing import Optional
 
 import numpy as np
 
-RIDGE_SIGMAS = (1.0, 1.5, 2.0)  # px: lines about 2-5 px wide
+RIDGE_SIGMA = 1.5  # px: one scale for lines about 2-5 px wide (three scales, 1-2 px, found three lines more of 904)
 STRENGTH = 0.5  # a step needs this share of the path's median ridge strength
 MAX_PX = 40  # at most this far beyond each end
 MAX_TURN_DEG = 35.0  # from the end's own direction
@@ -44,23 +44,56 @@ class RidgeMap:
 
 
 def ridge_map(frame: np.ndarray) -> Optional[RidgeMap]:
-    """Dark-ridge strength of a grey frame (max over :data:`RIDGE_SIGMAS`), or None if the frame is flat."""
-    from .scale import _hessian_ridge
+    """Dark-ridge strength of a grey frame, or None if the frame is flat.
+
+    The frame is smoothed with a Gaussian of :data:`RIDGE_SIGMA` and its
+    Hessian taken by central differences; the strength is the larger
+    eigenvalue less the magnitude of the smaller one (a line curves across
+    itself only; a blob or a broad blotch scores low), floored at 0, which
+    is ``2 min(mean, root)`` of the eigenvalues' mean and half-difference.
+    Only ratios of strengths are used (:func:`follow_ridge`), so the frame's
+    intensity scale does not matter. About 13 ms for a 512 x 512 frame on one core
+    (exact Gaussian derivatives at three scales took 60 ms; on ``tem_8um``
+    they found 476 of the 904 traced lines where this finds 473).
+    """
+    from scipy import ndimage
 
     img = np.asarray(frame, np.float32)
     if img.ndim == 3:
-        img = img.mean(axis=2)
+        img = img.mean(axis=2, dtype=np.float32)
     finite = np.isfinite(img)
-    if not finite.any():
+    if not finite.all():
+        if not finite.any():
+            return None
+        img = np.where(finite, img, np.float32(np.median(img[finite])))  # NaN/inf: plain background, no line
+    lo, hi = float(img.min()), float(img.max())
+    if hi - lo < 1e-6 * max(1.0, abs(hi)):
         return None
-    lo, hi = np.percentile(img[finite], (1, 99))
-    if hi - lo < 1e-6:
-        return None
-    img = np.where(finite, (img - np.float32(lo)) / np.float32(hi - lo), np.float32(0.5))  # NaN/inf: no line
-    strength = _hessian_ridge(img, RIDGE_SIGMAS[0])
-    for s in RIDGE_SIGMAS[1:]:  # a running maximum: one frame-sized array more, not one per scale
-        np.maximum(strength, _hessian_ridge(img, s), out=strength)
-    strength = strength.astype(np.float32, copy=False)
+    img = (img - np.float32(lo)) * np.float32(1.0 / (hi - lo))
+    g = ndimage.gaussian_filter(img, RIDGE_SIGMA, mode="reflect")
+    # second differences on the interior, in place (fresh frame-sized arrays cost as much as the arithmetic)
+    mid2 = 2 * g[1:-1, 1:-1]
+    hxx = np.add(g[1:-1, 2:], g[1:-1, :-2])
+    hxx -= mid2
+    hyy = np.add(g[2:, 1:-1], g[:-2, 1:-1])
+    hyy -= mid2
+    hxy = np.subtract(g[2:, 2:], g[2:, :-2], out=mid2)
+    hxy -= g[:-2, 2:]
+    hxy += g[:-2, :-2]
+    hxy *= np.float32(0.25)
+    root = np.subtract(hxx, hyy)  # (hxx - hyy)^2 / 4 + hxy^2, its root
+    root *= np.float32(0.5)
+    root *= root
+    hxy *= hxy
+    root += hxy
+    np.sqrt(root, out=root)
+    hxx += hyy  # the eigenvalues' mean, times 2
+    hxx *= np.float32(0.5)
+    np.minimum(hxx, root, out=hxx)  # (mean + root) - |mean - root|, halved
+    np.maximum(hxx, 0.0, out=hxx)
+    hxx *= np.float32(2.0)
+    strength = np.zeros_like(g)
+    strength[1:-1, 1:-1] = hxx
     return RidgeMap(strength, float(np.quantile(strength[::2, ::2], FRAME_QUANTILE)))
 
 
