@@ -133,3 +133,21 @@ def test_train_cli_skeleton_weight_reaches_the_loss(setup):
     # the same seed, data and first step: the term can only add (a recall loss >= 0), and on
     # an untrained network it adds a lot
     assert losses["2"] > losses["0"] + 0.2
+
+
+def test_train_cli_lr_schedule_is_saved_and_applied(setup):
+    """--lr-schedule cosine is kept in the run's config and brings the optimiser's lr down over the run."""
+    import json
+
+    import torch
+
+    root, data, _ = setup
+    out = root / "cosine"
+    assert cli(["train", "--data", str(data), "--image-size", "64", "--n-masks", "3", "--threads", "2",
+                "--batch-size", "5", "--epochs", "2", "--lr", "1e-3", "--lr-schedule", "cosine",
+                "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["lr_schedule"] == "cosine"
+    lr = torch.load(out / "last.pt", weights_only=True)["optimizer"]["param_groups"][0]["lr"]
+    assert 0 < lr < 1e-3
+    with pytest.raises(SystemExit):
+        cli(["train", "--data", str(data), "--out", str(root / "x"), "--lr-schedule", "linear"])

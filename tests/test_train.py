@@ -238,3 +238,24 @@ def test_moving_average_of_weights_is_tested_kept_as_best_and_resumed(data, tmp_
     assert all(torch.allclose(a["ema"][k], b["ema"][k], atol=1e-6) for k in weights)
     with pytest.raises(DislocError, match="ema"):
         TrainConfig(data=("a",), ema=1.0)
+
+
+def test_cosine_schedule_lowers_the_learning_rate_step_by_step_and_resumes(data, tmp_path):
+    import math
+
+    one, two, flat = tmp_path / "one", tmp_path / "two", tmp_path / "flat"
+    cos = dict(lr_schedule="cosine", steps_per_epoch=3, precision="fp32", lr=3e-3)
+    train(cfg(data, epochs=2, **cos), one)
+    lr_last = read_checkpoint(one / "last.pt")["optimizer"]["param_groups"][0]["lr"]
+    # the sixth and last step (index 5 of 6) runs at lr * (1 + cos(pi * 5/6)) / 2
+    assert lr_last == pytest.approx(3e-3 * 0.5 * (1 + math.cos(math.pi * 5 / 6)), rel=1e-9)
+    train(cfg(data, epochs=2, **{**cos, "lr_schedule": "constant"}), flat)
+    assert read_checkpoint(flat / "last.pt")["optimizer"]["param_groups"][0]["lr"] == pytest.approx(3e-3)
+    # resumed, the schedule goes on from the run's step, over the epochs the resumed run is given
+    train(cfg(data, epochs=1, **cos), two)
+    assert read_checkpoint(two / "last.pt")["optimizer"]["param_groups"][0]["lr"] == pytest.approx(
+        3e-3 * 0.5 * (1 + math.cos(math.pi * 2 / 3)), rel=1e-9)
+    train(cfg(data, epochs=2, resume=True, **cos), two)
+    assert read_checkpoint(two / "last.pt")["optimizer"]["param_groups"][0]["lr"] == pytest.approx(lr_last, rel=1e-9)
+    with pytest.raises(DislocError, match="lr_schedule"):
+        TrainConfig(data=("a",), lr_schedule="step")

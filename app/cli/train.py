@@ -36,13 +36,15 @@ _OPTIONS = [
     ("--test-limit", "test_limit", int, None, "test on at most this many images per test folder"),
     ("--ema", "ema", float, None, "decay per step of a moving average of the weights that is tested and kept as "
      "best.pt (default {default}: none; fine-tuning uses 0.9)"),
+    ("--lr-schedule", "lr_schedule", str, None,
+     "constant or cosine (lr along half a cosine down to 0 over the epochs or the time budget; default {default})"),
     ("--normalization", "normalization", str, None,
      "per_image or local (background flattened, contrast equalised locally); default: the --init model's"),
 ]
 
 
 def register(sub) -> None:
-    from core.learn.trainconfig import ENCODERS, LOSSES, TrainConfig
+    from core.learn.trainconfig import ENCODERS, LOSSES, LR_SCHEDULES, TrainConfig
 
     p = sub.add_parser(
         "train", help="train a segmentation model on synthetic and/or annotated frames",
@@ -63,7 +65,8 @@ def register(sub) -> None:
     p.add_argument("--imagenet", action="store_true",
                    help="start the encoder from ImageNet weights (downloads them; needs internet)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentations")
-    add_config_flags(p, TrainConfig, _OPTIONS, encoder={"choices": ENCODERS}, loss={"choices": LOSSES})
+    add_config_flags(p, TrainConfig, _OPTIONS, encoder={"choices": ENCODERS}, loss={"choices": LOSSES},
+                     lr_schedule={"choices": LR_SCHEDULES})
     p.set_defaults(func=run)
 
 

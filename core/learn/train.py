@@ -171,6 +171,23 @@ class _Run:
         picks = [items[int(i)] for i in np.linspace(0, len(items) - 1, min(n, len(items)))] if items else []
         return typical_line_width(load_item(s, k, self.cfg.line_width)[0] for s, k in picks)
 
+    def run_fraction(self, step: int) -> float:
+        """How much of the run is behind, 0 to 1: seconds of the budget with ``max_minutes``, else steps."""
+        if self.cfg.max_minutes:
+            spent = seconds_spent(self.history)
+            if self.epoch_t0 is not None:
+                spent += time.perf_counter() - self.epoch_t0
+            return min(1.0, spent / (60.0 * float(self.cfg.max_minutes)))
+        return min(1.0, step / max(1, self.total_steps))
+
+    def set_lr(self, step: int) -> None:
+        """The learning rate of global step ``step`` (``lr_schedule``); constant leaves the optimiser's."""
+        if self.cfg.lr_schedule != "cosine":
+            return
+        lr = 0.5 * float(self.cfg.lr) * (1.0 + math.cos(math.pi * self.run_fraction(step)))
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+
     @property
     def tested_model(self):
         """The network that is tested and kept as best.pt: the moving average when there is one."""
@@ -245,6 +262,7 @@ class _Run:
                     raise _Diverged(epoch + 1, step + 1)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
+                self.set_lr(step0 + step)
                 self.opt.step()
                 self.update_average()
             except (RuntimeError, MemoryError) as e:

@@ -32,6 +32,7 @@ NORMALIZATIONS = {"per_image": {"kind": "per_image", "eps": 1e-3},
                   "local": {"kind": "local", "sigma_bg": 12.0, "sigma_std": 24.0, "eps": 0.05}}
 PRECISIONS = ("auto", "fp32", "bf16")
 SELECTIONS = ("metric", "recall")
+LR_SCHEDULES = ("constant", "cosine")  # cosine: lr along half a cosine down to 0 over the run
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,10 @@ class TrainConfig(JsonConfig):
         weights (0: none). With it, tests, the choice of best.pt and best.pt
         itself use the averaged weights, which swing less from epoch to
         epoch than the last step's; last.pt keeps both, to resume.
+    lr_schedule : str
+        ``"constant"`` (``lr`` throughout) or ``"cosine"``: from ``lr`` down
+        to nothing along half a cosine over the run, counted in steps of
+        ``epochs``, or in seconds of ``max_minutes`` when that is set.
     """
 
     LABEL = "train config"
@@ -125,6 +130,7 @@ class TrainConfig(JsonConfig):
     select: str = "metric"
     max_minutes: Optional[float] = None
     ema: float = 0.0
+    lr_schedule: str = "constant"
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def __post_init__(self) -> None:
@@ -169,6 +175,7 @@ class TrainConfig(JsonConfig):
         need(self.max_minutes is None or (is_num(self.max_minutes) and self.max_minutes > 0), "max_minutes",
              "must be null or a positive number of minutes")
         need(is_num(self.ema) and 0 <= self.ema < 1, "ema", "must be a number from 0 (off) to below 1")
+        need(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
         need(self.select != "recall" or bool(self.test), "select",
              "'recall' needs a test folder of annotated frames (--test)")
         need(self.schema_version == SCHEMA_VERSION, "schema_version",
