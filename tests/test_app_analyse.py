@@ -244,3 +244,15 @@ def test_filter_hides_tracks_seen_in_few_frames(qtbot, win, video, tmp_path):
     panel.export("dislocations", tmp_path / "d.csv")
     with open(tmp_path / "d.csv", newline="") as f:
         assert short[0] not in {int(x["dislocation_id"]) for x in csv.DictReader(f)}
+    # the splines export leaves the hidden track out too, and keeps every point of the others as segmented
+    panel.export("splines", tmp_path / "s.csv")
+    every, kept = read_splines_csv(out / "splines.csv"), read_splines_csv(tmp_path / "s.csv")
+    assert short[0] not in set(kept["dislocation_id"].astype(int))
+    rest = every["dislocation_id"] != short[0]
+    assert np.allclose(kept["x_px"], every["x_px"][rest]) and len(kept["frame"]) == int(rest.sum())
+    # scripted, the same: disloc track --splines-out --min-frames 2
+    from app.cli import main as cli
+
+    assert cli(["track", str(out), "--pairs", "auto", "--no-plot", "--splines-out", str(tmp_path / "k.csv"),
+                "--min-frames", "2"]) == 0
+    assert (tmp_path / "k.csv").read_bytes() == (tmp_path / "s.csv").read_bytes()

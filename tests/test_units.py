@@ -130,3 +130,20 @@ def test_splines_csv_gets_nm_and_time_after_the_run(tmp_path):
                                                                             a["curvature_per_px"] / 2, rtol=1e-4)
     assert math.isnan(a["time_s"][-1]) and b["time_s"][-1] == pytest.approx(0.5)
     assert np.array_equal(a["mask_index"], b["mask_index"]) and list(a["flags"]) == list(b["flags"])
+
+
+def test_kept_splines_leave_out_tracks_seen_in_few_frames(tmp_path):
+    from core.analysis.export import frames_seen
+    from core.analysis.results import write_kept_splines
+    from core.errors import DislocError
+
+    line = lambda x: np.column_stack([np.full(50, x), np.linspace(20, 120, 50)])  # noqa: E731
+    _splines_csv(tmp_path / "splines.csv", {0: {1: line(10), 2: line(40)}, 1: {1: line(12)}, 2: {1: line(14), 3: line(70)}})
+    assert frames_seen(read_splines_csv(tmp_path / "splines.csv")) == {1: 3, 2: 1, 3: 1}
+    assert write_kept_splines(tmp_path, tmp_path / "k2.csv", 2) == (1, 2)
+    k2 = read_splines_csv(tmp_path / "k2.csv")
+    assert set(k2["dislocation_id"]) == {1} and sorted(set(k2["frame"])) == [0, 1, 2] and len(k2["frame"]) == 150
+    assert write_kept_splines(tmp_path, tmp_path / "k1.csv", 1) == (3, 0)
+    assert len(read_splines_csv(tmp_path / "k1.csv")["frame"]) == 250
+    with pytest.raises(DislocError, match="min-frames"):
+        write_kept_splines(tmp_path, tmp_path / "k0.csv", 0)

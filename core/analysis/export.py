@@ -201,17 +201,31 @@ def plot_pair_distances(path: PathLike, rows: list[tuple], pixel_size_nm: Option
     atomic_write_bytes(path, buf.getvalue())
 
 
+def frames_seen(cols: dict) -> dict[int, int]:
+    """In how many frames each track (dislocation id) of :func:`read_splines_csv`'s columns appears."""
+    pairs = {(int(f), int(t)) for f, t in zip(cols["frame"], cols["dislocation_id"])}
+    seen: dict[int, int] = {}
+    for _f, t in pairs:
+        seen[t] = seen.get(t, 0) + 1
+    return seen
+
+
 def write_splines_in_units(src: PathLike, dst: PathLike, pixel_size_nm: Optional[float],
-                           fps: Optional[float]) -> None:
+                           fps: Optional[float], keep_ids: Optional[Iterable[int]] = None) -> None:
     """Copy a splines.csv, its ``time_s`` and nm columns filled from this calibration (atomic).
 
     For a run segmented before its pixel size or frame rate were known:
     the px columns stay as they are, ``time_s`` becomes frame / fps and
     the nm columns are added (or replaced). Unknown values stay empty.
+    ``keep_ids``: only these tracks (the Analyse panel's filter, ``disloc
+    track --min-frames``); None keeps all.
     """
     from ..io.fileio import atomic_write_text
 
     cols = read_splines_csv(src)
+    if keep_ids is not None:
+        keep = np.isin(cols["dislocation_id"], np.asarray(sorted(int(i) for i in keep_ids), np.float64))
+        cols = {k: v[keep] for k, v in cols.items()}
     n = len(cols["frame"])
     with_nm = bool(pixel_size_nm) or all(c in cols for c in SPLINE_NM_COLUMNS)
     p = pixel_size_nm

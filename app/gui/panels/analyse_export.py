@@ -22,7 +22,7 @@ from ..workers import start_job
 
 EXPORTS = (
     ("splines", "Splines CSV…", "splines.csv: 50 points per dislocation and frame (nm columns when the pixel size "
-                                "is known)"),
+                                "is known; tracks the filter hides are left out)"),
     ("dislocations", "Dislocations CSV…", "One row per dislocation and frame: length, mean |curvature|, centre, "
                                           "speed, frames seen (tracks the filter hides are left out)"),
     ("pairs", "Pair distances CSV…", "pair_distances.csv and .png, as 'disloc track' writes them"),
@@ -63,10 +63,12 @@ class ResultExports:
         r, path, u = self.result, Path(path), self.units()
         try:
             if kind == "splines":
-                if (r.pixel_size_nm, r.fps) == (u.pixel_size_nm, u.fps):
+                ids = self.shown_ids()
+                every = len(ids) == len(self.frames_seen)
+                if every and (r.pixel_size_nm, r.fps) == (u.pixel_size_nm, u.fps):
                     atomic_write_bytes(path, r.splines_csv.read_bytes())  # as segmented: a plain copy
-                else:  # calibrated since: fill time_s and the nm columns
-                    write_splines_in_units(r.splines_csv, path, u.pixel_size_nm, u.fps)
+                else:  # calibrated since (time_s and the nm columns filled), or tracks the filter hides left out
+                    write_splines_in_units(r.splines_csv, path, u.pixel_size_nm, u.fps, None if every else ids)
             elif kind == "dislocations":
                 write_dislocations_csv(path, self.shown_measures(), u)
             elif kind == "pairs":
