@@ -102,7 +102,8 @@ def test_per_dislocation_length_centre_curvature_and_velocity(tmp_path):
 
 def test_default_min_frames_hides_fragments_only():
     assert default_min_frames([]) == 1 and default_min_frames([1, 2, 3]) == 1  # short videos: show all
-    assert default_min_frames([30, 30, 3, 1, 1]) == 6  # a fifth of the longest-lived track
+    assert default_min_frames([10, 9, 1]) == 2  # a fifth of the longest-lived track
+    assert default_min_frames([30, 30, 3, 1, 1]) == 3 and default_min_frames([1000, 40, 2]) == 3  # at most 3
     assert default_min_frames([6, 5, 1]) == 2
 
 

@@ -90,7 +90,7 @@ class AnalysePanel(QtWidgets.QWidget, ResultExports, PairChoice):
         self.min_frames.setRange(1, 1)
         self.min_frames.setSuffix(" frames")
         self.min_frames.setToolTip("Hide tracks seen in fewer frames than this: fragments found once or twice. "
-                                   "It starts at a fifth of the longest track's frames (1 for short videos).")
+                                   "It starts at a fifth of the longest track's frames, at most 3 (1 for short videos).")
         self.min_frames.valueChanged.connect(lambda _v: self._apply_filter())
         head = QtWidgets.QHBoxLayout()
         head.addWidget(QtWidgets.QLabel("Result"))
