@@ -226,7 +226,7 @@ class FragmentModel(TruthModel):
         return out
 
 
-def test_filter_hides_tracks_seen_in_few_frames(qtbot, win, video, tmp_path):
+def test_filter_hides_tracks_seen_in_few_frames(qtbot, win, video, tmp_path, capsys):
     panel = win.panels["analyse"]
     out = win.ctx.project.results_dir / "fragments"
     segment_video(win.ctx.project.frames_path, FragmentModel(video), out, SegmentConfig(batch_size=3))
@@ -256,3 +256,6 @@ def test_filter_hides_tracks_seen_in_few_frames(qtbot, win, video, tmp_path):
     assert cli(["track", str(out), "--pairs", "auto", "--no-plot", "--splines-out", str(tmp_path / "k.csv"),
                 "--min-frames", "2"]) == 0
     assert (tmp_path / "k.csv").read_bytes() == (tmp_path / "s.csv").read_bytes()
+    capsys.readouterr()
+    assert cli(["track", str(out), "--no-plot", "--min-frames", "2"]) == 2  # --min-frames alone: refused
+    assert "give --splines-out" in capsys.readouterr().err

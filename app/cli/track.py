@@ -22,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("--splines-out", metavar="CSV",
                    help="also write the spline points of the tracks seen in at least --min-frames frames here "
                    "(splines.csv's columns; fragments found once or twice left out)")
-    p.add_argument("--min-frames", type=int, default=3, metavar="K",
+    p.add_argument("--min-frames", type=int, default=None, metavar="K",
                    help="with --splines-out: keep tracks seen in at least K frames (default 3; 1 keeps all)")
     p.set_defaults(func=run)
 
@@ -30,10 +30,14 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.analysis.results import track_run, write_kept_splines
 
+    from core.errors import DislocError
+
+    if args.min_frames is not None and not args.splines_out:
+        raise DislocError("--min-frames chooses the tracks written by --splines-out; give --splines-out CSV too")
     if args.splines_out:
-        kept, left = write_kept_splines(args.dir, args.splines_out, args.min_frames)
-        print(f"{kept} tracks seen in {args.min_frames} or more frames -> {args.splines_out} "
-              f"({left} left out)")
+        k = 3 if args.min_frames is None else args.min_frames
+        kept, left = write_kept_splines(args.dir, args.splines_out, k)
+        print(f"{kept} tracks seen in {k} or more frames -> {args.splines_out} ({left} left out)")
     pairs, path = track_run(args.dir, pairs=args.pairs, plot=not args.no_plot)
     print(f"pairs {', '.join(f'{a}:{b}' for a, b in pairs)} -> {path}")
     return 0
