@@ -107,3 +107,23 @@ def test_ridge_map_answers_thin_dark_lines_not_bright_ones_nor_broad_blotches():
     # the frame's intensity scale does not matter: only ratios are used
     s2 = ridge_map(3.0 * img + 100.0)
     assert np.allclose(s2.strength, s, atol=1e-5 * line) and s2.least == pytest.approx(ridge_map(img).least, rel=1e-4)
+
+
+def test_ridge_map_in_strips_is_the_same_and_needs_little_more_memory_than_the_map():
+    """Worked through a few rows at a time (as a 10000 x 10000 frame is), the map is the one of the whole frame."""
+    import tracemalloc
+
+    img = frame_with([((20, 30, 180, 90), 60.0), ((10, 100, 190, 20), 40.0)])
+    img[50, :40] = np.nan
+    whole = ridge_map(img, strip_rows=10_000)
+    for rows in (17, 40):
+        part = ridge_map(img, strip_rows=rows)
+        assert np.array_equal(part.strength, whole.strength) and part.least == whole.least
+    colour = np.repeat(np.nan_to_num(img, nan=180.0)[..., None], 3, axis=2).astype(np.uint8)
+    assert np.array_equal(ridge_map(colour, strip_rows=17).strength, ridge_map(colour[..., 0]).strength)
+    big = np.tile(frame_with([((20, 30, 180, 90), 60.0)]).astype(np.uint8), (12, 8))  # 1440 x 1600
+    tracemalloc.start()
+    ridge_map(big, strip_rows=128)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2.0 * big.size * 4  # the float32 map and a few strips, not six frame-sized arrays

@@ -29,7 +29,6 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.analysis.results import track_run, write_kept_splines
-
     from core.errors import DislocError
 
     if args.min_frames is not None and not args.splines_out:

@@ -30,6 +30,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from ..io.fileio import PathLike, atomic_write_text
+from .export import frames_seen
 from .tracking import pair_distance
 from .units import Units
 
@@ -75,9 +76,7 @@ def measure_dislocations(cols: dict[str, np.ndarray]) -> list[DislocationRow]:
     x, y = cols["x_px"][order], cols["y_px"][order]
     s, k = cols["arc_length_px"][order], cols["curvature_per_px"][order]
     groups = [(int(frame[order[a]]), int(tid[order[a]]), a, b) for a, b in zip(starts, ends)]
-    seen: dict[int, int] = {}
-    for _f, t, _a, _b in groups:
-        seen[t] = seen.get(t, 0) + 1
+    seen = frames_seen(cols)
     last: dict[int, tuple[int, np.ndarray]] = {}
     rows = []
     for f, t, a, b in groups:  # frames ascending: the previous sighting of a track comes first
