@@ -151,3 +151,19 @@ def test_train_cli_lr_schedule_is_saved_and_applied(setup):
     assert 0 < lr < 1e-3
     with pytest.raises(SystemExit):
         cli(["train", "--data", str(data), "--out", str(root / "x"), "--lr-schedule", "linear"])
+
+
+def test_train_cli_crop_on_lines_is_saved_and_checked(setup):
+    """--crop-on-lines is kept in the run's config; a share outside 0-1 is refused with what to give."""
+    import json
+
+    root, data, _ = setup
+    out = root / "on_lines"
+    assert cli(["train", "--data", str(data), "--image-size", "64", "--n-masks", "3", "--threads", "2",
+                "--batch-size", "5", "--epochs", "1", "--crop-on-lines", "0.5", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["crop_on_lines"] == 0.5
+    from core.errors import DislocError
+
+    with pytest.raises(DislocError, match="crop_on_lines must be a number from 0"):
+        cli(["train", "--data", str(data), "--out", str(root / "bad"), "--crop-on-lines", "1.5"])
+    assert not (root / "bad" / "config.json").exists()

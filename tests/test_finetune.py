@@ -93,6 +93,7 @@ def test_finetune_chooses_by_held_out_recall_and_reports_it(annotated, tmp_path)
     assert cfg["select"] == "recall" and cfg["init"].endswith("realistic.pt")  # the shipped model for real frames
     # what varies between frames of one video, and nothing geometric (measured: flips and turns stall it)
     assert {"gamma", "blur", "noise"} <= set(cfg["augment"]) and not {"flip", "rot90", "scale"} & set(cfg["augment"])
+    assert cfg["crop_on_lines"] == 0.5  # half the crops over a traced line (measured: more lines found)
     with pytest.raises(DislocError, match="already holds a training run"):
         finetune([annotated], tmp_path / "run", minutes=0.001, recipe=TINY)
 

@@ -198,6 +198,34 @@ def test_geometric_augmentation_moves_image_and_masks_together():
     assert p_img.shape == (64, 64) and p_masks[:, :12].sum() == 0  # padding holds no dislocation
 
 
+def test_crops_on_lines_find_a_small_crowded_corner_more_often():
+    from core.learn.augment import fit_to_size
+
+    # a 400 x 400 frame whose only lines lie in a 40 x 40 corner: a random 64 px crop rarely holds them
+    img = np.full((400, 400), 0.6, np.float32)
+    masks = np.zeros((3, 400, 400), np.uint8)
+    for k in range(3):
+        masks[k, 350 + 10 * k, 350:390] = 1
+        img[350 + 10 * k, 350:390] = 0.3
+
+    def share_with_lines(on_lines):
+        hits = 0
+        for seed in range(200):
+            c_img, c_masks = fit_to_size(img, masks, 64, np.random.default_rng(seed), on_lines)
+            assert c_img.shape == (64, 64) and c_masks.shape == (3, 64, 64)
+            assert (c_img[c_masks.any(0)] < 0.5).all()  # image and masks cut at the same place
+            hits += bool(c_masks.any())
+        return hits / 200
+
+    anywhere, half, always = share_with_lines(0.0), share_with_lines(0.5), share_with_lines(1.0)
+    assert anywhere < 0.1 and always == 1.0 and 0.35 < half < 0.75
+    # frames without lines, and centred crops (tests), are cut as before
+    empty = np.zeros((0, 400, 400), np.uint8)
+    assert fit_to_size(img, empty, 64, np.random.default_rng(1), 1.0)[0].shape == (64, 64)
+    a, _ = fit_to_size(img, masks, 64, None, 1.0)
+    assert np.array_equal(a, img[168:232, 168:232])
+
+
 def test_keep_longest_drops_specks_and_keeps_the_n_longest():
     from core.learn.traindata import keep_longest
 

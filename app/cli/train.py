@@ -38,6 +38,9 @@ _OPTIONS = [
      "best.pt (default {default}: none; fine-tuning uses 0.9)"),
     ("--lr-schedule", "lr_schedule", str, None,
      "constant or cosine (lr along half a cosine down to 0 over the epochs or the time budget; default {default})"),
+    ("--crop-on-lines", "crop_on_lines", float, None,
+     "share of training crops placed over a line, so crowded parts of a frame are cropped more often "
+     "(default {default}: crops anywhere; fine-tuning uses 0.5)"),
     ("--normalization", "normalization", str, None,
      "per_image or local (background flattened, contrast equalised locally); default: the --init model's"),
 ]

@@ -20,18 +20,29 @@ PHOTOMETRIC = ("brightness", "contrast", "noise", "gamma", "blur")
 SCALE_JITTER = (0.85, 1.2)  # zoom range of the "scale" augmentation
 
 
-def fit_to_size(image: np.ndarray, masks: np.ndarray, size: int, rng: np.random.Generator | None
-                ) -> tuple[np.ndarray, np.ndarray]:
+def fit_to_size(image: np.ndarray, masks: np.ndarray, size: int, rng: np.random.Generator | None,
+                on_lines: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Crop and/or pad an image and its masks to ``size`` x ``size`` px.
 
     A larger side is cropped at a random offset (``rng``) or centred
     (``rng=None``); a smaller side is padded, the image by reflection, the
     masks with zeros -- a frame of another size never stops training.
+    With ``on_lines`` > 0, that share of the random crops is placed over a
+    line pixel drawn at random (any place in the crop), so crowded parts of
+    a frame, which hold most of its line pixels, are cropped more often.
     """
     h, w = image.shape
     if h > size or w > size:
         y0 = 0 if h <= size else (int(rng.integers(0, h - size + 1)) if rng is not None else (h - size) // 2)
         x0 = 0 if w <= size else (int(rng.integers(0, w - size + 1)) if rng is not None else (w - size) // 2)
+        if rng is not None and on_lines > 0 and len(masks) and rng.random() < on_lines:
+            ys, xs = np.nonzero(masks.max(axis=0))
+            if len(ys):
+                k = int(rng.integers(len(ys)))
+                if h > size:
+                    y0 = int(np.clip(ys[k] - rng.integers(0, size), 0, h - size))
+                if w > size:
+                    x0 = int(np.clip(xs[k] - rng.integers(0, size), 0, w - size))
         image = image[y0:y0 + size, x0:x0 + size]
         masks = masks[:, y0:y0 + size, x0:x0 + size]
         h, w = image.shape

@@ -131,7 +131,7 @@ class _Run:
         self.loss_fn = MatchingDiceLoss(config.loss, config.empty_weight, config.skeleton_weight)
         self.train_set = SegmentationSet(self.train_sources, size=config.image_size, n_masks=n,
                                          line_width=config.line_width, augment_names=config.augment,
-                                         seed=config.seed, train=True)
+                                         seed=config.seed, train=True, crop_on_lines=config.crop_on_lines)
         per_epoch = math.ceil(len(self.train_set) / config.batch_size)
         # steps_per_epoch caps a long pass over a big dataset, and repeats a few annotated frames (the loader cycles)
         self.steps_per_epoch = int(config.steps_per_epoch) if config.steps_per_epoch else per_epoch

@@ -97,6 +97,11 @@ class TrainConfig(JsonConfig):
         ``"constant"`` (``lr`` throughout) or ``"cosine"``: from ``lr`` down
         to nothing along half a cosine over the run, counted in steps of
         ``epochs``, or in seconds of ``max_minutes`` when that is set.
+    crop_on_lines : float
+        Share (0-1) of training crops placed over a line pixel drawn at
+        random instead of anywhere in the frame (0: anywhere). Crowded
+        parts of a frame hold most of its line pixels, so they are cropped
+        more often.
     """
 
     LABEL = "train config"
@@ -131,6 +136,7 @@ class TrainConfig(JsonConfig):
     max_minutes: Optional[float] = None
     ema: float = 0.0
     lr_schedule: str = "constant"
+    crop_on_lines: float = 0.0
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def __post_init__(self) -> None:
@@ -175,6 +181,8 @@ class TrainConfig(JsonConfig):
         need(self.max_minutes is None or (is_num(self.max_minutes) and self.max_minutes > 0), "max_minutes",
              "must be null or a positive number of minutes")
         need(is_num(self.ema) and 0 <= self.ema < 1, "ema", "must be a number from 0 (off) to below 1")
+        need(is_num(self.crop_on_lines) and 0 <= self.crop_on_lines <= 1, "crop_on_lines",
+             "must be a number from 0 (crops anywhere) to 1 (every crop over a line)")
         need(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
         need(self.select != "recall" or bool(self.test), "select",
              "'recall' needs a test folder of annotated frames (--test)")

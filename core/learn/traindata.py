@@ -153,11 +153,12 @@ class SegmentationSet:
 
     def __init__(self, sources: Sequence[Source], *, size: int, n_masks: int, line_width: float = 3.0,
                  augment_names: tuple = (), seed: int = 0, train: bool = True,
-                 cache_bytes: int = ANNOTATION_CACHE_BYTES) -> None:
+                 cache_bytes: int = ANNOTATION_CACHE_BYTES, crop_on_lines: float = 0.0) -> None:
         self.sources = list(sources)
         self.items = [(si, k) for si, s in enumerate(self.sources) for k in s.keys]
         self.size, self.n_masks, self.line_width = size, n_masks, line_width
         self.augment_names, self.seed, self.train = tuple(augment_names), seed, train
+        self.crop_on_lines = float(crop_on_lines)
         self.epoch = 0
         # Annotated frames are few and drawn again and again (fine-tuning crops each one dozens of times),
         # and decoding the image and rasterising its line strips costs more than cropping and augmenting
@@ -190,7 +191,7 @@ class SegmentationSet:
         si, key = self.items[i]
         image, masks = self._load(si, key)
         rng = np.random.default_rng([self.seed, self.epoch, i]) if self.train else None
-        image, masks = fit_to_size(image, masks, self.size, rng)
+        image, masks = fit_to_size(image, masks, self.size, rng, self.crop_on_lines)
         if rng is not None and self.augment_names:
             image, masks = augment(image, masks, rng, self.augment_names)
         masks, dropped = keep_longest(masks, self.n_masks)
