@@ -45,7 +45,8 @@ def make_frames(folder: Path, n: int = 10) -> tuple[int, int]:
 def crops_per_second(src, n: int, cache_bytes: int | None) -> float:
     kw = {} if cache_bytes is None else {"cache_bytes": cache_bytes}
     ds = SegmentationSet([src], size=RECIPE["image_size"], n_masks=20, line_width=RECIPE["line_width"],
-                         augment_names=tuple(RECIPE["augment"]), seed=0, **kw)
+                         augment_names=tuple(RECIPE["augment"]), seed=0,
+                         crop_on_lines=RECIPE["crop_on_lines"], **kw)
     t = time.perf_counter()
     for i in range(n):
         ds.set_epoch(i // len(ds))

@@ -28,13 +28,14 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.analysis.measure import FRAGMENT_MAX_FRAMES
     from core.analysis.results import track_run, write_kept_splines
     from core.errors import DislocError
 
     if args.min_frames is not None and not args.splines_out:
         raise DislocError("--min-frames chooses the tracks written by --splines-out; give --splines-out CSV too")
     if args.splines_out:
-        k = 3 if args.min_frames is None else args.min_frames
+        k = FRAGMENT_MAX_FRAMES if args.min_frames is None else args.min_frames
         kept, left = write_kept_splines(args.dir, args.splines_out, k)
         print(f"{kept} tracks seen in {k} or more frames -> {args.splines_out} ({left} left out)")
     pairs, path = track_run(args.dir, pairs=args.pairs, plot=not args.no_plot)
