@@ -7,6 +7,7 @@ from app.gui.mainwindow import MainWindow
 from app.gui.testing import make_project, temp_settings
 from core.io.fileio import atomic_write_png
 from core.io.labelme import LabelFile, write_labelme
+from core.learn.finetune import DEFAULT_MINUTES
 from core.learn.runfolder import read_history, seconds_spent
 from core.project.runs import list_runs, selected_model
 from core.synth import default_params, generate
@@ -50,7 +51,7 @@ def test_one_click_finetune_shows_the_estimate_and_selects_the_model(qtbot, win)
     assert not list_runs(root)
     annotate(root / "annotations", 4, first=1)
     panel.refresh()
-    assert box.minutes.value() == 8.0  # the recipe's budget by default
+    assert box.minutes.value() == DEFAULT_MINUTES  # the recipe's budget by default
     box.minutes.setValue(0.1)
     with qtbot.waitSignal(panel.runEnded, timeout=240000) as ended:
         box.button.click()

@@ -105,6 +105,24 @@ def test_cancel_keeps_best_and_last(data, tmp_path):
     assert len(read_history(tmp_path / "history.csv")) == 1
 
 
+def test_last_pt_is_written_at_most_once_a_minute_and_always_after_the_last_epoch(data, tmp_path, monkeypatch):
+    import core.learn.train as training
+
+    monkeypatch.setattr(training, "SAVE_LAST_EVERY_S", 1e9)  # "a minute" that never passes within the run
+    for out, kw in ((tmp_path / "epochs", {}), (tmp_path / "budget", {"epochs": 100, "max_minutes": 1e-4})):
+        seen = []
+
+        def report(p, out=out):
+            if p.message.endswith("done"):
+                seen.append((p.metrics["epoch"], (out / "last.pt").exists()))
+
+        train(cfg(data, **{"epochs": 3, **kw}), out, on_progress=report)
+        last = seen[-1][0]
+        assert seen == [(e, e == last) for e in range(1, last + 1)]  # only the last epoch wrote it
+        assert read_checkpoint(out / "last.pt")["header"]["epoch"] == last
+    assert last == 1  # the budget was spent after the first epoch
+
+
 def test_resume_continues_the_epoch_count(data, tmp_path):
     train(cfg(data, epochs=1), tmp_path)
     r = train(cfg(data, epochs=2, resume=True), tmp_path)

@@ -4,7 +4,8 @@
 (:mod:`core.project.runs`) and the Train panel read it, all through here::
 
     RUN/config.json    the TrainConfig
-    RUN/last.pt        after every epoch and on cancel (with optimiser state, for --resume)
+    RUN/last.pt        after an epoch at most once a minute, after the last epoch and on cancel
+                       (with optimiser state, for --resume)
     RUN/best.pt        the epoch with the best test length metric (lowest training loss without a test set)
     RUN/history.csv    epoch, train_loss, test_loss, metric, duplicates, iou, dropped, seconds,
                        recall, length_score, on_line (the last three for annotated test frames only)
@@ -83,7 +84,7 @@ def read_history(path: PathLike) -> list[dict]:
 
 
 def seconds_spent(history: list) -> float:
-    """The seconds a run's finished epochs took, training and tests: the clock of a time budget."""
+    """The seconds a run's finished epochs took, training, tests and checkpoint writes: the clock of a time budget."""
     return sum(float(r.get("seconds") or 0.0) for r in history)
 
 
