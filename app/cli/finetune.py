@@ -16,7 +16,8 @@ def register(sub) -> None:
         "quality on the rest of the video (recall of your traced lines, length score, on-line share). The run "
         "folder gets best.pt (use it with 'disloc segment --model'), last.pt, history.csv, config.json and the "
         "split it used.",
-        epilog="example:\n  disloc finetune project/annotations --out runs/ft --minutes 8\n"
+        epilog="example:\n  disloc finetune project/annotations --out runs/ft\n"
+        "  disloc finetune project/annotations --out runs/ft16 --minutes 16   # twice the default: a little more recall\n"
         "  disloc segment insitu.mp4 --model runs/ft/best.pt --out seg/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("annotations", nargs="+", metavar="ANNOTATIONS",
