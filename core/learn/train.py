@@ -29,7 +29,7 @@ from .trainconfig import TrainConfig
 
 log = logging.getLogger(__name__)
 
-#: last.pt (weights, optimiser state, moving average: about 50 MB for the shipped network) is written after an
+#: last.pt (weights, optimiser state, moving average: 68 MB for the shipped network) is written after an
 #: epoch only when this many seconds have passed since the last write, and always after the last epoch and on
 #: cancel. Written after every short fine-tuning epoch it took 0.3 s of each 4.5 s (README, measured).
 SAVE_LAST_EVERY_S = 60.0
