@@ -403,3 +403,89 @@ def test_result_folder_says_how_it_was_made(stack, tmp_path):
     with pytest.raises(DislocError, match="other settings"):
         segment_video(stack, ThresholdSegmenter(), tmp_path, SegmentConfig())
     assert read_config(tmp_path) == config
+
+
+# ---- several models pooled ----------------------------------------------------------------------------
+
+class SideSegmenter(ThresholdSegmenter):
+    """Finds only the two leftmost (or rightmost) dark lines: one of two models that each miss one line."""
+
+    def __init__(self, left: bool) -> None:
+        self.left = left
+
+    def predict(self, frames):
+        out = super().predict(frames)
+        for b in range(len(out)):
+            on = [c for c in range(self.n_masks) if (out[b, c] > 0.5).any()]
+            by_x = sorted(on, key=lambda c: np.nonzero(out[b, c] > 0.5)[1].mean())
+            for c in (by_x[2:] if self.left else by_x[:-2]):
+                out[b, c] = 0.05
+        return out
+
+
+def test_pooled_models_keep_each_line_once(stack, reference, tmp_path):
+    ref_out, _ = reference
+    # The same model twice: every line is found twice and kept once, the first model's copy: the same result.
+    segment_video(stack, [ThresholdSegmenter(), ThresholdSegmenter()], tmp_path / "twice", SegmentConfig(batch_size=3))
+    assert (tmp_path / "twice" / "splines.csv").read_bytes() == (ref_out / "splines.csv").read_bytes()
+    # Two models that each miss a line (the middle one is found by both): pooled, all three, once each, tracked.
+    models = [SideSegmenter(left=True), SideSegmenter(left=False)]
+    result = segment_video(stack, models, tmp_path / "pool", SegmentConfig(batch_size=3))
+    assert result.finished and result.n_tracks == 3
+    rows = read_rows(tmp_path / "pool" / "splines.csv")
+    assert len(rows) == 8 * 3 * 50
+    for f in range(8):
+        ids = {r["dislocation_id"] for r in rows if int(r["frame"]) == f}
+        assert ids == {"1", "2", "3"}
+    for name, alone in (("left", models[0]), ("right", models[1])):
+        r = segment_video(stack, alone, tmp_path / name, SegmentConfig(batch_size=3))
+        assert r.n_tracks == 2  # each alone finds two of the three
+    from core.analysis.results import load_frame_masks
+    assert len(load_frame_masks(tmp_path / "pool", 0)) == 3  # the mask file holds the kept masks only
+
+
+def test_pooled_run_resumes_byte_for_byte(stack, tmp_path):
+    models = lambda: [SideSegmenter(left=True), SideSegmenter(left=False)]  # noqa: E731
+    segment_video(stack, models(), tmp_path / "full", SegmentConfig(batch_size=3))
+    with pytest.raises(Cancelled):
+        segment_video(stack, models(), tmp_path / "part", SegmentConfig(batch_size=3), should_stop=stop_after(4))
+    assert read_state(tmp_path / "part")["frames_done"] == 4
+    segment_video(stack, models(), tmp_path / "part", SegmentConfig(batch_size=3))
+    assert (tmp_path / "part" / "splines.csv").read_bytes() == (tmp_path / "full" / "splines.csv").read_bytes()
+
+
+def test_pooled_checkpoints_are_recorded_and_a_resume_with_other_models_is_refused(stack, checkpoint, tmp_path,
+                                                                                   capsys):
+    import shutil
+
+    other = tmp_path / "other.pt"
+    shutil.copyfile(checkpoint, other)
+    out = tmp_path / "pool"
+    assert _cli(["segment", str(stack), "--model", str(checkpoint), "--model", str(other), "--out", str(out),
+                 "--batch-size", "4", "--device", "cpu"]) == 0
+    assert "2 models pooled" in capsys.readouterr().out
+    state = read_state(out)
+    assert state["model"] == [str(Path(checkpoint).resolve()), str(other.resolve())]
+    assert "precision" in state and "precision_1" in state  # each model's bf16/fp32 decision, for a resume
+    before = (out / "splines.csv").read_bytes()
+    with pytest.raises(DislocError, match="another run.*--restart"):
+        segment_video(stack, checkpoint, out, SegmentConfig(batch_size=4, device="cpu"))
+    assert (out / "splines.csv").read_bytes() == before
+    with pytest.raises(DislocError, match="missing.pt.*not found"):
+        _cli(["segment", str(stack), "--model", str(checkpoint), "--model", str(tmp_path / "missing.pt"),
+              "--out", str(tmp_path / "o2")])
+
+
+def test_pool_keep_drops_only_copies_of_a_longer_line():
+    from core.analysis.pool import pool_keep
+
+    y = np.linspace(0, 100, 50)
+    line = np.column_stack([10 + 0 * y, y])
+    piece = np.column_stack([11.5 + 0 * y[:20], y[:20] * 0.5 + 20])  # 1.5 px beside the line, along 40 px of it
+    beside = np.column_stack([15 + 0 * y, y])  # the next dislocation of a pileup, 5 px away
+    half = np.column_stack([np.where(y < 50, 10.0, 30.0), y])  # half on the line, half far from it
+    assert pool_keep([piece, line, beside, None]) == [1, 2, 3]  # the piece goes, the longer line stays
+    assert pool_keep([line, line.copy()]) == [0]  # the same line twice: the first is kept
+    assert pool_keep([half, line]) == [0, 1]  # 50 % on another line is not the same line
+    assert pool_keep([]) == []
+

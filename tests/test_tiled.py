@@ -159,3 +159,19 @@ def test_cli_tile_flag(tmp_path):
     args = parser.parse_args(["segment", "x.tif", "--out", str(tmp_path), "--tile", "100"])
     with pytest.raises(DislocError, match="--tile"):
         build_config(args)
+
+
+def test_pooled_models_on_tiled_frames_keep_each_line_once(tmp_path):
+    """Tiled frames give sparse masks; pooled, the same network twice gives the single run's result."""
+    import imageio.v3 as iio
+
+    shape = (448, 640)
+    lines = slanted_lines(shape)
+    iio.imwrite(tmp_path / "f.png", (render(shape, lines, seed=2) * 255).round().astype(np.uint8))
+    config = SegmentConfig(tile_px=256)
+    segment_video(tmp_path / "f.png", predictor(), tmp_path / "one", config)
+    segment_video(tmp_path / "f.png", [predictor(), predictor()], tmp_path / "two", config)
+    one = (tmp_path / "one" / "splines.csv").read_bytes()
+    assert one.count(b"\n") == 1 + 50 * len(lines) and (tmp_path / "two" / "splines.csv").read_bytes() == one
+    _, masks = load_frame_masks_sparse(tmp_path / "two", 0)
+    check_one_mask_per_line(masks, lines)

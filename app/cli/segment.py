@@ -62,14 +62,17 @@ def register(sub) -> None:
         "dislocation and frame, with a dislocation_id that follows each dislocation from frame to frame), "
         "OUT/segment_state.json and OUT/segment_config.json (the settings). Stopped or killed runs resume where "
         "they stopped when run again.",
-        epilog="example:\n  disloc segment insitu.mp4 --model runs/m1/best.pt --out seg/ --pixel-size 0.8\n"
-        "  disloc track seg/ --pairs auto",
+        epilog="examples:\n  disloc segment insitu.mp4 --model runs/m1/best.pt --out seg/ --pixel-size 0.8\n"
+        "  disloc track seg/ --pairs auto\n"
+        "  disloc segment insitu.mp4 --model runs/ft/best.pt --model runs/ft/last.pt --out seg/\n"
+        "      (a fine-tune's chosen and last epochs pooled: more of the lines, twice the time)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", metavar="INPUT", help="video, TIFF stack, image folder, image or DM3/DM4 file")
-    p.add_argument("--model", metavar="CKPT",
+    p.add_argument("--model", metavar="CKPT", action="append",
                    help="model checkpoint, or 'default' / 'realistic' for a shipped model (default: default, "
                    "trained on synthetic m2 images; on real frames try realistic, or better: fine-tune with "
-                   "'disloc finetune')")
+                   "'disloc finetune'). Given more than once, the models are pooled: each frame goes through "
+                   "each, and their splines are put together, each line once")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (run again to resume)")
     add_config_flags(p, SegmentConfig, _OPTIONS)
     p.add_argument("--restart", action="store_true", help="discard earlier results in --out and start over")
@@ -100,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from core.progress import TextBar
     from core.shipped import resolve_model
 
-    model = resolve_model(args.model)
+    model = [resolve_model(m) for m in args.model] if args.model else resolve_model(None)
     config = build_config(args)
     bar = TextBar("segment")
     try:
@@ -108,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     scaled = f", frames resampled x{result.scale:g} for the model" if result.scale != 1.0 else ""
-    print(f"{result.frames_done}/{result.n_frames} frames, {result.n_tracks} dislocation tracks{scaled} -> "
+    pooled = f", {len(args.model)} models pooled" if args.model and len(args.model) > 1 else ""
+    print(f"{result.frames_done}/{result.n_frames} frames, {result.n_tracks} dislocation tracks{scaled}{pooled} -> "
           f"{splines_path(args.out)}")
     if result.bad_frames:
         shown = ", ".join(map(str, result.bad_frames[:10]))

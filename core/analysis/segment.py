@@ -14,7 +14,9 @@ A resumed run is the same, byte for byte, as one that was never stopped:
 batches are aligned to multiples of the batch size from frame 0 (a resume
 inside a batch runs the whole batch again and keeps its later frames), and
 the bf16/fp32 decision of the first run is kept in the state file and
-reused (:class:`_Precision`). Frames above 1024 px (or every frame, with
+reused (:class:`_Precision`). Several models (a list of checkpoints) are
+pooled: every frame goes through each, and their splines are put together,
+each line kept once (:mod:`core.analysis.pool`). Frames above 1024 px (or every frame, with
 ``SegmentConfig.tile_px``) go through :mod:`core.analysis.tiled`, one frame
 at a time, tile by tile, in bounded memory. One run writes into a folder at
 a time (:func:`core.analysis.results.writer_lock`).
@@ -38,6 +40,7 @@ from ..learn.predict import DEFAULT_BATCH_SIZE
 from ..progress import Progress, ProgressCallback, StopCallback, check_stop
 from . import results
 from .export import AppendOnlyCsv, spline_columns, spline_rows
+from .pool import pool_keep
 from .postprocess import PostprocessConfig, postprocess
 from .ridgeends import ridge_map
 from .scale import LINE_WIDTH_KEY, auto_scale, typical_line_width
@@ -125,8 +128,10 @@ def segment_video(input_path: PathLike, checkpoint, out_dir: PathLike, config: O
     ----------
     input_path : path
         Anything :func:`core.io.frames.open_frames` reads.
-    checkpoint : path or Predictor
+    checkpoint : path or Predictor, or a list of them
         A model checkpoint (``.pt``), or a loaded :class:`core.learn.predict.Predictor`.
+        Several: the models are pooled (each frame through each; their
+        splines put together, each line once: :func:`core.analysis.pool.pool_keep`).
     out_dir : path
         Output folder (created). Running again on the same folder resumes.
     config : SegmentConfig, optional
@@ -149,25 +154,33 @@ def segment_video(input_path: PathLike, checkpoint, out_dir: PathLike, config: O
     """
     out = Path(out_dir)
     config = config or SegmentConfig()
+    checkpoints = list(checkpoint) if isinstance(checkpoint, (list, tuple)) else [checkpoint]
+    if not checkpoints:
+        raise DislocError("no model given; pass --model with a .pt file written by 'disloc train'")
     src = open_frames(input_path, fps=config.fps, pixel_size_nm=config.pixel_size_nm)
     try:
-        predictor = load_predictor(checkpoint, config.batch_size, None if config.device == "auto" else config.device)
+        device = None if config.device == "auto" else config.device
+        predictors = [load_predictor(c, config.batch_size, device) for c in checkpoints]
         with results.writer_lock(out):  # one run writes into a folder at a time
-            return _run(src, predictor, checkpoint, out, config, on_progress, should_stop)
+            return _run(src, predictors, checkpoints, out, config, on_progress, should_stop)
     finally:
         src.close()
 
 
-def _identity(src, checkpoint) -> dict:
+def _identity(src, checkpoints: list) -> dict:
+    """What a run is of: the input, and its model (a path) or pooled models (a list of paths)."""
     st = src.path.stat()
-    model = str(Path(checkpoint).resolve()) if isinstance(checkpoint, (str, os.PathLike)) else None
+    models = [str(Path(c).resolve()) if isinstance(c, (str, os.PathLike)) else None for c in checkpoints]
+    model = models[0] if len(models) == 1 else (None if None in models else models)
     return {"input": str(src.path.resolve()), "input_bytes": st.st_size if src.path.is_file() else None,
             "n_frames": len(src), "model": model}
 
 
-def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progress, should_stop) -> SegmentResult:
+def _run(src, predictors, checkpoints, out: Path, config: SegmentConfig, on_progress,
+         should_stop) -> SegmentResult:
     state_path = out / results.STATE_FILE
-    ident = _identity(src, checkpoint)
+    ident = _identity(src, checkpoints)
+    predictor = predictors[0]
     columns = spline_columns(bool(src.pixel_size_nm))
     cfg, batch_size = config.postprocess, config.batch_size
     state = None
@@ -201,10 +214,13 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
                            seconds={k: 0.0 for k in STAGES}, scale=scale)
     state["csv_bytes"] = csv.size
     state.setdefault("tile_px", config.tile_px)
-    tiles = tile_plan(src.shape, config.tile_px, scale) if hasattr(predictor, "iter_tiles") else None
+    tileable = all(hasattr(p, "iter_tiles") for p in predictors)
+    tiles = tile_plan(src.shape, config.tile_px, scale) if tileable else None
     if config.tile_px and tiles is None:
         raise DislocError(f"--tile: this predictor ({type(predictor).__name__}) cannot run on tiles")
-    precision = _Precision(predictor, state)
+    # one bf16/fp32 decision per model, each kept in the state file ("precision", "precision_1", ...)
+    precisions = [_Precision(p, state, "precision" if k == 0 else f"precision_{k}")
+                  for k, p in enumerate(predictors)]
     if start:
         log.info("%s: resuming at frame %d of %d", out, start, len(src))
     sec = result.seconds
@@ -226,22 +242,25 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
             good = [(j, f) for j, f, _ in batch if f is not None and not is_blank(f)]
             t1 = time.perf_counter()
             sec["read"] += t1 - t0
-            found = {}  # frame -> (masks as a dense stack or sparse list, flags, paths)
-            if good and tiles:
-                with precision.window(w0, w1):
-                    found[good[0][0]] = _tiled_masks(predictor, good[0][1], cfg, tiles, scale, sec)
-            elif good:
-                with precision.window(w0, w1):
-                    frames = np.stack([f for _, f in good])
-                    probs = predictor.predict(frames, scale=scale) if scale != 1.0 else predictor.predict(frames)
-                sec["model"] += time.perf_counter() - t1
-                for b, (j, _) in enumerate(good):
-                    if j >= i:
-                        t = time.perf_counter()
-                        fm = postprocess(probs[b], cfg)
-                        sec["postprocess"] += time.perf_counter() - t
-                        found[j] = (fm.masks, fm.flags, fm.paths)
-                del probs
+            found = {}  # frame -> one (masks as a dense stack or sparse list, flags, paths) per model
+            for predictor, precision in zip(predictors, precisions):
+                if good and tiles:
+                    with precision.window(w0, w1):
+                        found.setdefault(good[0][0], []).append(
+                            _tiled_masks(predictor, good[0][1], cfg, tiles, scale, sec))
+                elif good:
+                    t = time.perf_counter()
+                    with precision.window(w0, w1):
+                        frames = np.stack([f for _, f in good])
+                        probs = predictor.predict(frames, scale=scale) if scale != 1.0 else predictor.predict(frames)
+                    sec["model"] += time.perf_counter() - t
+                    for b, (j, _) in enumerate(good):
+                        if j >= i:
+                            t = time.perf_counter()
+                            fm = postprocess(probs[b], cfg)
+                            sec["postprocess"] += time.perf_counter() - t
+                            found.setdefault(j, []).append((fm.masks, fm.flags, fm.paths))
+                    del probs
             for j, frame, reason in batch:
                 if j < i:
                     continue  # done before a resume: only in the batch for the network's sake
@@ -261,7 +280,8 @@ def _run(src, predictor, checkpoint, out: Path, config: SegmentConfig, on_progre
                 csv.append(rows)
                 state.update(frames_done=j + 1, csv_bytes=csv.size, tracker=tracker.state(),
                              finished=j + 1 >= len(src))
-                precision.record()
+                for precision in precisions:
+                    precision.record()
                 results.write_state(out, state)
                 sec["write"] += time.perf_counter() - t
                 result.frames_done = j + 1
@@ -294,8 +314,8 @@ def _tiled_masks(predictor, frame, cfg, tiles, scale, sec):
 
 
 def _frame_rows(src, j, found, tracker, out, sec, cfg: PostprocessConfig, frame: np.ndarray) -> str:
-    """Splines, track ids, the mask file and the CSV rows of frame ``j`` from its masks."""
-    masks, flags, paths = found
+    """Splines, track ids, the mask file and the CSV rows of frame ``j`` from its masks (one set per model)."""
+    masks, flags, paths = _together(found)
     t1 = time.perf_counter()
     extend_ends = cfg.extend_ends
     ridge = ridge_map(frame) if cfg.follow_ridge and len(masks) else None
@@ -305,6 +325,10 @@ def _frame_rows(src, j, found, tracker, out, sec, cfg: PostprocessConfig, frame:
     else:  # sparse: the crop is all the spline fit needs (the path is in frame px, the crop at its box)
         splines = [mask_to_spline(m.crop, path=p if p is not None else m.path(src.shape), extend_ends=extend_ends,
                                   origin=(m.y0, m.x0), ridge=ridge) for m, p in zip(masks, paths)]
+    if len(found) > 1:  # pooled models: each line once
+        keep = pool_keep([s.xy if s is not None else None for s in splines])
+        masks = masks[keep] if isinstance(masks, np.ndarray) else [masks[k] for k in keep]
+        splines, flags = [splines[k] for k in keep], [flags[k] for k in keep]
     t2 = time.perf_counter()
     ids = track_frame(tracker, j, splines)
     t3 = time.perf_counter()
@@ -320,6 +344,19 @@ def _frame_rows(src, j, found, tracker, out, sec, cfg: PostprocessConfig, frame:
     return rows
 
 
+def _together(found: list) -> tuple:
+    """One model's (masks, flags, paths), or several models' put one after the other."""
+    if len(found) == 1:
+        return found[0]
+    if all(isinstance(f[0], np.ndarray) for f in found):
+        masks = np.concatenate([f[0] for f in found])
+    else:  # tiled frames: sparse masks
+        masks = [m for f in found for m in f[0]]
+    flags = [fl for f in found for fl in f[1]]
+    paths = [p for f in found for p in (f[2] if f[2] else [None] * len(f[0]))]
+    return masks, flags, paths
+
+
 class _Precision:
     """The predictor's bf16/fp32 decision, kept in the state file so a resumed run reuses it.
 
@@ -328,10 +365,10 @@ class _Precision:
     and, for that first batch, the fp32 result again, as the first run did.
     """
 
-    def __init__(self, predictor, state: dict) -> None:
-        self.predictor, self.state = predictor, state
+    def __init__(self, predictor, state: dict, key: str = "precision") -> None:
+        self.predictor, self.state, self.key = predictor, state, key
         self.usable = hasattr(predictor, "use_precision")
-        rec = state.get("precision")
+        rec = state.get(key)
         if self.usable and isinstance(rec, dict) and rec.get("used") in ("fp32", "bf16"):
             predictor.use_precision(rec["used"])
         self.window_seen: Optional[list[int]] = None
@@ -339,7 +376,7 @@ class _Precision:
     @contextmanager
     def window(self, w0: int, w1: int):
         p = self.predictor
-        rec = self.state.get("precision")
+        rec = self.state.get(self.key)
         fp32_again = self.usable and isinstance(rec, dict) and rec.get("check_window") == [w0, w1]
         deciding = self.usable and p.precision_used == "check"
         before = p.precision_used if self.usable else None
@@ -356,10 +393,10 @@ class _Precision:
     def record(self) -> None:
         """Note the decision in the state (before it is written) once the predictor has made it."""
         p = self.predictor
-        if not self.usable or "precision" in self.state or p.precision_used == "check":
+        if not self.usable or self.key in self.state or p.precision_used == "check":
             return
         check = getattr(p, "bf16_check", None)
-        self.state["precision"] = {"used": p.precision_used, "check_window": self.window_seen if check else None,
+        self.state[self.key] = {"used": p.precision_used, "check_window": self.window_seen if check else None,
                                    "bf16_check": check}
 
 
