@@ -257,3 +257,35 @@ def test_traced_lines_are_scored_at_one_width_whatever_width_the_masks_are_train
         assert getattr(thin.lines, k) == getattr(wide.lines, k)
     # the masks of the metric are drawn at the training width: 9 px bands score differently
     assert thin.summary()["metric"] != wide.summary()["metric"]
+
+
+def test_pooled_scores_of_held_out_frames_and_evaluate_pool(annotated, tmp_path):
+    """The pool that 'disloc segment --model best.pt --model last.pt' writes, scored as the estimate is."""
+    from core.learn.evaluate import score_lines, score_source
+    from core.learn.finetune import FinetuneReport, score_pool_held_out
+    from core.learn.predict import Predictor
+    from core.learn.traindata import open_source
+    from core.shipped import realistic_model_path
+
+    rep = finetune([annotated], tmp_path / "run", minutes=0.001, recipe=TINY, threads=1)
+    src = open_source(annotated, "annotations")
+    a, b = Predictor(rep.best_path, device="cpu"), Predictor(realistic_model_path(), device="cpu")
+    alone = score_lines([a], src)
+    assert alone.summary() == score_source(a, src, lines=True).lines.summary()  # the estimate's own path
+    assert score_lines([a, a], src).summary() == alone.summary()  # the same model twice: each line once
+    both = score_lines([a, b], src)
+    assert both.lines == alone.lines and both.predicted <= alone.predicted + score_lines([b], src).predicted
+    held = score_pool_held_out(rep.best_path, realistic_model_path(), tmp_path / "run" / "split" / "holdout")
+    assert set(held) == {"alone", "pooled"} and 0.0 <= held["pooled"]["recall"] <= 1.0
+    words = FinetuneReport(**{**rep.__dict__, "pooled": held}).pooled_words()
+    assert f"--model {rep.best_path} --model {tmp_path / 'run' / 'last.pt'}" in words
+    assert f"{held['pooled']['recall']:.2f} against {held['alone']['recall']:.2f}" in words
+    assert "tick 'with last.pt'" in FinetuneReport(**{**rep.__dict__, "pooled": held}).pooled_words(app=True)
+    assert rep.pooled is None or set(rep.pooled) == {"alone", "pooled"}  # (None when best.pt is the last epoch)
+    r = subprocess.run([sys.executable, "-m", "app", "evaluate", "--pool", "--model", str(rep.best_path),
+                        "--model", "realistic", "--annotations", str(annotated)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"{annotated}: {both.summary()}" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "app", "evaluate", "--pool", "--model", str(rep.best_path),
+                        "--annotations", str(annotated)], capture_output=True, text=True)
+    assert r.returncode != 0 and "at least two" in r.stderr

@@ -22,6 +22,10 @@ def register(sub) -> None:
     p.add_argument("--annotations", action="append", default=[], metavar="DIR",
                    help="folder of labelme-annotated real frames (repeatable): also prints the recall of your "
                         "traced lines, their length score and the share of predictions on them")
+    p.add_argument("--pool", action="store_true",
+                   help="score the --model checkpoints pooled, as 'disloc segment' with several --model does (their "
+                   "splines put together, each line once): recall of the traced lines of --annotations, length "
+                   "score and on-line share only")
     p.add_argument("--out", metavar="DIR", help="write CSV files and plots here")
     p.add_argument("--limit", type=int, metavar="N", help="score only the first N images of each folder")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
@@ -50,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
     for d in args.annotations:
         open_source(d, "annotations")  # a clear error when the folder holds no labelme files
+    if args.pool:
+        return _run_pool(args)
     bar = TextBar("evaluate")
     try:
         result = evaluate([resolve_model(m) for m in args.model], args.data + args.annotations,
@@ -74,4 +80,32 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         for path in write_reports(result, args.out):
             print(f"wrote {path}")
+    return 0
+
+
+def _run_pool(args: argparse.Namespace) -> int:
+    """``--pool``: the traced-line figures of the models pooled, one row per annotation folder."""
+    from core.errors import DislocError
+    from core.learn.evaluate import score_lines
+    from core.learn.predict import Predictor
+    from core.learn.traindata import open_source
+    from core.progress import TextBar
+    from core.shipped import resolve_model
+
+    if len(args.model) < 2:
+        raise DislocError("--pool puts several models together; name at least two with --model")
+    if args.data or args.out or not args.annotations:
+        raise DislocError("--pool scores the traced lines of annotated frames only: name them with --annotations, "
+                          "without --data or --out")
+    device = None if args.device == "auto" else args.device
+    predictors = [Predictor(resolve_model(m), device=device, batch_size=args.batch_size, precision=args.precision)
+                  for m in args.model]
+    print(f"pooled: {' + '.join(args.model)}")
+    for d in args.annotations:
+        bar = TextBar("evaluate")
+        try:
+            ls = score_lines(predictors, open_source(d, "annotations"), line_width=args.line_width, on_image=bar)
+        finally:
+            bar.close()
+        print(f"{d}: {ls.summary()}")
     return 0

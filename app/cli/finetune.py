@@ -74,4 +74,6 @@ def run(args: argparse.Namespace) -> int:
               f"{e['on_line']:.2f}")
         if rep.kept_start:
             print(rep.kept_start_words())
+        elif rep.pooled:
+            print(rep.pooled_words())
     return 0

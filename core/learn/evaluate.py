@@ -128,6 +128,41 @@ def score_source(predictor, source: Source, *, line_width: float = 3.0, limit: O
     return out
 
 
+def score_lines(predictors: Sequence, source: Source, *, postprocess=None, line_width: float = 3.0,
+                should_stop: Optional[StopCallback] = None, on_image: Optional[ProgressCallback] = None):
+    """Traced-line scores of the splines ``disloc segment`` writes with these models pooled.
+
+    Each frame goes through every model; their splines are put together,
+    each line once (:func:`core.analysis.pool.pool_keep`, as ``disloc segment``
+    with several ``--model``), and scored against the folder's lines as
+    :func:`score_source` does with ``lines=True``.
+
+    Returns
+    -------
+    core.analysis.linescore.LineScore
+    """
+    from ..analysis.frameview import analyse_probs
+    from ..analysis.linescore import LineScore, score_frame
+    from ..analysis.pool import pool_keep
+    from ..analysis.postprocess import PostprocessConfig
+
+    cfg = postprocess or PostprocessConfig()
+    out = LineScore()
+    for i, key in enumerate(source.keys):
+        check_stop(should_stop)
+        image, masks = load_item(source, key, line_width)
+        curves = []
+        for predictor in predictors:
+            _, splines = analyse_probs(predictor.predict(image[None])[0], cfg, image=image)
+            curves += [sp.xy for sp in splines if sp is not None]
+        if len(predictors) > 1:
+            curves = [curves[k] for k in pool_keep(curves)]
+        out.add(score_frame(_scored_lines(source, key, masks), curves, masks.shape[1:]))
+        if on_image is not None:
+            on_image(Progress(i + 1, len(source.keys), f"scoring {Path(source.path).name}"))
+    return out
+
+
 def _scored_lines(source: Source, key, masks: np.ndarray) -> list:
     """The traced lines a frame's splines are scored against.
 
