@@ -391,3 +391,39 @@ def test_full_ends_box_reaches_the_splines_and_an_older_run_resumes_with_it_unti
     with qtbot.waitSignal(panel.videoDone, timeout=60000):
         panel.segment_video()
     assert read_state(out)["finished"] and read_state(out)["postprocess"]["extend_ends"] is False
+
+
+def test_a_fine_tunes_best_pt_can_be_pooled_with_its_last_pt_for_the_video(qtbot, win, checkpoint, tmp_path):
+    import shutil
+
+    panel = win.panels["segment"]
+    assert not panel.pool_box.isVisible()  # tiny.pt has no last.pt beside it
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copyfile(checkpoint, run / "best.pt")
+    torch.manual_seed(1)  # another network as the last epoch
+    save_checkpoint(run / "last.pt", create_model("unetplusplus", "resnet18", 4),
+                    make_header(arch="unetplusplus", encoder="resnet18", n_masks=4, input_size=64))
+    panel.use_model(run / "best.pt")
+    assert panel.pool_box.isVisible() and not panel.pool_box.isChecked()
+    assert panel.video_models() == [run / "best.pt"]
+    panel.pool_box.setChecked(True)
+    assert panel.video_models() == [run / "best.pt", run / "last.pt"]
+    out = panel.result_dir()
+    with qtbot.waitSignal(panel.videoDone, timeout=60000):
+        panel.segment_video()
+    assert read_state(out)["model"] == [str((run / "best.pt").resolve()), str((run / "last.pt").resolve())]
+    qtbot.waitUntil(lambda: not workers.live_jobs(), timeout=30000)
+    ref = tmp_path / "cli"
+    segment_video(win.ctx.project.frames_path, [run / "best.pt", run / "last.pt"], ref)  # disloc segment, two --model
+    assert (out / "splines.csv").read_text() == (ref / "splines.csv").read_text()
+    # unticked, the run is not resumed with another set of models: the message says what to do
+    panel.pool_box.setChecked(False)
+    errors = []
+    win.ctx.error = errors.append
+    with qtbot.waitSignal(panel.videoDone, timeout=60000):
+        panel.segment_video()
+    assert errors and "with last.pt" in errors[-1] and "start over" in errors[-1]
+    assert (out / "splines.csv").read_text() == (ref / "splines.csv").read_text()  # nothing lost
+    panel.use_model(checkpoint)
+    assert not panel.pool_box.isVisible() and panel.video_models() == [checkpoint]

@@ -45,9 +45,10 @@ class WholeVideoRun:
             return
         from core.analysis.segment import segment_video
 
-        src_path, model = p.frames_path, self.model_path
+        src_path, models = p.frames_path, self.video_models()
+        model = models[0] if len(models) == 1 else models  # several: pooled (core.analysis.pool)
         self.job_bar.start(len(self.ctx.frames() or []))
-        for w in (self.video_btn, self.restart_box, self.choose_btn):
+        for w in (self.video_btn, self.restart_box, self.pool_box, self.choose_btn):
             w.setEnabled(False)
 
         def work(on_progress, should_stop):
@@ -93,7 +94,10 @@ class WholeVideoRun:
             self.ctx.info(f"segmentation stopped; finished frames are kept in {out}. Segment whole video resumes.")
         else:
             self.status.setText("failed")
-            if "earlier settings" in error:
+            if "holds results of another run" in error and "model" in error:
+                hint = (" The frames were segmented with other models ('with last.pt' ticked or not); set it as it "
+                        "was to resume, or tick 'start over' and run again.")
+            elif "earlier settings" in error:
                 hint = " Set the boxes as they were to resume, or tick 'start over' and run again."
             else:
                 hint = " Tick 'start over' and run again." if "--restart" in error else ""
@@ -101,7 +105,7 @@ class WholeVideoRun:
 
     def _video_job_done(self, out: Path) -> None:
         """The worker thread has ended: another run may start; show the new results."""
-        for w in (self.video_btn, self.restart_box, self.choose_btn):
+        for w in (self.video_btn, self.restart_box, self.pool_box, self.choose_btn):
             w.setEnabled(True)
         self.job_bar.stop()
         self.load_results()

@@ -158,7 +158,8 @@ class FinetuneBox(QtWidgets.QWidget):
     def _on_finished(self, rep) -> None:
         panel = self.panel
         self.report = rep
-        words = " ".join(w for w in (estimate_words(rep.estimate, rep.holdout_frames), rep.kept_start_words()) if w)
+        words = " ".join(w for w in (estimate_words(rep.estimate, rep.holdout_frames), rep.kept_start_words(),
+                                     rep.pooled_words(app=True)) if w)
         head = f"{Path(rep.run_dir).name}: {rep.epochs} short epochs on {len(rep.train_frames)} frames."
         self.say(f"<b>{head}</b><br>{words}")
         panel.status.setText(f"{head} {words}")
