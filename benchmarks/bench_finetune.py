@@ -8,11 +8,15 @@ frames, and ``score_real.py`` scores those against their traced lines. For
 each starting model it prints recall, length score, on-line share, the
 held-out estimate ``disloc finetune`` printed, and the wall time of the
 fine-tuning; and, as the reference, the starting model without fine-tuning.
+With ``--pool`` it also segments with the run's chosen and last epochs pooled
+(``disloc segment --model best.pt --model last.pt``) and scores that.
+A run folder already in ``--keep DIR`` (its best.pt written) is scored again,
+not fine-tuned again: its wall time and estimate then read "-".
 
 The frames are only read from ``../shared``; everything made from them lives
 in a temporary folder (or ``--keep DIR``, outside the project).
 
-    .venv/bin/python benchmarks/bench_finetune.py [--model CKPT ...] [--minutes M] [--seed S ...]
+    .venv/bin/python benchmarks/bench_finetune.py [--model CKPT ...] [--minutes M] [--seed S ...] [--pool]
 """
 from __future__ import annotations
 
@@ -43,8 +47,11 @@ def run(cmd: list[str]) -> str:
     return r.stdout
 
 
-def score(model: str, test: Path, testlab: Path, seg: Path) -> dict:
-    run(disloc() + ["segment", str(test), "--model", model, "--out", str(seg), "--restart"])
+def score(model, test: Path, testlab: Path, seg: Path) -> dict:
+    """Segment ``test`` with a model (a path) or several pooled (a list) and score it with score_real.py."""
+    models = [model] if isinstance(model, str) else list(model)
+    run(disloc() + ["segment", str(test)] + [a for m in models for a in ("--model", m)] + ["--out", str(seg),
+                                                                                         "--restart"])
     line = run([sys.executable, str(TOOLS / "score_real.py"), str(testlab), str(seg)]).strip().splitlines()[-1]
     m = re.search(r"recall ([\d.]+) \((\d+)/(\d+).*length score ([\d.]+).*share of predictions ([\d.]+) \((\d+)", line)
     if not m:
@@ -62,6 +69,8 @@ def main() -> int:
                          "Runs differ by several hundredths: where the budget ends and which epoch two "
                          "held-out frames pick move the result")
     ap.add_argument("--no-baseline", action="store_true", help="skip scoring the starting models as they are")
+    ap.add_argument("--pool", action="store_true",
+                    help="also score each run's best.pt and last.pt pooled (disloc segment with both --model)")
     ap.add_argument("--keep", metavar="DIR", help="keep the work folders here (outside the project)")
     args = ap.parse_args()
     if not (DATA / "frames").is_dir() or not (TOOLS / "score_real.py").is_file():
@@ -85,29 +94,46 @@ def main() -> int:
                 print(f"{name} as it is: recall {r['recall']:.3f}, length {r['length']:.3f}, on-line {r['on_line']:.3f}",
                       flush=True)
             seeds = args.seed or [0]
-            runs = []
+            runs, pools = [], []
             for seed in seeds:
                 out = base / f"ft{k}_s{seed}"
                 cmd = disloc() + ["finetune", str(ann), "--out", str(out), "--model", m, "--seed", str(seed)]
                 if args.minutes:
                     cmd += ["--minutes", str(args.minutes)]
-                t0 = time.perf_counter()
-                text = run(cmd)
-                wall = time.perf_counter() - t0
+                if args.keep and (out / "best.pt").is_file():  # fine-tuned before: score it again
+                    text, wall = "", None
+                    print(f"{out}: fine-tuned before; scoring it again", flush=True)
+                else:
+                    t0 = time.perf_counter()
+                    text = run(cmd)
+                    wall = time.perf_counter() - t0
                 est = re.search(r"recall ([\d.]+) of your traced lines, length score ([\d.]+), on-line share ([\d.]+)",
                                 text)
+                t0 = time.perf_counter()
                 r = score(str(out / "best.pt"), test, testlab, base / f"seg_ft{k}_s{seed}")
+                seg_s = time.perf_counter() - t0
                 runs.append(r)
                 rows.append((f"{name} fine-tuned, seed {seed}", r, est, wall))
-                print(f"{name} fine-tuned, seed {seed} ({wall / 60:.1f} min): recall {r['recall']:.3f}, "
+                took = f"{wall / 60:.1f} min" if wall else "reused"
+                print(f"{name} fine-tuned, seed {seed} ({took}): recall {r['recall']:.3f}, "
                       f"length {r['length']:.3f}, on-line {r['on_line']:.3f}; held-out estimate "
-                      f"{est.groups() if est else None}", flush=True)
-            if len(runs) > 1:
-                mean = {key: sum(x[key] for x in runs) / len(runs) for key in ("recall", "length", "on_line")}
-                mean.update(found=round(sum(x["found"] for x in runs) / len(runs)), lines=runs[0]["lines"])
-                lo, hi = min(x["recall"] for x in runs), max(x["recall"] for x in runs)
-                rows.append((f"{name} fine-tuned, mean of {len(runs)} seeds (recall {lo:.3f}-{hi:.3f})", mean, None,
-                             None))
+                      f"{est.groups() if est else None} (segmenting and scoring {seg_s:.0f} s)", flush=True)
+                if args.pool and (out / "last.pt").is_file():
+                    t0 = time.perf_counter()
+                    r = score([str(out / "best.pt"), str(out / "last.pt")], test, testlab,
+                              base / f"seg_ft{k}_s{seed}_pool")
+                    pools.append(r)
+                    rows.append((f"{name} fine-tuned, seed {seed}, best.pt and last.pt pooled", r, None, None))
+                    print(f"{name} fine-tuned, seed {seed}, pooled with last.pt: recall {r['recall']:.3f}, length "
+                          f"{r['length']:.3f}, on-line {r['on_line']:.3f} (segmenting and scoring "
+                          f"{time.perf_counter() - t0:.0f} s)", flush=True)
+            for what, rs in (("", runs), (", pooled with last.pt", pools)):
+                if len(rs) > 1:
+                    mean = {key: sum(x[key] for x in rs) / len(rs) for key in ("recall", "length", "on_line")}
+                    mean.update(found=round(sum(x["found"] for x in rs) / len(rs)), lines=rs[0]["lines"])
+                    lo, hi = min(x["recall"] for x in rs), max(x["recall"] for x in rs)
+                    rows.append((f"{name} fine-tuned{what}, mean of {len(rs)} seeds (recall {lo:.3f}-{hi:.3f})",
+                                 mean, None, None))
     print("\n| model | recall | length score | on-line share | held-out estimate (recall / length / on-line) "
           "| fine-tune wall time |")
     print("|---|---|---|---|---|---|")
