@@ -406,9 +406,9 @@ def test_a_fine_tunes_best_pt_can_be_pooled_with_its_last_pt_for_the_video(qtbot
                     make_header(arch="unetplusplus", encoder="resnet18", n_masks=4, input_size=64))
     panel.use_model(run / "best.pt")
     assert panel.pool_box.isVisible() and not panel.pool_box.isChecked()
-    assert panel.video_models() == [run / "best.pt"]
+    assert panel.models_in_use() == [run / "best.pt"]
     panel.pool_box.setChecked(True)
-    assert panel.video_models() == [run / "best.pt", run / "last.pt"]
+    assert panel.models_in_use() == [run / "best.pt", run / "last.pt"]
     out = panel.result_dir()
     with qtbot.waitSignal(panel.videoDone, timeout=60000):
         panel.segment_video()
@@ -417,6 +417,16 @@ def test_a_fine_tunes_best_pt_can_be_pooled_with_its_last_pt_for_the_video(qtbot
     ref = tmp_path / "cli"
     segment_video(win.ctx.project.frames_path, [run / "best.pt", run / "last.pt"], ref)  # disloc segment, two --model
     assert (out / "splines.csv").read_text() == (ref / "splines.csv").read_text()
+    # F5 pools too: both networks' outputs, the lines the video run kept for this frame
+    with qtbot.waitSignal(panel.segmented, timeout=30000):
+        panel.segment_frame()
+    assert panel.view.origin == "frame" and panel.view.probs.shape[0] == 4 + 4
+    assert sorted(panel.predictor.loaded_paths) == sorted([str(run / "best.pt"), str(run / "last.pt")])
+    cols = read_splines_csv(out / "splines.csv")
+    stored = set(cols["dislocation_id"][cols["frame"] == panel.index])
+    assert sum(s is not None for s in panel.view.splines) == len(stored)  # the lines the video run kept here
+    panel.inspector.raw_box.setChecked(True)
+    assert "2 models pooled" in panel.inspector.summary.text()
     # unticked, the run is not resumed with another set of models: the message says what to do
     panel.pool_box.setChecked(False)
     errors = []
@@ -426,4 +436,4 @@ def test_a_fine_tunes_best_pt_can_be_pooled_with_its_last_pt_for_the_video(qtbot
     assert errors and "with last.pt" in errors[-1] and "start over" in errors[-1]
     assert (out / "splines.csv").read_text() == (ref / "splines.csv").read_text()  # nothing lost
     panel.use_model(checkpoint)
-    assert not panel.pool_box.isVisible() and panel.video_models() == [checkpoint]
+    assert not panel.pool_box.isVisible() and panel.models_in_use() == [checkpoint]

@@ -444,6 +444,29 @@ def test_pooled_models_keep_each_line_once(stack, reference, tmp_path):
     assert len(load_frame_masks(tmp_path / "pool", 0)) == 3  # the mask file holds the kept masks only
 
 
+def test_one_frame_pooled_as_the_video_run_pools_it(stack, tmp_path):
+    """The app's F5 with several models (view_from_probs with a list): the video run's lines, once each."""
+    from core.analysis.frameview import view_from_probs
+    from core.analysis.results import ResultIndex
+    from core.io.frames import open_frames
+
+    models = [SideSegmenter(left=True), SideSegmenter(left=False)]
+    out = tmp_path / "pool"
+    segment_video(stack, models, out, SegmentConfig(batch_size=1))
+    frame = open_frames(stack)[0]
+    probs = [m.predict(frame[None])[0] for m in models]
+    now = view_from_probs(0, frame, probs)
+    stored = ResultIndex(out).view(0, frame)
+    assert len(now) == len(stored) == 3 and now.probs.shape[0] == 2 * SideSegmenter.n_masks
+    for a, b in zip(sorted(now.curves(), key=lambda c: c[:, 0].mean()),
+                    sorted(stored.curves(), key=lambda c: c[:, 0].mean())):
+        assert np.abs(a - b).max() < 0.01  # the same splines (the CSV rounds to 0.001 px)
+    # the middle line, found by both, is kept once: the second model's copy says why it is not shown
+    assert now.n_models == 2 and len(now.pooled_out) == 1 and now.pooled_out[0] >= SideSegmenter.n_masks
+    assert now.raw_fate(now.pooled_out[0]) == (-1, "the same line as another model's, left out")
+    assert len(view_from_probs(0, frame, probs[:1])) == len(view_from_probs(0, frame, probs[0])) == 2
+
+
 def test_pooled_run_resumes_byte_for_byte(stack, tmp_path):
     models = lambda: [SideSegmenter(left=True), SideSegmenter(left=False)]  # noqa: E731
     segment_video(stack, models(), tmp_path / "full", SegmentConfig(batch_size=3))

@@ -46,8 +46,8 @@ training is Ctrl+T, Cancel is Esc.</li>
 <i>Scale</i> resamples frames so their lines look as wide as in training ('auto' measures them).
 Without a model of your own, <i>Choose model…</i> &gt; <i>Shipped model for real frames</i> finds more in real
 micrographs than the default, which was trained on synthetic images only.
-After a fine-tune, tick <i>with last.pt</i> to segment the video with the run's chosen and last epochs
-together: more of the lines are found, with a few more false ones, in twice the time.
+After a fine-tune, tick <i>with last.pt</i> to segment the frame and the video with the run's chosen and last
+epochs together: more of the lines are found, with a few more false ones, in twice the time.
 Click a dislocation for its length and curvature; <b>E</b> turns the prediction into an annotation
 to correct and fine-tune on.</li>
 <li><b>Analyse</b> (Ctrl+5): a table of every dislocation in the frame on screen (length, mean

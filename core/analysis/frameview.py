@@ -50,6 +50,11 @@ class FrameView:
         ``"frame"`` (segmented now) or ``"video"`` (read from a batch run).
     seconds : float
         Time the segmentation took (s), model and post-processing.
+    pooled_out : list of int
+        Model outputs whose line another model of a pool found too, so left
+        out (:func:`view_from_probs` with several models' probabilities).
+    n_models : int
+        How many models' outputs ``probs`` holds, one model's after the other.
     """
 
     index: int
@@ -63,6 +68,8 @@ class FrameView:
     probs: Optional[np.ndarray] = None
     origin: str = "frame"
     seconds: float = 0.0
+    pooled_out: list = field(default_factory=list)
+    n_models: int = 1
 
     def __len__(self) -> int:
         return int(self.masks.shape[0])
@@ -98,34 +105,66 @@ class FrameView:
         for k, m in enumerate(self.merged_from):
             if channel in m:
                 return k, "duplicate, merged"
+        if channel in self.pooled_out:
+            return -1, "the same line as another model's, left out"
         return -1, "empty, specks or too short"
 
 
 def analyse_probs(probs: np.ndarray, config: PostprocessConfig = PostprocessConfig(),
-                  n_points: int = N_POINTS, image: Optional[np.ndarray] = None
+                  n_points: int = N_POINTS, image: Optional[np.ndarray] = None, ridge: Optional[np.ndarray] = None
                   ) -> tuple[FrameMasks, list[Optional[Spline]]]:
     """Post-process one frame's probabilities (N, H, W) and fit a spline per mask.
 
     ``image``, the frame, lets the spline ends follow its dark line
     (``config.follow_ridge``), as ``disloc segment`` does; without it they stop at the masks.
+    ``ridge``: the frame's :func:`~core.analysis.ridgeends.ridge_map` when already made.
     """
     fm = postprocess(probs, config)
-    ridge = ridge_map(image) if image is not None and config.follow_ridge and len(fm) else None
+    if ridge is None and image is not None and config.follow_ridge and len(fm):
+        ridge = ridge_map(image)
     splines = [mask_to_spline(fm.masks[k], n_points, path=fm.paths[k] if fm.paths else None,
                               extend_ends=config.extend_ends, ridge=ridge) for k in range(len(fm))]
     return fm, splines
 
 
-def view_from_probs(index: int, image: np.ndarray, probs: np.ndarray,
-                    config: PostprocessConfig = PostprocessConfig(), seconds: float = 0.0) -> FrameView:
-    """Post-process one frame's probabilities (N, H, W) with core and fit the splines."""
+def view_from_probs(index: int, image: np.ndarray, probs, config: PostprocessConfig = PostprocessConfig(),
+                    seconds: float = 0.0) -> FrameView:
+    """Post-process one frame's probabilities (N, H, W) with core and fit the splines.
+
+    ``probs`` may also be a list of several models' probabilities of the
+    frame: each is post-processed, and their lines are put together, each
+    once (:func:`core.analysis.pool.pool_keep`), as ``disloc segment`` with
+    several ``--model`` does. Model outputs are then numbered on from one
+    model to the next (the view's ``probs`` holds them all, in that order).
+    """
     t0 = time.perf_counter()
-    fm, splines = analyse_probs(probs, config, image=image)
-    flags = [tuple(dict.fromkeys(tuple(fm.flags[k]) + (tuple(s.flags) if s is not None else ())))
-             for k, s in enumerate(splines)]
-    return FrameView(index, np.asarray(image, np.float32), fm.masks, list(splines), list(range(1, len(fm) + 1)),
-                     flags, [list(m) for m in fm.merged_from], list(fm.channels), probs, "frame",
-                     seconds + time.perf_counter() - t0)
+    several = isinstance(probs, (list, tuple))
+    parts = list(probs) if several else [probs]
+    # one ridge map for all the models (a single model's analyse_probs makes it only when it found lines)
+    ridge = ridge_map(image) if several and config.follow_ridge and image is not None else None
+    masks, splines, flags, merged, channels, offset = [], [], [], [], [], 0
+    for p in parts:
+        fm, sp = analyse_probs(p, config, image=image, ridge=ridge)
+        masks.append(fm.masks)
+        splines += sp
+        flags += [tuple(dict.fromkeys(tuple(fm.flags[k]) + (tuple(s.flags) if s is not None else ())))
+                  for k, s in enumerate(sp)]
+        merged += [[c + offset for c in m] for m in fm.merged_from]
+        channels += [c + offset for c in fm.channels]
+        offset += len(p)
+    masks = np.concatenate(masks) if len(masks) > 1 else masks[0]
+    pooled_out = []
+    if len(parts) > 1:
+        from .pool import pool_keep
+
+        keep = pool_keep([s.xy if s is not None else None for s in splines])
+        kept = set(keep)
+        pooled_out = sorted({c for k, c in enumerate(channels) if k not in kept})
+        masks, splines, flags = masks[keep], [splines[k] for k in keep], [flags[k] for k in keep]
+        merged, channels = [merged[k] for k in keep], [channels[k] for k in keep]
+    return FrameView(index, np.asarray(image, np.float32), masks, splines, list(range(1, len(masks) + 1)),
+                     flags, merged, channels, np.concatenate(parts) if several else probs, "frame",
+                     seconds + time.perf_counter() - t0, pooled_out, len(parts))
 
 
 def support_points(spline: Spline, n: Optional[int] = None) -> np.ndarray:

@@ -141,9 +141,8 @@ def score_lines(predictors: Sequence, source: Source, *, postprocess=None, line_
     -------
     core.analysis.linescore.LineScore
     """
-    from ..analysis.frameview import analyse_probs
+    from ..analysis.frameview import view_from_probs
     from ..analysis.linescore import LineScore, score_frame
-    from ..analysis.pool import pool_keep
     from ..analysis.postprocess import PostprocessConfig
 
     cfg = postprocess or PostprocessConfig()
@@ -151,12 +150,9 @@ def score_lines(predictors: Sequence, source: Source, *, postprocess=None, line_
     for i, key in enumerate(source.keys):
         check_stop(should_stop)
         image, masks = load_item(source, key, line_width)
-        curves = []
-        for predictor in predictors:
-            _, splines = analyse_probs(predictor.predict(image[None])[0], cfg, image=image)
-            curves += [sp.xy for sp in splines if sp is not None]
-        if len(predictors) > 1:
-            curves = [curves[k] for k in pool_keep(curves)]
+        probs = [predictor.predict(image[None])[0] for predictor in predictors]
+        view = view_from_probs(i, image, probs if len(probs) > 1 else probs[0], cfg)
+        curves = [c for c in view.curves() if c is not None]
         out.add(score_frame(_scored_lines(source, key, masks), curves, masks.shape[1:]))
         if on_image is not None:
             on_image(Progress(i + 1, len(source.keys), f"scoring {Path(source.path).name}"))

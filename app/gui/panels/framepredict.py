@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Optional, Union
+from typing import Sequence, Union
 
 import numpy as np
 
@@ -20,51 +20,64 @@ from .threads import set_torch_threads_once
 
 
 class FramePredictor:
-    """A model loaded once and reloaded when its file changes; :meth:`view` predicts one frame."""
+    """Models loaded once and reloaded when their file changes; :meth:`view` predicts one frame."""
 
     def __init__(self) -> None:
-        self._predictor = None
-        self._key: Optional[tuple] = None
-        self._lock = threading.Lock()  # two workers (warm-up and a request) must not load it twice at once
+        self._loaded: dict = {}  # str(path) -> (mtime_ns, Predictor), the models of the latest request
+        self._lock = threading.Lock()  # two workers (warm-up and a request) must not load a model twice at once
 
     @property
-    def loaded_path(self) -> Optional[str]:
-        return self._key[0] if self._key else None
+    def loaded_paths(self) -> list:
+        """The models loaded (str paths), those of the latest request."""
+        return list(self._loaded)
 
     def clear(self) -> None:
-        """Forget the loaded model (another project)."""
+        """Forget the loaded models (another project)."""
         with self._lock:
-            self._predictor, self._key = None, None
+            self._loaded = {}
 
     def get(self, path: Path):
         """The loaded :class:`core.learn.predict.Predictor` for ``path``."""
+        return self._get([Path(path)])[0]
+
+    def _get(self, paths: list) -> list:
         from core.analysis.segment import load_predictor
 
-        path = Path(path)
-        key = (str(path), path.stat().st_mtime_ns)
         with self._lock:
-            if self._key != key:
-                set_torch_threads_once()
-                self._predictor = load_predictor(path, batch_size=1)
-                self._key = key
-            return self._predictor
+            kept = {}
+            for path in paths:
+                mtime = path.stat().st_mtime_ns
+                hit = self._loaded.get(str(path))
+                if hit is None or hit[0] != mtime:
+                    set_torch_threads_once()
+                    hit = (mtime, load_predictor(path, batch_size=1))
+                kept[str(path)] = hit
+            self._loaded = kept  # models no longer asked for are let go
+            return [kept[str(p)][1] for p in paths]
 
-    def view(self, index: int, frame: np.ndarray, path: Path, scale: Union[float, str] = 1.0,
+    def view(self, index: int, frame: np.ndarray, path: Union[Path, Sequence[Path]], scale: Union[float, str] = 1.0,
              config: PostprocessConfig = PostprocessConfig()) -> FrameView:
-        """Masks and splines of one frame (float (H, W)); ``scale`` a factor or "auto" (measured on this frame)."""
+        """Masks and splines of one frame (float (H, W)); ``scale`` a factor or "auto" (measured on this frame).
+
+        ``path`` may be a list of checkpoints: the frame goes through each
+        and their lines are pooled, each once, as ``disloc segment`` with
+        several ``--model`` does.
+        """
         from core.analysis.scale import LINE_WIDTH_KEY, auto_scale, measure_line_width
 
         t0 = time.perf_counter()
-        predictor = self.get(path)
+        several = isinstance(path, (list, tuple))
+        predictors = self._get([Path(p) for p in path] if several else [Path(path)])
         factor = scale
-        if scale == "auto":  # as segment_video does, measured on this frame alone
-            factor = auto_scale(predictor.header.get(LINE_WIDTH_KEY), measure_line_width(frame))
-        probs = predictor.predict(frame, scale=factor)[0] if factor != 1.0 else predictor.predict(frame)[0]
-        return view_from_probs(index, frame, probs, config, seconds=time.perf_counter() - t0)
+        if scale == "auto":  # as segment_video does (one factor, from the first model), measured on this frame alone
+            factor = auto_scale(predictors[0].header.get(LINE_WIDTH_KEY), measure_line_width(frame))
+        probs = [p.predict(frame, scale=factor)[0] if factor != 1.0 else p.predict(frame)[0] for p in predictors]
+        return view_from_probs(index, frame, probs if len(probs) > 1 else probs[0], config,
+                               seconds=time.perf_counter() - t0)
 
-    def warm(self, path: Path) -> None:
-        """Load the model, and run one short line through post-processing and the spline fit (their libraries load)."""
-        self.get(path)
+    def warm(self, path: Union[Path, Sequence[Path]]) -> None:
+        """Load the models, and run one short line through post-processing and the spline fit (their libraries load)."""
+        self._get([Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)])
         probs = np.zeros((1, 32, 32), np.float32)
         probs[0, 15:18, 4:28] = 0.9
         view_from_probs(0, np.zeros((32, 32), np.float32), probs)

@@ -113,9 +113,9 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
         self.restart_box.setToolTip("Discard the earlier results of this video instead of resuming them")
         self.pool_box = QtWidgets.QCheckBox("with last.pt")
         self.pool_box.setToolTip(
-            "Also run the fine-tune's last epoch (last.pt beside the model's best.pt) over the whole video and keep "
-            "each line once: on a real video this found 0.015-0.055 more of the traced lines, with more false "
-            "ones; segmenting takes nearly twice as long. 'Segment frame' (F5) shows best.pt alone.")
+            "Also run the fine-tune's last epoch (last.pt beside the model's best.pt), for the frame (F5) and the "
+            "whole video, and keep each line once: on a real video this found 0.015-0.055 more of the traced "
+            "lines, with more false ones; segmenting takes nearly twice as long.")
         self.pool_box.setVisible(False)
         # The whole-video run's progress; its status line (cut to the room there is) also reports single frames.
         self.job_bar = JobBar(bar_format="%v / %m frames")
@@ -203,6 +203,7 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
         self.frame_btn.clicked.connect(self.segment_frame)
         self.frame_btn.setToolTip(self.act_frame.toolTip())
         self.video_btn.clicked.connect(self.segment_video)
+        self.pool_box.toggled.connect(self._on_pool_toggled)
         self.video_btn.setToolTip(self.act_video.toolTip())
         self.job_bar.cancelled.connect(self.cancel)
         self.inspector.edit_btn.clicked.connect(self.edit_as_annotation)
@@ -280,8 +281,13 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
             return None
         return path.with_name("last.pt")
 
-    def video_models(self) -> list:
-        """The checkpoints of a whole-video run: the model, and its last.pt when 'with last.pt' is ticked."""
+    def _on_pool_toggled(self, _on: bool) -> None:
+        """Frames segmented with the other set of models are stale: F5 segments them again; load the new set."""
+        self._views.clear()
+        self.warm_up()
+
+    def models_in_use(self) -> list:
+        """The checkpoints that segment (F5 and the whole video): the model, and its last.pt when 'with last.pt' is ticked."""
         partner = self.pool_partner()
         return [self.model_path, partner] if partner and self.pool_box.isChecked() else [self.model_path]
 
@@ -362,9 +368,11 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
     # -- segmenting one frame ------------------------------------------------------------------
     def warm_up(self) -> None:
         """Load the model and post-processing in the background when the panel is shown: the first F5 is quick."""
-        path = self.model_path
-        if path is not None and self.predictor.loaded_path != str(path) and not self._segmenter.busy:
-            self._segmenter.submit(lambda: self.predictor.warm(path))
+        if self.model_path is None or self._segmenter.busy:
+            return
+        models = self.models_in_use()
+        if self.predictor.loaded_paths != [str(m) for m in models]:
+            self._segmenter.submit(lambda: self.predictor.warm(models))
 
     def segment_frame(self) -> None:
         """Segment the frame on screen in a worker; the result replaces the stored one on screen."""
@@ -382,7 +390,8 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
         except DislocError as e:
             self.ctx.error(f"{e}")
             return
-        i, frame, path = self.index, self.image, self.model_path
+        i, frame, models = self.index, self.image, self.models_in_use()
+        path = models if len(models) > 1 else models[0]  # several: pooled, as the whole-video run
         self.status.setText(f"segmenting frame {i}…")
 
         self._segmenter.submit(lambda: self.predictor.view(i, frame, path, scale, cfg))

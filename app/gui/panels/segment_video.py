@@ -45,7 +45,7 @@ class WholeVideoRun:
             return
         from core.analysis.segment import segment_video
 
-        src_path, model = p.frames_path, self.video_models()  # several: pooled (core.analysis.pool)
+        src_path, model = p.frames_path, self.models_in_use()  # several: pooled (core.analysis.pool)
         self.job_bar.start(len(self.ctx.frames() or []))
         for w in (self.video_btn, self.restart_box, self.pool_box, self.choose_btn):
             w.setEnabled(False)
