@@ -105,7 +105,7 @@ class FinetuneReport:
         return (f"Pooled with the last epoch (last.pt), the held-out frames' recall is {b['recall']:.2f} against "
                 f"{a['recall']:.2f} for best.pt alone (length score {b['length_score']:.2f}, on-line share "
                 f"{b['on_line']:.2f}; a few held-out frames are too few to show a difference this small, either "
-                "way: on tem_8um's 49 frames pooling found 0.015-0.055 more of the lines in each of nine runs, "
+                "way: on tem_8um's 49 frames pooling found 0.015-0.055 more of the lines in each of eleven runs, "
                 "README). "
                 + ("To pool them, tick 'with last.pt' beside 'Segment whole video' in the Segment panel "
                    if app else
