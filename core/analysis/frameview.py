@@ -16,7 +16,7 @@ import numpy as np
 
 from ..colors import colour_of
 from .postprocess import FrameMasks, PostprocessConfig, postprocess
-from .ridgeends import ridge_map
+from .ridgeends import RidgeMap, ridge_map
 from .splines import N_POINTS, Spline, mask_to_spline
 
 #: Flags that mean "this mask probably holds more than one dislocation".
@@ -111,7 +111,7 @@ class FrameView:
 
 
 def analyse_probs(probs: np.ndarray, config: PostprocessConfig = PostprocessConfig(),
-                  n_points: int = N_POINTS, image: Optional[np.ndarray] = None, ridge: Optional[np.ndarray] = None
+                  n_points: int = N_POINTS, image: Optional[np.ndarray] = None, ridge: Optional[RidgeMap] = None
                   ) -> tuple[FrameMasks, list[Optional[Spline]]]:
     """Post-process one frame's probabilities (N, H, W) and fit a spline per mask.
 

@@ -287,7 +287,7 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
         self.warm_up()
 
     def models_in_use(self) -> list:
-        """The checkpoints that segment (F5 and the whole video): the model, and its last.pt when 'with last.pt' is ticked."""
+        """The checkpoints that segment (F5 and the whole video): the model, and its last.pt if 'with last.pt' is on."""
         partner = self.pool_partner()
         return [self.model_path, partner] if partner and self.pool_box.isChecked() else [self.model_path]
 
