@@ -426,7 +426,16 @@ def test_a_fine_tunes_best_pt_can_be_pooled_with_its_last_pt_for_the_video(qtbot
     stored = set(cols["dislocation_id"][cols["frame"] == panel.index])
     assert sum(s is not None for s in panel.view.splines) == len(stored)  # the lines the video run kept here
     panel.inspector.raw_box.setChecked(True)
-    assert "2 models pooled" in panel.inspector.summary.text()
+    assert "2 models pooled (outputs 0-3 and 4-7: the first model's, then the second's)" in panel.inspector.summary.text()
+    # a damaged last.pt: F5 says so and what to do; the frame's lines stay on screen
+    good, shown = (run / "last.pt").read_bytes(), panel.view
+    (run / "last.pt").write_bytes(good[:1000])
+    errors = []
+    win.ctx.error = errors.append
+    panel.segment_frame()
+    qtbot.waitUntil(lambda: bool(errors), timeout=30000)
+    assert "last.pt" in errors[-1] and "Untick 'with last.pt'" in errors[-1] and panel.view is shown
+    (run / "last.pt").write_bytes(good)
     # unticked, the run is not resumed with another set of models: the message says what to do
     panel.pool_box.setChecked(False)
     errors = []

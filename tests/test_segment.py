@@ -462,9 +462,10 @@ def test_one_frame_pooled_as_the_video_run_pools_it(stack, tmp_path):
                     sorted(stored.curves(), key=lambda c: c[:, 0].mean())):
         assert np.abs(a - b).max() < 0.01  # the same splines (the CSV rounds to 0.001 px)
     # the middle line, found by both, is kept once: the second model's copy says why it is not shown
-    assert now.n_models == 2 and len(now.pooled_out) == 1 and now.pooled_out[0] >= SideSegmenter.n_masks
+    assert now.model_outputs == (SideSegmenter.n_masks,) * 2 and len(now.pooled_out) == 1 and now.pooled_out[0] >= SideSegmenter.n_masks
     assert now.raw_fate(now.pooled_out[0]) == (-1, "the same line as another model's, left out")
     assert len(view_from_probs(0, frame, probs[:1])) == len(view_from_probs(0, frame, probs[0])) == 2
+    assert view_from_probs(0, frame, probs[0]).model_outputs == ()
 
 
 def test_pooled_run_resumes_byte_for_byte(stack, tmp_path):

@@ -68,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
         print("no frame was held back (one annotated frame): no estimate of the quality; annotate a few more")
     else:
         e = rep.estimate
-        span = e.get("epochs") or (rep.best_epoch, rep.best_epoch)
+        first, last = e["epochs"]
         when = "the starting model" if rep.kept_start else \
-            f"the mean of epochs {span[0]}-{span[1]}, steadier than the chosen epoch {rep.best_epoch}'s own score"
+            f"the mean of epochs {first}-{last}, steadier than the chosen epoch {rep.best_epoch}'s own score"
         print(f"expected on the rest of your video (held-out {', '.join(rep.holdout_frames)}, {when}): recall "
               f"{e['recall']:.2f} of your traced lines, length score {e['length_score']:.2f}, on-line share "
               f"{e['on_line']:.2f}")

@@ -53,8 +53,9 @@ class FrameView:
     pooled_out : list of int
         Model outputs whose line another model of a pool found too, so left
         out (:func:`view_from_probs` with several models' probabilities).
-    n_models : int
-        How many models' outputs ``probs`` holds, one model's after the other.
+    model_outputs : tuple of int
+        Outputs of each model when ``probs`` holds several models' outputs,
+        one model's after the other (empty: one model).
     """
 
     index: int
@@ -69,7 +70,7 @@ class FrameView:
     origin: str = "frame"
     seconds: float = 0.0
     pooled_out: list = field(default_factory=list)
-    n_models: int = 1
+    model_outputs: tuple = ()
 
     def __len__(self) -> int:
         return int(self.masks.shape[0])
@@ -164,7 +165,8 @@ def view_from_probs(index: int, image: np.ndarray, probs, config: PostprocessCon
         merged, channels = [merged[k] for k in keep], [channels[k] for k in keep]
     return FrameView(index, np.asarray(image, np.float32), masks, splines, list(range(1, len(masks) + 1)),
                      flags, merged, channels, np.concatenate(parts) if several else probs, "frame",
-                     seconds + time.perf_counter() - t0, pooled_out, len(parts))
+                     seconds + time.perf_counter() - t0, pooled_out,
+                     tuple(len(p) for p in parts) if len(parts) > 1 else ())
 
 
 def support_points(spline: Spline, n: Optional[int] = None) -> np.ndarray:

@@ -36,11 +36,8 @@ class FramePredictor:
         with self._lock:
             self._loaded = {}
 
-    def get(self, path: Path):
-        """The loaded :class:`core.learn.predict.Predictor` for ``path``."""
-        return self._get([Path(path)])[0]
-
     def _get(self, paths: list) -> list:
+        """The loaded :class:`core.learn.predict.Predictor` of each path (loaded or reloaded as needed)."""
         from core.analysis.segment import load_predictor
 
         with self._lock:

@@ -281,6 +281,12 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
             return None
         return path.with_name("last.pt")
 
+    def pool_hint(self, error: str) -> str:
+        """What to do when a pooled run failed on the run's last.pt (damaged, removed): go on with best.pt alone."""
+        partner = self.pool_partner() if self.pool_box.isChecked() else None
+        named = partner is not None and (str(partner) in error or str(partner.resolve()) in error)
+        return " Untick 'with last.pt' to segment with best.pt alone." if named else ""
+
     def _on_pool_toggled(self, _on: bool) -> None:
         """Frames segmented with the other set of models are stale: F5 segments them again; load the new set."""
         self._views.clear()
@@ -421,8 +427,8 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
 
     def _segment_failed(self, msg: str) -> None:
         self.status.setText("")
-        self.ctx.error(f"segmenting frame {self.index} failed: {msg}. Choose another model (Choose model…) "
-                       "or train one in the Train panel.")
+        hint = self.pool_hint(msg) or " Choose another model (Choose model…) or train one in the Train panel."
+        self.ctx.error(f"segmenting frame {self.index} failed: {msg}.{hint}")
 
     # -- display ------------------------------------------------------------------------------
     def _display(self) -> None:

@@ -99,7 +99,7 @@ class WholeVideoRun:
             elif "earlier settings" in error:
                 hint = " Set the boxes as they were to resume, or tick 'start over' and run again."
             else:
-                hint = " Tick 'start over' and run again." if "--restart" in error else ""
+                hint = " Tick 'start over' and run again." if "--restart" in error else self.pool_hint(error)
             self.ctx.error(f"segmenting the video failed: {error}.{hint}")
 
     def _video_job_done(self, out: Path) -> None:

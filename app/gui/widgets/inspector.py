@@ -83,9 +83,13 @@ class MaskInspector(QtWidgets.QWidget):
             self.grid.set_tiles(v.image, [
                 Tile(raw[c], colours[c], f"output {c}\n{'#' + str(v.ids[k]) + ' ' if k >= 0 else ''}{why}",
                      f"model output {c}: {why}", False, k < 0) for c, (k, why) in enumerate(fates)])
-            each = len(raw) // max(1, v.n_models)
-            pooled = "" if v.n_models < 2 else (f" of {v.n_models} models pooled (outputs 0-{each - 1} the first, "
-                                                f"{each}-{2 * each - 1} the second{', …' if v.n_models > 2 else ''})")
+            pooled = ""
+            if v.model_outputs:
+                ends = np.cumsum(v.model_outputs)
+                pooled = (f" of {len(ends)} models pooled (outputs "
+                          + " and ".join(f"{e - n}-{e - 1}" for n, e in zip(v.model_outputs, ends))
+                          + (": the first model's, then the second's)" if len(ends) == 2 else
+                             ": one model's after another's)"))
             self.summary.setText(f"<b>{len(raw)}</b> raw model outputs{pooled}; {sum(k >= 0 for k, _ in fates)} kept "
                                  "or merged; a duplicate wears the colour of the mask it was merged into")
             return
