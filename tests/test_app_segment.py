@@ -446,3 +446,52 @@ def test_a_fine_tunes_best_pt_can_be_pooled_with_its_last_pt_for_the_video(qtbot
     assert (out / "splines.csv").read_text() == (ref / "splines.csv").read_text()  # nothing lost
     panel.use_model(checkpoint)
     assert not panel.pool_box.isVisible() and panel.models_in_use() == [checkpoint]
+
+
+def test_mirrors_box_reaches_f5_and_the_video_run_and_a_fine_tuned_model_is_told_what_to_do(qtbot, win, checkpoint,
+                                                                                          tmp_path):
+    panel = win.panels["segment"]
+    form = panel.form
+    assert form.config().mirrors == 1 and "Mirror images" in form.mirrors.toolTip()
+    # tiny.pt's header names no flipped training frames (as a fine-tuned model's): F5 says what to do
+    form.mirrors.setCurrentText("4")
+    assert form.config().mirrors == 4
+    errors = []
+    win.ctx.error = errors.append
+    panel.segment_frame()
+    qtbot.waitUntil(lambda: bool(errors), timeout=30000)
+    assert "trained without mirrored frames" in errors[-1] and "Mirrors 1" in errors[-1]
+    # a model trained on flipped frames (as the shipped ones): F5 pools the frame's two mirror images
+    torch.manual_seed(2)
+    flipped = tmp_path / "flipped.pt"
+    save_checkpoint(flipped, create_model("unetplusplus", "resnet18", 4),
+                    make_header(arch="unetplusplus", encoder="resnet18", n_masks=4, input_size=64,
+                                config={"augment": ["flip", "rot90"]}))
+    panel.use_model(flipped)
+    form.mirrors.setCurrentText("2")
+    with qtbot.waitSignal(panel.segmented, timeout=30000):
+        panel.segment_frame()
+    assert panel.view.origin == "frame" and panel.view.model_outputs == (4, 4)
+    panel.inspector.raw_box.setChecked(True)
+    assert ("2 views of the frame pooled (outputs 0-3: flipped.pt; 4-7: flipped.pt mirrored left-right)"
+            in panel.inspector.summary.text())
+    panel.inspector.raw_box.setChecked(False)
+    out = panel.result_dir()
+    with qtbot.waitSignal(panel.videoDone, timeout=60000):
+        panel.segment_video()
+    assert read_state(out)["mirrors"] == 2
+    qtbot.waitUntil(lambda: not workers.live_jobs(), timeout=30000)
+    ref = tmp_path / "cli"
+    segment_video(win.ctx.project.frames_path, flipped, ref, SegmentConfig(mirrors=2))  # disloc segment --mirrors 2
+    assert (out / "splines.csv").read_text() == (ref / "splines.csv").read_text()
+    cols = read_splines_csv(out / "splines.csv")
+    stored = set(cols["dislocation_id"][cols["frame"] == panel.index])
+    assert sum(s is not None for s in panel.view.splines) == len(stored)  # F5: the lines the video run kept here
+    # another count does not resume the run: the message says what to do, and nothing is lost
+    form.mirrors.setCurrentText("1")
+    errors = []
+    win.ctx.error = errors.append
+    with qtbot.waitSignal(panel.videoDone, timeout=60000):
+        panel.segment_video()
+    assert errors and "Set Mirrors as it was to resume, or tick 'start over'" in errors[-1]
+    assert (out / "splines.csv").read_text() == (ref / "splines.csv").read_text()

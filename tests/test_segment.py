@@ -513,3 +513,62 @@ def test_pool_keep_drops_only_copies_of_a_longer_line():
     assert pool_keep([half, line]) == [0, 1]  # 50 % on another line is not the same line
     assert pool_keep([]) == []
 
+
+
+# ---- mirror images of each frame pooled (--mirrors) ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def flip_checkpoint(tmp_path_factory):
+    """An untrained network whose header says it was trained on flipped frames, as the shipped models were."""
+    torch = pytest.importorskip("torch")
+    from core.learn.model import create_model, make_header, save_checkpoint
+
+    torch.manual_seed(1)
+    net = create_model("unet", "resnet18", n_masks=5)
+    path = tmp_path_factory.mktemp("ckpt_flip") / "flipped.pt"
+    save_checkpoint(path, net, make_header(arch="unet", encoder="resnet18", n_masks=5, input_size=64,
+                                           config={"augment": ["flip", "rot90", "noise"]}))
+    return path
+
+
+@pytest.mark.parametrize("mirror", ["h", "v", "hv"])
+def test_a_mirrored_predictor_is_the_network_on_the_flipped_frame_flipped_back(flip_checkpoint, mirror):
+    from core.learn.predict import Predictor
+
+    frame = render(true_lines(0), seed=3)  # 80 x 112 px: padded to 96 x 128 at the bottom and right
+    plain = Predictor(flip_checkpoint, device="cpu", precision="fp32")
+    mirrored = plain.mirrored(mirror)
+    assert mirrored.model is plain.model and plain.mirror == ""  # the weights are shared, the original kept
+    flip = lambda a: a[..., ::-1, :] if mirror == "v" else (a[..., ::-1] if mirror == "h" else a[..., ::-1, ::-1])  # noqa: E731
+    expect = flip(plain.predict(np.ascontiguousarray(flip(frame))))
+    got = mirrored.predict(frame)
+    assert got.shape == (1, 5, *SHAPE)
+    np.testing.assert_allclose(got, expect, atol=1e-6)
+    assert not np.allclose(got, plain.predict(frame), atol=1e-3)  # a mirror image is another input to the network
+    # tiles (disloc segment --tile): each tile's mirror image, its masks flipped back into the frame
+    tile = np.ascontiguousarray(frame[:64, :64])
+    (y, x, probs), = list(mirrored.iter_tiles(tile, 64, 16))
+    np.testing.assert_allclose(probs[None], flip(plain.predict(np.ascontiguousarray(flip(tile)))), atol=1e-6)
+
+
+def test_mirrors_pool_each_frame_and_its_mirror_images(stack, flip_checkpoint, checkpoint, tmp_path, capsys):
+    out = tmp_path / "m"
+    assert _cli(["segment", str(stack), "--model", str(flip_checkpoint), "--mirrors", "4", "--out", str(out),
+                 "--device", "cpu"]) == 0
+    assert "4 mirror images of each frame pooled" in capsys.readouterr().out
+    state = read_state(out)
+    assert state["mirrors"] == 4 and state["model"] == str(Path(flip_checkpoint).resolve())
+    assert all(f"precision_{k}" in state for k in (1, 2, 3))  # one bf16/fp32 decision per mirror image
+    before = (out / "splines.csv").read_bytes()
+    with pytest.raises(DislocError, match="--mirrors 4, now 1.*--restart"):
+        segment_video(stack, flip_checkpoint, out, SegmentConfig(device="cpu"))
+    assert (out / "splines.csv").read_bytes() == before
+    # The same run again (a resume of a finished run) is accepted and changes nothing.
+    segment_video(stack, flip_checkpoint, out, SegmentConfig(device="cpu", mirrors=4))
+    assert (out / "splines.csv").read_bytes() == before
+    # A model trained without flipped frames (a fine-tuned one) is refused before any frame is read.
+    with pytest.raises(DislocError, match="untrained.pt was trained without mirrored frames.*with mirrors 1"):
+        segment_video(stack, checkpoint, tmp_path / "ft", SegmentConfig(device="cpu", mirrors=2))
+    assert not (tmp_path / "ft" / "splines.csv").exists()
+    with pytest.raises(DislocError, match="--mirrors must be 1, 2 or 4"):
+        _cli(["segment", str(stack), "--model", str(flip_checkpoint), "--mirrors", "3", "--out", str(tmp_path / "x")])

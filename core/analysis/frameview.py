@@ -56,6 +56,10 @@ class FrameView:
     model_outputs : tuple of int
         Outputs of each model when ``probs`` holds several models' outputs,
         one model's after the other (empty: one model).
+    sources : tuple of str
+        What each part of ``model_outputs`` came from, in words (a model's
+        file name, or it on a mirror image of the frame); empty when not
+        given.
     """
 
     index: int
@@ -71,6 +75,7 @@ class FrameView:
     seconds: float = 0.0
     pooled_out: list = field(default_factory=list)
     model_outputs: tuple = ()
+    sources: tuple = ()
 
     def __len__(self) -> int:
         return int(self.masks.shape[0])
@@ -107,7 +112,9 @@ class FrameView:
             if channel in m:
                 return k, "duplicate, merged"
         if channel in self.pooled_out:
-            return -1, "the same line as another model's, left out"
+            other = "another mirror image's or model's" if any("mirror" in t for t in self.sources) else \
+                "another model's"
+            return -1, f"the same line as {other}, left out"
         return -1, "empty, specks or too short"
 
 
@@ -129,14 +136,15 @@ def analyse_probs(probs: np.ndarray, config: PostprocessConfig = PostprocessConf
 
 
 def view_from_probs(index: int, image: np.ndarray, probs, config: PostprocessConfig = PostprocessConfig(),
-                    seconds: float = 0.0) -> FrameView:
+                    seconds: float = 0.0, sources: tuple = ()) -> FrameView:
     """Post-process one frame's probabilities (N, H, W) with core and fit the splines.
 
     ``probs`` may also be a list of several models' probabilities of the
     frame: each is post-processed, and their lines are put together, each
     once (:func:`core.analysis.pool.pool_keep`), as ``disloc segment`` with
     several ``--model`` does. Model outputs are then numbered on from one
-    model to the next (the view's ``probs`` holds them all, in that order).
+    model to the next (the view's ``probs`` holds them all, in that order);
+    ``sources`` names each (:attr:`FrameView.sources`).
     """
     t0 = time.perf_counter()
     several = isinstance(probs, (list, tuple))
@@ -166,7 +174,8 @@ def view_from_probs(index: int, image: np.ndarray, probs, config: PostprocessCon
     return FrameView(index, np.asarray(image, np.float32), masks, splines, list(range(1, len(masks) + 1)),
                      flags, merged, channels, np.concatenate(parts) if several else probs, "frame",
                      seconds + time.perf_counter() - t0, pooled_out,
-                     tuple(len(p) for p in parts) if len(parts) > 1 else ())
+                     tuple(len(p) for p in parts) if len(parts) > 1 else (),
+                     tuple(sources) if len(sources) == len(parts) > 1 else ())
 
 
 def support_points(spline: Spline, n: Optional[int] = None) -> np.ndarray:

@@ -36,6 +36,7 @@ import numpy as np
 from ..errors import DislocError
 from ..io.fileio import PathLike, output_error
 from ..io.frames import FrameReadError, is_blank, open_frames
+from ..learn.mirrors import mirror_predictors
 from ..learn.predict import DEFAULT_BATCH_SIZE
 from ..progress import Progress, ProgressCallback, StopCallback, check_stop
 from . import results
@@ -161,6 +162,8 @@ def segment_video(input_path: PathLike, checkpoint, out_dir: PathLike, config: O
     try:
         device = None if config.device == "auto" else config.device
         predictors = [load_predictor(c, config.batch_size, device) for c in checkpoints]
+        if config.mirrors > 1:
+            predictors = mirror_predictors(predictors, checkpoints, config.mirrors)
         with results.writer_lock(out):  # one run writes into a folder at a time
             return _run(src, predictors, checkpoints, out, config, on_progress, should_stop)
     finally:
@@ -189,6 +192,10 @@ def _run(src, predictors, checkpoints, out: Path, config: SegmentConfig, on_prog
         _check_same_run(state, ident, state_path)
         _check_same_settings(state, cfg, state_path)
         _check_same_scale(state, config.scale, state_path)
+        if int(state.get("mirrors", 1)) != config.mirrors:
+            raise DislocError(f"{out}: its frames were segmented with --mirrors {state.get('mirrors', 1)}, now "
+                              f"{config.mirrors}; run again with the earlier --mirrors to resume, or pass --restart "
+                              "to redo all frames")
         if int(state.get("tile_px", 0)) != config.tile_px:
             raise DislocError(f"{out}: its frames were segmented with --tile {state.get('tile_px', 0)}, now "
                               f"{config.tile_px}; run again with the earlier --tile to resume, or pass --restart "
@@ -214,6 +221,7 @@ def _run(src, predictors, checkpoints, out: Path, config: SegmentConfig, on_prog
                            seconds={k: 0.0 for k in STAGES}, scale=scale)
     state["csv_bytes"] = csv.size
     state.setdefault("tile_px", config.tile_px)
+    state.setdefault("mirrors", config.mirrors)
     tileable = all(hasattr(p, "iter_tiles") for p in predictors)
     tiles = tile_plan(src.shape, config.tile_px, scale) if tileable else None
     if config.tile_px and tiles is None:

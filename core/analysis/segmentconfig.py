@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from ..io.jsonconfig import JsonConfig, is_int, is_num
+from ..learn.mirrors import MIRRORS
 from ..learn.predict import DEFAULT_BATCH_SIZE
 from ..learn.trainconfig import DEVICES
 from .postprocess import PostprocessConfig
@@ -57,6 +58,12 @@ class SegmentConfig(JsonConfig):
         multiple of 32 from 128 to 4096, overlapping by an eighth and at least
         64 px); each tile has its own N masks, and a dislocation crossing
         tile borders is joined into one mask (:mod:`core.analysis.tiled`).
+    mirrors : int
+        1: each frame as it is. 2 or 4: the network also looks at the frame
+        flipped left-right (2), and upside down and both ways (4); the
+        mirror images' splines are pooled, each line once (more lines found,
+        more false ones too, 2 or 4 times the network's time). Only for
+        models trained on flipped frames (not for a fine-tuned model).
     restart : bool
         Discard earlier results in the output folder and start at frame 0
         (otherwise a run resumes where the last one stopped).
@@ -74,6 +81,7 @@ class SegmentConfig(JsonConfig):
     max_gap: int = DEFAULT_MAX_GAP
     scale: Union[float, str] = 1.0
     tile_px: int = 0
+    mirrors: int = 1
     restart: bool = False
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     schema_version: int = SCHEMA_VERSION
@@ -97,6 +105,8 @@ class SegmentConfig(JsonConfig):
         need(is_int(self.tile_px) and (self.tile_px == 0 or (MIN_TILE_PX <= self.tile_px <= MAX_TILE_PX
                                                           and self.tile_px % 32 == 0)), "tile_px",
              f"must be 0 (tile only frames above 1024 px) or a multiple of 32 from {MIN_TILE_PX} to {MAX_TILE_PX} px")
+        need(is_int(self.mirrors) and self.mirrors in MIRRORS, "mirrors",
+             "must be 1, 2 or 4 (mirror images looked at per frame)")
         need(isinstance(self.restart, bool), "restart", "must be true or false")
         need(isinstance(self.postprocess, PostprocessConfig), "postprocess", "must be post-processing settings")
         need(self.schema_version == SCHEMA_VERSION, "schema_version",

@@ -11,6 +11,12 @@ overlaps (the frame is never resized, which would thin lines away).
 by tile instead, never holding more than a batch of tiles: what
 :mod:`core.analysis.tiled` uses to segment frames of any size in bounded
 memory, each tile with its own N masks.
+
+A predictor may look at a mirror image of each frame (``mirror``: "h",
+"v" or "hv"; :meth:`Predictor.mirrored`): the network sees the mirrored
+input and its masks are mirrored back into the frame. A model trained with
+flipped frames finds partly other lines in a mirror image; pooling the
+mirrors' splines finds more lines (``disloc segment --mirrors``).
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import numpy as np
 from ..errors import DislocError
 from ..io.fileio import PathLike
 from .metrics import THRESHOLD, dice_loss_matrix_np, match_hungarian
+from .mirrors import MIRRORS, mirror_array
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +41,6 @@ DEFAULT_BATCH_SIZE = 4
 # binarised masks, and the mean absolute probability difference).
 BF16_MIN_DICE = 0.98
 BF16_MAX_MEAN_ABS = 0.01
-
 
 def bf16_supported(device) -> bool:
     """Whether bf16 autocast is fast and available on ``device`` (a torch.device)."""
@@ -192,6 +198,10 @@ class Predictor:
         Frames with a side above this (px) are tiled.
     tile_size, overlap : int
         Tile side and overlap, px (tile a multiple of 32).
+    mirror : str
+        "" (the frame as it is), "h", "v" or "hv": the network sees the
+        frame flipped left-right, upside down or both, and its masks are
+        flipped back, so probabilities are always in the frame's pixels.
 
     Examples
     --------
@@ -201,13 +211,16 @@ class Predictor:
     """
 
     def __init__(self, model, device=None, batch_size: int = DEFAULT_BATCH_SIZE, precision: str = "auto",
-                 max_side: int = 1024, tile_size: int = 512, overlap: int = 64) -> None:
+                 max_side: int = 1024, tile_size: int = 512, overlap: int = 64, mirror: str = "") -> None:
         import torch
 
         from .model import SIZE_MULTIPLE, load_checkpoint
 
         if precision not in ("auto", "fp32", "bf16"):
             raise DislocError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+        if mirror not in MIRRORS[4]:
+            raise DislocError(f"mirror must be '', 'h', 'v' or 'hv', got {mirror!r}")
+        self.mirror = mirror
         if tile_size % SIZE_MULTIPLE or tile_size <= overlap * 2:
             raise DislocError(f"tile_size must be a multiple of {SIZE_MULTIPLE} px and more than twice the overlap")
         self.device = pick_device(device)
@@ -236,6 +249,16 @@ class Predictor:
         return self.precision
 
     # ------------------------------------------------------------ forward
+    def mirrored(self, mirror: str) -> "Predictor":
+        """The same network looking at mirror images of the frames (see ``mirror``); weights are shared."""
+        if mirror not in MIRRORS[4]:
+            raise DislocError(f"mirror must be '', 'h', 'v' or 'hv', got {mirror!r}")
+        import copy
+
+        other = copy.copy(self)
+        other.mirror = mirror
+        return other
+
     def _run(self, batch: np.ndarray, bf16: bool) -> np.ndarray:
         import torch
 
@@ -288,6 +311,13 @@ class Predictor:
             raise DislocError(f"frames must be (H, W) or (B, H, W) gray images, got shape {frames.shape}")
         if not np.all(np.isfinite(frames)):
             raise DislocError("frames contain NaN or infinite values; load images with core.io.dataset.load_image")
+        if self.mirror:  # the mirror image goes through as any frame would (padded at its own bottom and right)
+            probs = self._predict(np.ascontiguousarray(mirror_array(frames, self.mirror)), scale)
+            return np.ascontiguousarray(mirror_array(probs, self.mirror))
+        return self._predict(frames, scale)
+
+    def _predict(self, frames: np.ndarray, scale: float) -> np.ndarray:
+        """:meth:`predict` of checked (B, H, W) float32 frames, as the network sees them (no mirror)."""
         if scale != 1.0:
             return self._predict_scaled(frames, float(scale))
         from .model import normalize
@@ -315,7 +345,7 @@ class Predictor:
         # antialiased when shrinking, so thin lines are averaged rather than skipped
         small = F.interpolate(torch.from_numpy(frames)[:, None], size=size, mode="bilinear", align_corners=False,
                               antialias=scale < 1.0)[:, 0].numpy()
-        probs = self.predict(np.clip(small, 0.0, 1.0), 1.0)
+        probs = self._predict(np.clip(small, 0.0, 1.0), 1.0)
         out = np.empty((b, self.n_masks, h, w), np.float32)
         for i in range(b):  # one frame at a time: N full-size maps are the largest array held
             out[i] = F.interpolate(torch.from_numpy(probs[i:i + 1]), size=(h, w), mode="bilinear",
@@ -382,8 +412,9 @@ class Predictor:
         origins = [(y, x) for y in tile_starts(f.shape[0], t0, o0) for x in tile_starts(f.shape[1], t0, o0)]
         for i in range(0, len(origins), self.batch_size):
             chunk = origins[i:i + self.batch_size]
-            probs = self._forward(np.stack([tile_input(y, x) for y, x in chunk]))
+            probs = self._forward(np.stack([mirror_array(tile_input(y, x), self.mirror) for y, x in chunk]))
             for (y, x), p in zip(chunk, probs):
+                p = mirror_array(p, self.mirror)  # a mirrored tile's masks, back in the frame's orientation
                 if t0 != tile_px:
                     p = _resample(p, (t0, t0), antialias=t0 < tile_px)
                 yield y, x, p[:, :min(t0, h - y), :min(t0, w - x)]

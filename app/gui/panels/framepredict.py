@@ -19,6 +19,10 @@ from core.analysis.postprocess import PostprocessConfig
 from .threads import set_torch_threads_once
 
 
+#: How the inspector names each mirror image (core.learn.predict.MIRRORS).
+MIRROR_WORDS = {"": "", "h": " mirrored left-right", "v": " mirrored upside down", "hv": " mirrored both ways"}
+
+
 class FramePredictor:
     """Models loaded once and reloaded when their file changes; :meth:`view` predicts one frame."""
 
@@ -53,24 +57,31 @@ class FramePredictor:
             return [kept[str(p)][1] for p in paths]
 
     def view(self, index: int, frame: np.ndarray, path: Union[Path, Sequence[Path]], scale: Union[float, str] = 1.0,
-             config: PostprocessConfig = PostprocessConfig()) -> FrameView:
+             config: PostprocessConfig = PostprocessConfig(), mirrors: int = 1) -> FrameView:
         """Masks and splines of one frame (float (H, W)); ``scale`` a factor or "auto" (measured on this frame).
 
         ``path`` may be a list of checkpoints: the frame goes through each
         and their lines are pooled, each once, as ``disloc segment`` with
-        several ``--model`` does.
+        several ``--model`` does; ``mirrors`` (2 or 4) adds each model's
+        look at mirror images of the frame, as ``--mirrors`` does.
         """
         from core.analysis.scale import LINE_WIDTH_KEY, auto_scale, measure_line_width
+        from core.learn.mirrors import mirror_predictors
 
         t0 = time.perf_counter()
-        several = isinstance(path, (list, tuple))
-        predictors = self._get([Path(p) for p in path] if several else [Path(path)])
+        paths = [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)]
+        predictors = self._get(paths)
+        if mirrors > 1:
+            predictors = mirror_predictors(predictors, paths, mirrors)
         factor = scale
         if scale == "auto":  # as segment_video does (one factor, from the first model), measured on this frame alone
             factor = auto_scale(predictors[0].header.get(LINE_WIDTH_KEY), measure_line_width(frame))
         probs = [p.predict(frame, scale=factor)[0] if factor != 1.0 else p.predict(frame)[0] for p in predictors]
+        sources = ()
+        if mirrors > 1:  # the inspector says which outputs looked at which mirror image
+            sources = tuple(f"{paths[k // mirrors].name}{MIRROR_WORDS[p.mirror]}" for k, p in enumerate(predictors))
         return view_from_probs(index, frame, probs if len(probs) > 1 else probs[0], config,
-                               seconds=time.perf_counter() - t0)
+                               seconds=time.perf_counter() - t0, sources=sources)
 
     def warm(self, path: Union[Path, Sequence[Path]]) -> None:
         """Load the models, and run one short line through post-processing and the spline fit (their libraries load)."""

@@ -400,7 +400,8 @@ class SegmentPanel(QtWidgets.QWidget, WholeVideoRun):
         path = models if len(models) > 1 else models[0]  # several: pooled, as the whole-video run
         self.status.setText(f"segmenting frame {i}…")
 
-        self._segmenter.submit(lambda: self.predictor.view(i, frame, path, scale, cfg))
+        mirrors = self.form.mirror_count()
+        self._segmenter.submit(lambda: self.predictor.view(i, frame, path, scale, cfg, mirrors))
 
     def postprocess_config(self) -> PostprocessConfig:
         """Post-processing settings from the panel (the rest: core's defaults)."""

@@ -96,6 +96,8 @@ class WholeVideoRun:
             if "holds results of another run" in error and "model" in error:
                 hint = (" The frames were segmented with other models ('with last.pt' ticked or not); set it as it "
                         "was to resume, or tick 'start over' and run again.")
+            elif "--mirrors" in error and "--restart" in error:
+                hint = " Set Mirrors as it was to resume, or tick 'start over' and run again."
             elif "earlier settings" in error:
                 hint = " Set the boxes as they were to resume, or tick 'start over' and run again."
             else:
