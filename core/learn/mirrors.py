@@ -21,6 +21,13 @@ from ..errors import DislocError
 MIRRORS = {1: ("",), 2: ("", "h"), 4: ("", "h", "v", "hv")}
 
 
+def check_mirror(mirror: str) -> str:
+    """``mirror`` itself when it names a mirror image ("", "h", "v" or "hv"); else :class:`DislocError`."""
+    if mirror not in MIRRORS[4]:
+        raise DislocError(f"mirror must be '', 'h', 'v' or 'hv', got {mirror!r}")
+    return mirror
+
+
 def mirror_array(a: np.ndarray, mirror: str) -> np.ndarray:
     """``a`` (..., H, W) flipped left-right ("h"), upside down ("v") or both ("hv"); its own inverse."""
     if "h" in mirror:

@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import DislocError
 from ..io.fileio import PathLike
 from .metrics import THRESHOLD, dice_loss_matrix_np, match_hungarian
-from .mirrors import MIRRORS, mirror_array
+from .mirrors import check_mirror, mirror_array
 
 log = logging.getLogger(__name__)
 
@@ -218,9 +218,7 @@ class Predictor:
 
         if precision not in ("auto", "fp32", "bf16"):
             raise DislocError(f"precision must be auto, fp32 or bf16, got {precision!r}")
-        if mirror not in MIRRORS[4]:
-            raise DislocError(f"mirror must be '', 'h', 'v' or 'hv', got {mirror!r}")
-        self.mirror = mirror
+        self.mirror = check_mirror(mirror)
         if tile_size % SIZE_MULTIPLE or tile_size <= overlap * 2:
             raise DislocError(f"tile_size must be a multiple of {SIZE_MULTIPLE} px and more than twice the overlap")
         self.device = pick_device(device)
@@ -251,12 +249,10 @@ class Predictor:
     # ------------------------------------------------------------ forward
     def mirrored(self, mirror: str) -> "Predictor":
         """The same network looking at mirror images of the frames (see ``mirror``); weights are shared."""
-        if mirror not in MIRRORS[4]:
-            raise DislocError(f"mirror must be '', 'h', 'v' or 'hv', got {mirror!r}")
         import copy
 
         other = copy.copy(self)
-        other.mirror = mirror
+        other.mirror = check_mirror(mirror)
         return other
 
     def _run(self, batch: np.ndarray, bf16: bool) -> np.ndarray:
