@@ -452,7 +452,8 @@ def test_mirrors_box_reaches_f5_and_the_video_run_and_a_fine_tuned_model_is_told
                                                                                           tmp_path):
     panel = win.panels["segment"]
     form = panel.form
-    assert form.config().mirrors == 1 and "Mirror images" in form.mirrors.toolTip()
+    assert form.config().mirrors == 1 and "Views of each frame" in form.mirrors.toolTip()
+    assert [form.mirrors.itemText(k) for k in range(form.mirrors.count())] == ["1", "2", "4", "8"]
     # tiny.pt's header names no flipped training frames (as a fine-tuned model's): F5 says what to do
     form.mirrors.setCurrentText("4")
     assert form.config().mirrors == 4

@@ -519,7 +519,7 @@ def test_pool_keep_drops_only_copies_of_a_longer_line():
 
 @pytest.fixture(scope="module")
 def flip_checkpoint(tmp_path_factory):
-    """An untrained network whose header says it was trained on flipped frames, as the shipped models were."""
+    """An untrained network whose header says it was trained on flipped frames (not quarter turns)."""
     torch = pytest.importorskip("torch")
     from core.learn.model import create_model, make_header, save_checkpoint
 
@@ -527,11 +527,20 @@ def flip_checkpoint(tmp_path_factory):
     net = create_model("unet", "resnet18", n_masks=5)
     path = tmp_path_factory.mktemp("ckpt_flip") / "flipped.pt"
     save_checkpoint(path, net, make_header(arch="unet", encoder="resnet18", n_masks=5, input_size=64,
-                                           config={"augment": ["flip", "rot90", "noise"]}))
+                                           config={"augment": ["flip", "noise"]}))
     return path
 
 
-@pytest.mark.parametrize("mirror", ["h", "v", "hv"])
+# each view of a frame and the way back (written out here, independently of core.learn.mirrors)
+VIEWS = {"h": (lambda a: a[..., ::-1], lambda a: a[..., ::-1]),
+         "v": (lambda a: a[..., ::-1, :], lambda a: a[..., ::-1, :]),
+         "hv": (lambda a: a[..., ::-1, ::-1], lambda a: a[..., ::-1, ::-1]),
+         "t": (lambda a: np.swapaxes(a, -1, -2), lambda a: np.swapaxes(a, -1, -2)),
+         "th": (lambda a: np.swapaxes(a, -1, -2)[..., ::-1], lambda a: np.swapaxes(a[..., ::-1], -1, -2)),
+         "thv": (lambda a: np.swapaxes(a, -1, -2)[..., ::-1, ::-1], lambda a: np.swapaxes(a[..., ::-1, ::-1], -1, -2))}
+
+
+@pytest.mark.parametrize("mirror", sorted(VIEWS))
 def test_a_mirrored_predictor_is_the_network_on_the_flipped_frame_flipped_back(flip_checkpoint, mirror):
     from core.learn.predict import Predictor
 
@@ -539,8 +548,8 @@ def test_a_mirrored_predictor_is_the_network_on_the_flipped_frame_flipped_back(f
     plain = Predictor(flip_checkpoint, device="cpu", precision="fp32")
     mirrored = plain.mirrored(mirror)
     assert mirrored.model is plain.model and plain.mirror == ""  # the weights are shared, the original kept
-    flip = lambda a: a[..., ::-1, :] if mirror == "v" else (a[..., ::-1] if mirror == "h" else a[..., ::-1, ::-1])  # noqa: E731
-    expect = flip(plain.predict(np.ascontiguousarray(flip(frame))))
+    there, back = VIEWS[mirror]
+    expect = back(plain.predict(np.ascontiguousarray(there(frame))))
     got = mirrored.predict(frame)
     assert got.shape == (1, 5, *SHAPE)
     np.testing.assert_allclose(got, expect, atol=1e-6)
@@ -548,14 +557,14 @@ def test_a_mirrored_predictor_is_the_network_on_the_flipped_frame_flipped_back(f
     # tiles (disloc segment --tile): each tile's mirror image, its masks flipped back into the frame
     tile = np.ascontiguousarray(frame[:64, :64])
     (y, x, probs), = list(mirrored.iter_tiles(tile, 64, 16))
-    np.testing.assert_allclose(probs[None], flip(plain.predict(np.ascontiguousarray(flip(tile)))), atol=1e-6)
+    np.testing.assert_allclose(probs[None], back(plain.predict(np.ascontiguousarray(there(tile)))), atol=1e-6)
 
 
 def test_mirrors_pool_each_frame_and_its_mirror_images(stack, flip_checkpoint, checkpoint, tmp_path, capsys):
     out = tmp_path / "m"
     assert _cli(["segment", str(stack), "--model", str(flip_checkpoint), "--mirrors", "4", "--out", str(out),
                  "--device", "cpu"]) == 0
-    assert "4 mirror images of each frame pooled" in capsys.readouterr().out
+    assert "4 views of each frame pooled" in capsys.readouterr().out
     state = read_state(out)
     assert state["mirrors"] == 4 and state["model"] == str(Path(flip_checkpoint).resolve())
     assert all(f"precision_{k}" in state for k in (1, 2, 3))  # one bf16/fp32 decision per mirror image
@@ -570,5 +579,17 @@ def test_mirrors_pool_each_frame_and_its_mirror_images(stack, flip_checkpoint, c
     with pytest.raises(DislocError, match="untrained.pt was trained without mirrored frames.*with mirrors 1"):
         segment_video(stack, checkpoint, tmp_path / "ft", SegmentConfig(device="cpu", mirrors=2))
     assert not (tmp_path / "ft" / "splines.csv").exists()
-    with pytest.raises(DislocError, match="--mirrors must be 1, 2 or 4"):
+    # 8 views need quarter turns in training too
+    with pytest.raises(DislocError, match="flipped.pt was trained without mirrored and quarter-turned frames"):
+        segment_video(stack, flip_checkpoint, tmp_path / "q", SegmentConfig(device="cpu", mirrors=8))
+    import torch
+
+    from core.learn.model import load_checkpoint, save_checkpoint
+    net, header = load_checkpoint(flip_checkpoint)
+    header["config"] = {"augment": ["flip", "rot90"]}
+    save_checkpoint(tmp_path / "turned.pt", net, header)
+    torch.set_num_threads(2)
+    r = segment_video(stack, tmp_path / "turned.pt", tmp_path / "q", SegmentConfig(device="cpu", mirrors=8))
+    assert r.finished and read_state(tmp_path / "q")["mirrors"] == 8
+    with pytest.raises(DislocError, match="--mirrors must be 1, 2, 4 or 8"):
         _cli(["segment", str(stack), "--model", str(flip_checkpoint), "--mirrors", "3", "--out", str(tmp_path / "x")])

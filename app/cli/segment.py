@@ -46,10 +46,10 @@ _OPTIONS = [
     ("--tile", "tile_px", int, "PX",
      "cut every frame into tiles of PX px (a multiple of 32, 128-4096), each with its own N masks, joined across "
      "tile borders (default {default}: only frames above 1024 px are tiled, at 512)"),
-    ("--mirrors", "mirrors", int, "1|2|4",
-     "also look at each frame flipped left-right (2), and upside down and both ways (4), and pool the splines, "
-     "each line once: more lines found, more false ones too, 2 or 4 times the time; for the shipped models, not "
-     "a fine-tuned one (default {default})"),
+    ("--mirrors", "mirrors", int, "1|2|4|8",
+     "also look at each frame flipped left-right (2), and upside down and both ways (4), and each of these "
+     "turned a quarter (8), and pool the splines, each line once: more lines found, more false ones too, 2-8 "
+     "times the time; for the shipped models, not a fine-tuned one (default {default})"),
     ("--scale", "scale", _scale, "auto|F",
      "resample frames by F before the network, so lines are as wide as in training; auto measures the frames "
      "(default {default}; masks and splines stay in the frame's pixels)"),
@@ -70,8 +70,9 @@ def register(sub) -> None:
         "  disloc track seg/ --pairs auto\n"
         "  disloc segment insitu.mp4 --model runs/ft/best.pt --model runs/ft/last.pt --out seg/\n"
         "      (a fine-tune's chosen and last epochs pooled: more of the lines, twice the time)\n"
-        "  disloc segment frames/ --model realistic --mirrors 4 --out seg/\n"
-        "      (no fine-tuning yet: the shipped model on four mirror images of each frame, more lines found)",
+        "  disloc segment frames/ --model realistic --mirrors 8 --out seg/\n"
+        "      (no fine-tuning yet: the shipped model on eight views of each frame, its mirror images and quarter\n"
+        "      turns: more lines found, more false ones, eight times the time)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", metavar="INPUT", help="video, TIFF stack, image folder, image or DM3/DM4 file")
     p.add_argument("--model", metavar="CKPT", action="append",
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     scaled = f", frames resampled x{result.scale:g} for the model" if result.scale != 1.0 else ""
     pooled = f", {len(args.model)} models pooled" if args.model and len(args.model) > 1 else ""
-    pooled += f", {config.mirrors} mirror images of each frame pooled" if config.mirrors > 1 else ""
+    pooled += f", {config.mirrors} views of each frame pooled" if config.mirrors > 1 else ""
     print(f"{result.frames_done}/{result.n_frames} frames, {result.n_tracks} dislocation tracks{scaled}{pooled} -> "
           f"{splines_path(args.out)}")
     if result.bad_frames:

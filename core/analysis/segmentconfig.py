@@ -59,11 +59,13 @@ class SegmentConfig(JsonConfig):
         64 px); each tile has its own N masks, and a dislocation crossing
         tile borders is joined into one mask (:mod:`core.analysis.tiled`).
     mirrors : int
-        1: each frame as it is. 2 or 4: the network also looks at the frame
-        flipped left-right (2), and upside down and both ways (4); the
-        mirror images' splines are pooled, each line once (more lines found,
-        more false ones too, 2 or 4 times the network's time). Only for
-        models trained on flipped frames (not for a fine-tuned model).
+        1: each frame as it is. 2, 4 or 8: the network also looks at the
+        frame flipped left-right (2), and upside down and both ways (4), and
+        each of these turned a quarter and mirrored (8: all the symmetries
+        of a square); the views' splines are pooled, each line once (more
+        lines found, more false ones too, 2-8 times the network's time).
+        Only for models trained on flipped (and for 8, quarter-turned)
+        frames, not for a fine-tuned model.
     restart : bool
         Discard earlier results in the output folder and start at frame 0
         (otherwise a run resumes where the last one stopped).
@@ -106,7 +108,7 @@ class SegmentConfig(JsonConfig):
                                                           and self.tile_px % 32 == 0)), "tile_px",
              f"must be 0 (tile only frames above 1024 px) or a multiple of 32 from {MIN_TILE_PX} to {MAX_TILE_PX} px")
         need(is_int(self.mirrors) and self.mirrors in MIRRORS, "mirrors",
-             "must be 1, 2 or 4 (mirror images looked at per frame)")
+             "must be 1, 2, 4 or 8 (views of each frame: mirror images, and with 8 quarter turns)")
         need(isinstance(self.restart, bool), "restart", "must be true or false")
         need(isinstance(self.postprocess, PostprocessConfig), "postprocess", "must be post-processing settings")
         need(self.schema_version == SCHEMA_VERSION, "schema_version",

@@ -2,10 +2,10 @@
 
 :class:`core.learn.predict.Predictor` with ``mirror`` "h", "v" or "hv"
 puts the frame flipped left-right, upside down or both through the network
-and flips its masks back; :func:`mirror_predictors` makes those predictors
-for ``disloc segment --mirrors`` and the Segment panel, whose splines are
-then pooled like several models' (:mod:`core.analysis.pool`). This module
-imports no torch.
+(with "t" transposed first: eight views in all) and turns its masks back;
+:func:`mirror_predictors` makes those predictors for ``disloc segment
+--mirrors`` and the Segment panel, whose splines are then pooled like
+several models' (:mod:`core.analysis.pool`). This module imports no torch.
 """
 from __future__ import annotations
 
@@ -17,32 +17,42 @@ import numpy as np
 
 from ..errors import DislocError
 
-#: The mirror images looked at for each ``--mirrors`` count: as it is, left-right, upside down, both.
-MIRRORS = {1: ("",), 2: ("", "h"), 4: ("", "h", "v", "hv")}
+#: The views looked at for each ``--mirrors`` count: as it is, left-right ("h"), upside down ("v"), both
+#: ("hv"), and (8) each of these transposed first ("t": rows become columns, a quarter turn and a mirror).
+MIRRORS = {1: ("",), 2: ("", "h"), 4: ("", "h", "v", "hv"), 8: ("", "h", "v", "hv", "t", "th", "tv", "thv")}
 
 
 def check_mirror(mirror: str) -> str:
-    """``mirror`` itself when it names a mirror image ("", "h", "v" or "hv"); else :class:`DislocError`."""
-    if mirror not in MIRRORS[4]:
-        raise DislocError(f"mirror must be '', 'h', 'v' or 'hv', got {mirror!r}")
+    """``mirror`` itself when it names a view of :data:`MIRRORS` ("", "h", ..., "thv"); else :class:`DislocError`."""
+    if mirror not in MIRRORS[8]:
+        raise DislocError(f"mirror must be one of {', '.join(repr(m) for m in MIRRORS[8])}, got {mirror!r}")
     return mirror
 
 
-def mirror_array(a: np.ndarray, mirror: str) -> np.ndarray:
-    """``a`` (..., H, W) flipped left-right ("h"), upside down ("v") or both ("hv"); its own inverse."""
+def mirror_array(a: np.ndarray, mirror: str, back: bool = False) -> np.ndarray:
+    """``a`` (..., H, W) transposed ("t"), then flipped left-right ("h") and/or upside down ("v").
+
+    ``back``: the inverse, from the view back to the frame's orientation
+    (the flips first, then the transpose).
+    """
+    if "t" in mirror and not back:
+        a = np.swapaxes(a, -1, -2)
     if "h" in mirror:
         a = a[..., ::-1]
     if "v" in mirror:
         a = a[..., ::-1, :]
+    if "t" in mirror and back:
+        a = np.swapaxes(a, -1, -2)
     return a
 
 
-def trained_with_flips(header) -> bool:
-    """Whether a checkpoint's training flipped its frames (so a mirror image is a frame like the others).
+def trained_augmentations(header) -> tuple:
+    """The augmentations a checkpoint was trained with (its header's config), () when it does not say.
 
-    Fine-tuning on real frames does not flip them (the frames share the
-    video's orientation), and such a model finds false lines in a mirror
-    image.
+    A model trained with "flip" sees a mirror image as a frame like the
+    others, and with "rot90" also a quarter turn. Fine-tuning on real
+    frames does neither (the frames share the video's orientation), and such
+    a model finds false lines in a mirror image.
     """
     config = header.get("config") if isinstance(header, dict) else None
     if isinstance(config, str):
@@ -50,21 +60,24 @@ def trained_with_flips(header) -> bool:
             config = ast.literal_eval(config)
         except (ValueError, SyntaxError):
             config = None
-    return isinstance(config, dict) and "flip" in (config.get("augment") or ())
+    return tuple(config.get("augment") or ()) if isinstance(config, dict) else ()
 
 
 def mirror_predictors(predictors: list, names: list, mirrors: int) -> list:
     """Each predictor followed by its mirror images (:data:`MIRRORS`), weights shared.
 
     Raises :class:`DislocError` for a model trained without flipped frames
-    (a fine-tuned one): in a mirror image it would find false lines.
+    (or, for 8 views, quarter turns), such as a fine-tuned one: in those
+    views it would find false lines.
     """
+    need = ("flip", "rot90") if mirrors == 8 else ("flip",)
     out = []
     for p, name in zip(predictors, names):
-        if not trained_with_flips(getattr(p, "header", {})):
+        if not set(need) <= set(trained_augmentations(getattr(p, "header", {}))):
             label = Path(name).name if isinstance(name, (str, os.PathLike)) else "this model"
-            raise DislocError(f"{label} was trained without mirrored frames (a fine-tuned model keeps its video's "
-                              "orientation), so mirror images of a frame would give it false lines; segment "
+            what = "mirrored and quarter-turned frames" if mirrors == 8 else "mirrored frames"
+            raise DislocError(f"{label} was trained without {what} (a fine-tuned model keeps its video's "
+                              f"orientation), so these views of a frame would give it false lines; segment "
                               "with mirrors 1 (--mirrors 1; Mirrors 1 in the Segment panel)")
         out += [p.mirrored(m) for m in MIRRORS[mirrors]]
     return out

@@ -201,7 +201,8 @@ class Predictor:
     mirror : str
         "" (the frame as it is), "h", "v" or "hv": the network sees the
         frame flipped left-right, upside down or both, and its masks are
-        flipped back, so probabilities are always in the frame's pixels.
+        flipped back, so probabilities are always in the frame's pixels;
+        "t", "th", "tv", "thv": the same after transposing the frame.
 
     Examples
     --------
@@ -309,7 +310,7 @@ class Predictor:
             raise DislocError("frames contain NaN or infinite values; load images with core.io.dataset.load_image")
         if self.mirror:  # the mirror image goes through as any frame would (padded at its own bottom and right)
             probs = self._predict(np.ascontiguousarray(mirror_array(frames, self.mirror)), scale)
-            return np.ascontiguousarray(mirror_array(probs, self.mirror))
+            return np.ascontiguousarray(mirror_array(probs, self.mirror, back=True))
         return self._predict(frames, scale)
 
     def _predict(self, frames: np.ndarray, scale: float) -> np.ndarray:
@@ -410,7 +411,7 @@ class Predictor:
             chunk = origins[i:i + self.batch_size]
             probs = self._forward(np.stack([mirror_array(tile_input(y, x), self.mirror) for y, x in chunk]))
             for (y, x), p in zip(chunk, probs):
-                p = mirror_array(p, self.mirror)  # a mirrored tile's masks, back in the frame's orientation
+                p = mirror_array(p, self.mirror, back=True)  # the tile's masks, back in the frame's orientation
                 if t0 != tile_px:
                     p = _resample(p, (t0, t0), antialias=t0 < tile_px)
                 yield y, x, p[:, :min(t0, h - y), :min(t0, w - x)]

@@ -20,7 +20,9 @@ from .threads import set_torch_threads_once
 
 
 #: How the inspector names each mirror image (core.learn.predict.MIRRORS).
-MIRROR_WORDS = {"": "", "h": " mirrored left-right", "v": " mirrored upside down", "hv": " mirrored both ways"}
+MIRROR_WORDS = {"": "", "h": " mirrored left-right", "v": " mirrored upside down", "hv": " mirrored both ways",
+                "t": " transposed", "th": " transposed, mirrored left-right", "tv": " transposed, mirrored upside down",
+                "thv": " transposed, mirrored both ways"}
 
 
 class FramePredictor:

@@ -63,11 +63,11 @@ class SegmentForm(QtWidgets.QWidget):
         self.mirrors.addItems([str(m) for m in MIRRORS])
         self.mirrors.setCurrentText(str(SegmentConfig().mirrors))
         self.mirrors.setToolTip(
-            "Mirror images of each frame the model also looks at (1: the frame alone; 2: also flipped left-right; "
-            "4: also upside down and both ways); their lines are put together, each once. Without fine-tuning, "
-            "the shipped model for real frames found about half as many lines again on a real video with 4, with "
-            "more false ones, in 4 times the time. Only for the shipped models: a fine-tuned model keeps its "
-            "video's orientation.")
+            "Views of each frame the model looks at (1: the frame alone; 2: also flipped left-right; 4: also "
+            "upside down and both ways; 8: each of these also turned a quarter); their lines are put together, "
+            "each once. Without fine-tuning, the shipped model for real frames found 1.5 times as many of a real "
+            "video's lines with 4 and twice as many with 8, with more false ones, in 4 and 8 times the time. Only "
+            "for the shipped models: a fine-tuned model keeps its video's orientation.")
         row = QtWidgets.QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         for label, w in (("Scale", self.scale), ("Mirrors", self.mirrors), ("Min length", self.min_length),
