@@ -474,7 +474,7 @@ def test_mirrors_box_reaches_f5_and_the_video_run_and_a_fine_tuned_model_is_told
         panel.segment_frame()
     assert panel.view.origin == "frame" and panel.view.model_outputs == (4, 4)
     panel.inspector.raw_box.setChecked(True)
-    assert ("2 views of the frame pooled (outputs 0-3: flipped.pt; 4-7: flipped.pt mirrored left-right)"
+    assert ("2 views of the frame pooled (outputs 0-3: as it is; 4-7: mirrored left-right)"
             in panel.inspector.summary.text())
     panel.inspector.raw_box.setChecked(False)
     out = panel.result_dir()

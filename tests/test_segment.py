@@ -548,6 +548,8 @@ def test_a_mirrored_predictor_is_the_network_on_the_flipped_frame_flipped_back(f
     plain = Predictor(flip_checkpoint, device="cpu", precision="fp32")
     mirrored = plain.mirrored(mirror)
     assert mirrored.model is plain.model and plain.mirror == ""  # the weights are shared, the original kept
+    # each view is made once (F5 on every frame must not redo a view's bf16/fp32 check)
+    assert plain.mirrored(mirror) is mirrored and mirrored.mirrored("") is plain
     there, back = VIEWS[mirror]
     expect = back(plain.predict(np.ascontiguousarray(there(frame))))
     got = mirrored.predict(frame)
@@ -575,6 +577,13 @@ def test_mirrors_pool_each_frame_and_its_mirror_images(stack, flip_checkpoint, c
     # The same run again (a resume of a finished run) is accepted and changes nothing.
     segment_video(stack, flip_checkpoint, out, SegmentConfig(device="cpu", mirrors=4))
     assert (out / "splines.csv").read_bytes() == before
+    # Stopped half way and resumed: the frames done are kept and the result is the uninterrupted one.
+    part = tmp_path / "part"
+    with pytest.raises(Cancelled):
+        segment_video(stack, flip_checkpoint, part, SegmentConfig(device="cpu", mirrors=4), should_stop=stop_after(4))
+    assert read_state(part)["frames_done"] == 4
+    segment_video(stack, flip_checkpoint, part, SegmentConfig(device="cpu", mirrors=4))
+    assert (part / "splines.csv").read_bytes() == before
     # A model trained without flipped frames (a fine-tuned one) is refused before any frame is read.
     with pytest.raises(DislocError, match="untrained.pt was trained without mirrored frames.*with mirrors 1"):
         segment_video(stack, checkpoint, tmp_path / "ft", SegmentConfig(device="cpu", mirrors=2))

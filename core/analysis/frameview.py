@@ -58,8 +58,8 @@ class FrameView:
         one model's after the other (empty: one model).
     sources : tuple of str
         What each part of ``model_outputs`` came from, in words (a model's
-        file name, or it on a mirror image of the frame); empty when not
-        given.
+        file name, and which view of the frame it looked at), when the
+        frame was seen in several views (``--mirrors``); else empty.
     """
 
     index: int
@@ -112,9 +112,7 @@ class FrameView:
             if channel in m:
                 return k, "duplicate, merged"
         if channel in self.pooled_out:
-            other = "another mirror image's or model's" if any("mirror" in t for t in self.sources) else \
-                "another model's"
-            return -1, f"the same line as {other}, left out"
+            return -1, f"the same line as {'another view' if self.sources else 'another model'}'s, left out"
         return -1, "empty, specks or too short"
 
 

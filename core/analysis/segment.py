@@ -192,14 +192,11 @@ def _run(src, predictors, checkpoints, out: Path, config: SegmentConfig, on_prog
         _check_same_run(state, ident, state_path)
         _check_same_settings(state, cfg, state_path)
         _check_same_scale(state, config.scale, state_path)
-        if int(state.get("mirrors", 1)) != config.mirrors:
-            raise DislocError(f"{out}: its frames were segmented with --mirrors {state.get('mirrors', 1)}, now "
-                              f"{config.mirrors}; run again with the earlier --mirrors to resume, or pass --restart "
-                              "to redo all frames")
-        if int(state.get("tile_px", 0)) != config.tile_px:
-            raise DislocError(f"{out}: its frames were segmented with --tile {state.get('tile_px', 0)}, now "
-                              f"{config.tile_px}; run again with the earlier --tile to resume, or pass --restart "
-                              "to redo all frames")
+        for key, flag, before in (("mirrors", "--mirrors", 1), ("tile_px", "--tile", 0)):  # 'before': older runs
+            if int(state.get(key, before)) != getattr(config, key):
+                raise DislocError(f"{out}: its frames were segmented with {flag} {state.get(key, before)}, now "
+                                  f"{getattr(config, key)}; run again with the earlier {flag} to resume, or pass "
+                                  "--restart to redo all frames")
     try:
         if config.restart:
             results.clear(out)

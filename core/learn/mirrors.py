@@ -9,7 +9,6 @@ several models' (:mod:`core.analysis.pool`). This module imports no torch.
 """
 from __future__ import annotations
 
-import ast
 import os
 from pathlib import Path
 
@@ -20,6 +19,11 @@ from ..errors import DislocError
 #: The views looked at for each ``--mirrors`` count: as it is, left-right ("h"), upside down ("v"), both
 #: ("hv"), and (8) each of these transposed first ("t": rows become columns, a quarter turn and a mirror).
 MIRRORS = {1: ("",), 2: ("", "h"), 4: ("", "h", "v", "hv"), 8: ("", "h", "v", "hv", "t", "th", "tv", "thv")}
+
+#: Each view in words, as the app's raw-outputs view names it.
+VIEW_WORDS = {"": "", "h": "mirrored left-right", "v": "mirrored upside down", "hv": "mirrored both ways",
+              "t": "transposed", "th": "transposed, mirrored left-right", "tv": "transposed, mirrored upside down",
+              "thv": "transposed, mirrored both ways"}
 
 
 def check_mirror(mirror: str) -> str:
@@ -55,11 +59,6 @@ def trained_augmentations(header) -> tuple:
     a model finds false lines in a mirror image.
     """
     config = header.get("config") if isinstance(header, dict) else None
-    if isinstance(config, str):
-        try:
-            config = ast.literal_eval(config)
-        except (ValueError, SyntaxError):
-            config = None
     return tuple(config.get("augment") or ()) if isinstance(config, dict) else ()
 
 

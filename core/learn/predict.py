@@ -12,11 +12,12 @@ by tile instead, never holding more than a batch of tiles: what
 :mod:`core.analysis.tiled` uses to segment frames of any size in bounded
 memory, each tile with its own N masks.
 
-A predictor may look at a mirror image of each frame (``mirror``: "h",
-"v" or "hv"; :meth:`Predictor.mirrored`): the network sees the mirrored
-input and its masks are mirrored back into the frame. A model trained with
-flipped frames finds partly other lines in a mirror image; pooling the
-mirrors' splines finds more lines (``disloc segment --mirrors``).
+A predictor may look at another view of each frame (``mirror``: "h", "v",
+"hv", or these after a transpose "t"; :meth:`Predictor.mirrored`): the
+network sees the mirrored input and its masks are turned back into the
+frame. A model trained with flipped and quarter-turned frames finds partly
+other lines in each view; pooling the views' splines finds more lines
+(``disloc segment --mirrors``, :mod:`core.learn.mirrors`).
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ DEFAULT_BATCH_SIZE = 4
 # binarised masks, and the mean absolute probability difference).
 BF16_MIN_DICE = 0.98
 BF16_MAX_MEAN_ABS = 0.01
+
 
 def bf16_supported(device) -> bool:
     """Whether bf16 autocast is fast and available on ``device`` (a torch.device)."""
@@ -220,6 +222,7 @@ class Predictor:
         if precision not in ("auto", "fp32", "bf16"):
             raise DislocError(f"precision must be auto, fp32 or bf16, got {precision!r}")
         self.mirror = check_mirror(mirror)
+        self._views = {self.mirror: self}  # this network's views (:meth:`mirrored`), shared by all of them
         if tile_size % SIZE_MULTIPLE or tile_size <= overlap * 2:
             raise DislocError(f"tile_size must be a multiple of {SIZE_MULTIPLE} px and more than twice the overlap")
         self.device = pick_device(device)
@@ -249,12 +252,20 @@ class Predictor:
 
     # ------------------------------------------------------------ forward
     def mirrored(self, mirror: str) -> "Predictor":
-        """The same network looking at mirror images of the frames (see ``mirror``); weights are shared."""
+        """The same network looking at another view of the frames (see ``mirror``); weights are shared.
+
+        Each view is made once and kept, so asking again (the app's F5 on
+        every frame) returns the same predictor, with its bf16/fp32
+        decision already taken.
+        """
         import copy
 
-        other = copy.copy(self)
-        other.mirror = check_mirror(mirror)
-        return other
+        mirror = check_mirror(mirror)
+        if mirror not in self._views:
+            other = copy.copy(self)
+            other.mirror = mirror
+            self._views[mirror] = other
+        return self._views[mirror]
 
     def _run(self, batch: np.ndarray, bf16: bool) -> np.ndarray:
         import torch

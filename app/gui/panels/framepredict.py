@@ -19,12 +19,6 @@ from core.analysis.postprocess import PostprocessConfig
 from .threads import set_torch_threads_once
 
 
-#: How the inspector names each mirror image (core.learn.predict.MIRRORS).
-MIRROR_WORDS = {"": "", "h": " mirrored left-right", "v": " mirrored upside down", "hv": " mirrored both ways",
-                "t": " transposed", "th": " transposed, mirrored left-right", "tv": " transposed, mirrored upside down",
-                "thv": " transposed, mirrored both ways"}
-
-
 class FramePredictor:
     """Models loaded once and reloaded when their file changes; :meth:`view` predicts one frame."""
 
@@ -64,11 +58,11 @@ class FramePredictor:
 
         ``path`` may be a list of checkpoints: the frame goes through each
         and their lines are pooled, each once, as ``disloc segment`` with
-        several ``--model`` does; ``mirrors`` (2 or 4) adds each model's
-        look at mirror images of the frame, as ``--mirrors`` does.
+        several ``--model`` does; ``mirrors`` (2, 4 or 8) adds each model's
+        look at mirror images (and quarter turns) of the frame, as ``--mirrors`` does.
         """
         from core.analysis.scale import LINE_WIDTH_KEY, auto_scale, measure_line_width
-        from core.learn.mirrors import mirror_predictors
+        from core.learn.mirrors import VIEW_WORDS, mirror_predictors
 
         t0 = time.perf_counter()
         paths = [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)]
@@ -81,7 +75,10 @@ class FramePredictor:
         probs = [p.predict(frame, scale=factor)[0] if factor != 1.0 else p.predict(frame)[0] for p in predictors]
         sources = ()
         if mirrors > 1:  # the inspector says which outputs looked at which mirror image
-            sources = tuple(f"{paths[k // mirrors].name}{MIRROR_WORDS[p.mirror]}" for k, p in enumerate(predictors))
+            one = len(paths) == 1  # then no model name: "as it is", "mirrored left-right", ...
+            sources = tuple((VIEW_WORDS[p.mirror] or "as it is") if one else
+                            " ".join(filter(None, (paths[k // mirrors].name, VIEW_WORDS[p.mirror])))
+                            for k, p in enumerate(predictors))
         return view_from_probs(index, frame, probs if len(probs) > 1 else probs[0], config,
                                seconds=time.perf_counter() - t0, sources=sources)
 

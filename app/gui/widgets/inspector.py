@@ -83,14 +83,12 @@ class MaskInspector(QtWidgets.QWidget):
             self.grid.set_tiles(v.image, [
                 Tile(raw[c], colours[c], f"output {c}\n{'#' + str(v.ids[k]) + ' ' if k >= 0 else ''}{why}",
                      f"model output {c}: {why}", False, k < 0) for c, (k, why) in enumerate(fates)])
-            pooled = ""
-            if v.model_outputs and v.sources:
-                ends = np.cumsum(v.model_outputs)
+            pooled, ends = "", np.cumsum(v.model_outputs)
+            if v.sources:
                 pooled = (f", {len(ends)} views of the frame pooled (outputs "
                           + "; ".join(f"{e - n}-{e - 1}: {t}" for n, e, t in zip(v.model_outputs, ends, v.sources))
                           + ")")
             elif v.model_outputs:
-                ends = np.cumsum(v.model_outputs)
                 pooled = (f" of {len(ends)} models pooled (outputs "
                           + " and ".join(f"{e - n}-{e - 1}" for n, e in zip(v.model_outputs, ends))
                           + (": the first model's, then the second's)" if len(ends) == 2 else
